@@ -1,0 +1,28 @@
+"""crembo: compress a large classifier into a small, robust one with CREMBO and MEMO.
+
+Armstrong & Gilad-Bachrach, "Robust Model Compression Using Deep Hypotheses", AAAI 2021.
+"""
+
+__version__ = "0.1.0"
+
+from crembo._threads import openmp_enabled, resolve_n_threads
+from crembo.backends import available_backends, current_backend_name, get_backend, set_backend, use_backend
+from crembo.beliefs import (
+    allowed_labels,
+    belief_from_logits,
+    belief_from_proba,
+    belief_from_votes,
+    check_belief,
+    thresholds,
+    vote_counts,
+)
+from crembo.depth import (
+    count_consistent,
+    hypothesis_depth,
+    hypothesis_depths,
+    is_consistent,
+    pointwise_depth,
+    quantile_depth,
+)
+
+# -- algorithms and estimators (added by later modules; one import line each) --

@@ -1,0 +1,157 @@
+"""Input checks shared by every public function: clear errors, never a silent wrong answer.
+
+Each ``check_*`` returns an array that every backend kernel accepts: C-contiguous, of a dtype the
+kernels are compiled for. Read-only and non-contiguous inputs are accepted (copied only when
+they must be).
+"""
+
+import numbers
+
+import numpy as np
+
+from crembo.backends import reference as _ref
+
+# Row sums of a belief may differ from 1 by this much (float32 predict_proba output
+# accumulates ~1e-7 per class); larger gaps are an error, smaller ones are renormalised.
+BELIEF_ATOL = 1e-5
+
+VOTE_DTYPES = (np.uint8, np.int16, np.int32, np.int64)
+LABEL_DTYPES = (np.int32, np.int64)
+FLOAT_DTYPES = (np.float32, np.float64)
+
+
+def _as_array(x, name):
+    if x is None:
+        raise TypeError(f"{name} must be an array, got None")
+    try:
+        arr = np.asarray(x)
+    except Exception as exc:  # ragged lists and the like
+        raise TypeError(f"{name} could not be converted to an array: {exc}") from exc
+    if arr.dtype == object or arr.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must hold numbers (bool, int or float), got dtype {arr.dtype}")
+    return arr
+
+
+def _integral_floats_to_int(arr, name):
+    if not np.isfinite(arr).all():
+        raise ValueError(f"{name} contains NaN or infinity; expected integer class indices")
+    if not (arr == np.round(arr)).all():
+        raise ValueError(f"{name} contains non-integer values; expected integer class indices")
+    if arr.size and (arr.min() < np.iinfo(np.int64).min or arr.max() > np.iinfo(np.int64).max):
+        raise ValueError(f"{name} has values outside the int64 range")
+    return arr.astype(np.int64)
+
+
+def check_n_classes(n_classes):
+    if isinstance(n_classes, bool) or not isinstance(n_classes, numbers.Integral):
+        raise TypeError(f"n_classes must be an int, got {n_classes!r}")
+    if n_classes < 1:
+        raise ValueError(f"n_classes must be >= 1, got {n_classes}")
+    return int(n_classes)
+
+
+def check_votes(votes):
+    """(n_members, n_samples) class indices -> C-contiguous array of a kernel vote dtype."""
+    arr = _as_array(votes, "votes")
+    if arr.ndim != 2:
+        raise ValueError(f"votes must be 2-D (n_members, n_samples), got shape {arr.shape}")
+    if arr.shape[0] < 1 or arr.shape[1] < 1:
+        raise ValueError(f"votes is empty (shape {arr.shape}); need at least one member and one sample")
+    if arr.dtype.kind == "f":
+        arr = _integral_floats_to_int(arr, "votes")
+    elif arr.dtype == np.bool_ or arr.dtype == np.int8:
+        arr = arr.astype(np.int16 if arr.dtype == np.int8 else np.uint8)
+    elif arr.dtype not in VOTE_DTYPES:
+        # uint16 -> int32, uint32 -> int64, uint64 -> int64 (range checked)
+        if arr.dtype == np.uint64 and arr.size and arr.max() > np.iinfo(np.int64).max:
+            raise ValueError("votes has values outside the int64 range")
+        arr = arr.astype(np.int32 if arr.dtype == np.uint16 else np.int64)
+    return np.ascontiguousarray(arr)
+
+
+def check_labels(labels, n_samples=None, name="labels"):
+    """1-D integer class indices -> C-contiguous int32/int64 array (range is checked by kernels)."""
+    arr = _as_array(labels, name)
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be 1-D (n_samples,), got shape {arr.shape}")
+    if n_samples is not None and arr.shape[0] != n_samples:
+        raise ValueError(f"{name} has {arr.shape[0]} entries but the belief has {n_samples} rows")
+    return _labels_dtype(arr, name)
+
+
+def check_label_matrix(labels, n_samples, name="label_matrix"):
+    """(n_hypotheses, n_samples) integer predictions -> C-contiguous int32/int64 array."""
+    arr = _as_array(labels, name)
+    if arr.ndim != 2:
+        raise ValueError(f"{name} must be 2-D (n_hypotheses, n_samples), got shape {arr.shape}")
+    if arr.shape[1] != n_samples:
+        raise ValueError(f"{name} has {arr.shape[1]} columns but the belief has {n_samples} rows")
+    return _labels_dtype(arr, name)
+
+
+def _labels_dtype(arr, name):
+    if arr.dtype.kind == "f":
+        arr = _integral_floats_to_int(arr, name)
+    elif arr.dtype not in LABEL_DTYPES:
+        if arr.dtype == np.uint64 and arr.size and arr.max() > np.iinfo(np.int64).max:
+            raise ValueError(f"{name} has values outside the int64 range")
+        arr = arr.astype(np.int64)
+    return np.ascontiguousarray(arr)
+
+
+def raise_invalid_labels(n_invalid, n_classes, name="labels"):
+    if n_invalid:
+        raise ValueError(
+            f"{name} must be class indices in [0, {n_classes}); {n_invalid} value(s) are outside"
+        )
+
+
+def check_float_matrix(x, name):
+    """2-D non-empty float matrix (ints and bools are promoted to float64)."""
+    arr = _as_array(x, name)
+    if arr.ndim != 2:
+        raise ValueError(f"{name} must be 2-D (n_samples, n_classes), got shape {arr.shape}")
+    if arr.shape[0] < 1 or arr.shape[1] < 1:
+        raise ValueError(f"{name} is empty (shape {arr.shape}); need at least one row and one class")
+    if arr.dtype not in FLOAT_DTYPES:
+        arr = arr.astype(np.float64)
+    return np.ascontiguousarray(arr)
+
+
+_STATUS_MESSAGES = {
+    _ref.ROW_NONFINITE: "contains NaN or infinity",
+    _ref.ROW_NEGATIVE: "has a negative value",
+    _ref.ROW_BAD_SUM: "does not sum to 1 (tolerance {atol:g})",
+}
+
+
+def raise_bad_rows(status, name, atol, x=None):
+    """Raise one ValueError naming the first bad row of a belief, if any row is bad."""
+    bad = np.flatnonzero(status)
+    if bad.size == 0:
+        return
+    row = int(bad[0])
+    msg = _STATUS_MESSAGES[int(status[row])].format(atol=atol)
+    detail = ""
+    if x is not None and status[row] == _ref.ROW_BAD_SUM:
+        detail = f" (it sums to {float(np.sum(x[row], dtype=np.float64))!r})"
+    raise ValueError(f"{name}: row {row} {msg}{detail}; {bad.size} bad row(s) in all")
+
+
+def check_threshold(d, name="threshold"):
+    if isinstance(d, bool) or not isinstance(d, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {d!r}")
+    d = float(d)
+    if np.isnan(d):
+        raise ValueError(f"{name} is NaN")
+    return d
+
+
+def check_fraction(eps, name="eps", closed_right=False):
+    if isinstance(eps, bool) or not isinstance(eps, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {eps!r}")
+    eps = float(eps)
+    ok = 0.0 <= eps <= 1.0 if closed_right else 0.0 <= eps < 1.0
+    if not ok:
+        raise ValueError(f"{name} must be in [0, 1{']' if closed_right else ')'}, got {eps}")
+    return eps
