@@ -1,0 +1,330 @@
+"""CREMBO as a scikit-learn classifier, and the paper's two baselines (BM and VT).
+
+CREMBO (the paper's Algorithm 2): split off a stratified validation set; the teacher's belief on
+the training part; MEMO for the deepest consistent threshold index m0; then train the student
+A(X, Y(d_m)) at m = m0, m0 + delta, ... and keep the one with the best validation accuracy
+(ties -> the lowest threshold). As in the paper, the chosen student is *not* refit on
+train + validation, and the teacher is fitted on the training part only.
+"""
+
+import numbers
+from dataclasses import dataclass
+
+import numpy as np
+from joblib import Parallel, delayed, effective_n_jobs
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.model_selection import train_test_split
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from crembo import _validation as v
+from crembo.beliefs import check_belief
+from crembo.memo import fit_at_threshold, kernel_jobs, memo, resolve_seed
+from crembo.oracles import Oracle, as_oracle, default_student, fresh_estimator
+from crembo.teachers import BeliefTeacher, default_teacher, make_teacher
+
+__all__ = [
+    "CREMBOClassifier",
+    "ScanResult",
+    "TrueLabelBaseline",
+    "TeacherLabelBaseline",
+    "fit_baseline_bm",
+    "fit_baseline_vt",
+]
+
+
+@dataclass
+class ScanResult:
+    """The validation scan of CREMBO: one entry per threshold tried, in scan order."""
+
+    indices: np.ndarray
+    thresholds: np.ndarray
+    validation_scores: np.ndarray
+    depths: np.ndarray
+    seconds: np.ndarray
+
+
+def _check_params(est):
+    d = est.delta
+    if isinstance(d, bool) or not isinstance(d, numbers.Integral):
+        raise TypeError(f"delta must be an int >= 1, got {d!r}")
+    if d < 1:
+        raise ValueError(f"delta must be >= 1, got {d}")
+    f = est.validation_fraction
+    if isinstance(f, bool) or not isinstance(f, numbers.Real):
+        raise TypeError(f"validation_fraction must be a float in (0, 1), got {f!r}")
+    if not 0.0 < f < 1.0:
+        raise ValueError(f"validation_fraction must be in (0, 1), got {f}")
+    if est.search not in ("binary", "gallop"):
+        raise ValueError(f"search must be 'binary' or 'gallop', got {est.search!r}")
+    v.check_fraction(est.eps, "eps")
+
+
+def _stratified_split(y_enc, classes, fraction, seed):
+    counts = np.bincount(y_enc, minlength=len(classes))
+    if counts.min() < 2:
+        c = int(np.argmin(counts))
+        raise ValueError(
+            f"class {classes.tolist()[c]!r} has only {counts[c]} sample(s); a stratified validation split needs "
+            "at least 2 per class"
+        )
+    try:
+        return train_test_split(np.arange(len(y_enc)), test_size=fraction, stratify=y_enc, random_state=seed)
+    except ValueError as exc:
+        raise ValueError(
+            f"cannot split {len(y_enc)} samples of {len(classes)} classes with validation_fraction="
+            f"{fraction}: {exc}"
+        ) from exc
+
+
+def _scan_one(oracle, prepared, X, belief, d, seed, eps, backend, n_jobs, X_val, y_val):
+    model, depth, seconds = fit_at_threshold(oracle, prepared, X, belief, d, seed, eps, backend=backend, n_jobs=n_jobs)
+    score = float(np.mean(np.asarray(model.predict(X_val)) == y_val))
+    return model, depth, score, seconds
+
+
+def _progress(iterable, total, verbose, desc):
+    if not verbose:
+        return iterable
+    from tqdm.auto import tqdm
+
+    return tqdm(iterable, total=total, desc=desc)
+
+
+class CREMBOClassifier(ClassifierMixin, BaseEstimator):
+    """Compress a teacher into a small robust student with CREMBO (Armstrong & Gilad-Bachrach, 2021).
+
+    Parameters
+    ----------
+    teacher : None, classifier, callable or belief matrix
+        None: the paper's ``RandomForestClassifier(100 trees, max_depth=12, balanced)``. An
+        unfitted teacher is cloned and fitted on the training part (never on the validation part).
+        A belief matrix must have one row per sample of the X given to ``fit``.
+        See ``crembo.teachers.make_teacher``.
+    student : None, sklearn classifier, object with ``fit_allowed``, or Oracle
+        The consistency oracle; None: the paper's ``DecisionTreeClassifier(max_depth=4,
+        class_weight="balanced")`` on the multi-output allowed-label matrix.
+    delta : int >= 1
+        Step of the scan over threshold indices above MEMO's.
+    validation_fraction : float in (0, 1)
+        Stratified held-out fraction used to score the scan.
+    search : {"binary", "gallop"}
+        MEMO's search (see ``crembo.memo``).
+    eps : float in [0, 1)
+        Quantile depth for consistency (0: strict, as the paper).
+    n_jobs : int or None
+        Parallel scan (joblib) and native kernel threads.
+    random_state : None, int or RandomState
+        One seed for the split, the default/unfitted teacher and every student fit.
+    verbose : int
+        > 0: tqdm progress bar over the scan and a summary line.
+    backend : str or None
+        Kernel backend ("cython", "numba", "reference"; None: fastest available).
+
+    Attributes
+    ----------
+    estimator_ : the chosen student (``predict`` gives indices into ``classes_``)
+    threshold_, memo_threshold_ : float, the chosen and MEMO's thresholds
+    depth_ : float, the chosen student's (eps-quantile) depth on the training belief
+    scan_ : ScanResult; memo_ : MemoResult; teacher_ : crembo.teachers.Teacher
+    classes_, n_features_in_
+    """
+
+    def __init__(
+        self,
+        teacher=None,
+        student=None,
+        delta=1,
+        validation_fraction=0.15,
+        search="binary",
+        eps=0.0,
+        n_jobs=None,
+        random_state=None,
+        verbose=0,
+        backend=None,
+    ):
+        self.teacher = teacher
+        self.student = student
+        self.delta = delta
+        self.validation_fraction = validation_fraction
+        self.search = search
+        self.eps = eps
+        self.n_jobs = n_jobs
+        self.random_state = random_state
+        self.verbose = verbose
+        self.backend = backend
+
+    def fit(self, X, y):
+        _check_params(self)
+        X, y = validate_data(self, X, y)
+        check_classification_targets(y)
+        self.classes_, y_enc = np.unique(y, return_inverse=True)
+        seed = resolve_seed(self.random_state)
+        tr, va = _stratified_split(y_enc, self.classes_, self.validation_fraction, seed)
+        X_tr, X_va, y_va = X[tr], X[va], y_enc[va]
+
+        teacher = self.teacher if self.teacher is not None else default_teacher(seed, self.n_jobs)
+        self.teacher_ = make_teacher(teacher, X[tr], y[tr], random_state=seed, n_jobs=self.n_jobs, backend=self.backend)
+        if isinstance(self.teacher_, BeliefTeacher):
+            if self.teacher_.matrix.shape[0] != X.shape[0]:
+                raise ValueError(
+                    f"the belief matrix has {self.teacher_.matrix.shape[0]} rows but X has {X.shape[0]} samples"
+                )
+            belief = self.teacher_.subset(tr).belief(X_tr, self.classes_)
+        else:
+            belief = self.teacher_.belief(X_tr, self.classes_)
+        belief = check_belief(belief, backend=self.backend, n_jobs=self.n_jobs)
+
+        oracle = as_oracle(self.student)
+        prepared = oracle.prepare(X_tr)
+        self.memo_ = memo(
+            X_tr, belief, search=self.search, eps=self.eps, random_state=seed, backend=self.backend,
+            n_jobs=self.n_jobs, oracle=oracle, prepared=prepared,
+        )
+        thr = self.memo_.thresholds
+        idx = np.arange(self.memo_.index, len(thr), self.delta)
+        # Inside parallel workers the kernels run single-threaded (no oversubscription).
+        parallel = Parallel(n_jobs=self.n_jobs, return_as="generator")
+        k_jobs = 1 if effective_n_jobs(self.n_jobs) != 1 else kernel_jobs(belief, self.n_jobs)
+        results = parallel(
+            delayed(_scan_one)(oracle, prepared, X_tr, belief, thr[m], seed, self.eps, self.backend, k_jobs, X_va, y_va)
+            for m in idx
+        )
+        results = list(_progress(results, len(idx), self.verbose, "CREMBO scan"))
+        scores = np.array([r[2] for r in results])
+        best = int(np.argmax(scores))  # first maximum: ties go to the lowest threshold
+        self.scan_ = ScanResult(
+            indices=idx,
+            thresholds=thr[idx],
+            validation_scores=scores,
+            depths=np.array([r[1] for r in results]),
+            seconds=np.array([r[3] for r in results]),
+        )
+        self.estimator_ = results[best][0]
+        self.threshold_ = float(thr[idx[best]])
+        self.memo_threshold_ = self.memo_.threshold
+        self.depth_ = float(self.scan_.depths[best])
+        if self.verbose:
+            print(
+                f"CREMBO: MEMO threshold {self.memo_threshold_:.4g} (index {self.memo_.index} of {len(thr)}, "
+                f"{len(self.memo_.trace)} oracle calls); chose threshold {self.threshold_:.4g}, depth "
+                f"{self.depth_:.4g}, validation accuracy {scores[best]:.4f}"
+            )
+        return self
+
+    def predict(self, X):
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False)
+        return self.classes_[np.asarray(self.estimator_.predict(X), dtype=np.intp)]
+
+    def predict_proba(self, X):
+        """The student's normalised allowed-label scores when it has ``predict_proba`` giving an
+        (n, k) matrix (its argmax is ``predict``); otherwise the one-hot of ``predict``."""
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False)
+        k = len(self.classes_)
+        if hasattr(self.estimator_, "predict_proba"):
+            p = np.asarray(self.estimator_.predict_proba(X), dtype=np.float64)
+            if p.shape == (X.shape[0], k):
+                return p
+        out = np.zeros((X.shape[0], k))
+        out[np.arange(X.shape[0]), np.asarray(self.estimator_.predict(X), dtype=np.intp)] = 1.0
+        return out
+
+    def export_text(self, feature_names=None, decimals=2):
+        """The chosen tree student as text, leaves labelled with ``classes_``."""
+        check_is_fitted(self)
+        if not hasattr(self.estimator_, "export_text"):
+            raise TypeError(f"the student {type(self.estimator_).__name__} cannot be printed as a tree")
+        if feature_names is None:
+            feature_names = getattr(self, "feature_names_in_", None)
+        return self.estimator_.export_text(feature_names=feature_names, class_names=self.classes_, decimals=decimals)
+
+
+# ---------------------------------------------------------------- baselines
+
+
+def _fit_on_labels(student, X, y_idx, n_classes, seed):
+    """Train the student on hard labels (indices). sklearn classifiers are fitted directly (the
+    paper's BM/VT); allowed-label learners get the one-hot matrix (only the label is allowed)."""
+    if student is None:
+        student = default_student()
+    if isinstance(student, Oracle) or hasattr(student, "fit_allowed"):
+        oracle = as_oracle(student)
+        allowed = np.zeros((len(y_idx), n_classes), dtype=bool)
+        allowed[np.arange(len(y_idx)), y_idx] = True
+        return oracle.fit(oracle.prepare(X), allowed, seed)
+    return fresh_estimator(student, seed).fit(X, y_idx)
+
+
+class _LabelBaseline(ClassifierMixin, BaseEstimator):
+    def _fit_labels(self, X, y_idx, seed):
+        self.estimator_ = _fit_on_labels(self.student, X, y_idx, len(self.classes_), seed)
+        return self
+
+    def predict(self, X):
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False)
+        return self.classes_[np.asarray(self.estimator_.predict(X), dtype=np.intp)]
+
+    def predict_proba(self, X):
+        """The student's predict_proba, its columns placed at their class indices."""
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False)
+        k = len(self.classes_)
+        out = np.zeros((X.shape[0], k))
+        if hasattr(self.estimator_, "predict_proba"):
+            p = np.asarray(self.estimator_.predict_proba(X), dtype=np.float64)
+            cols = getattr(self.estimator_, "classes_", None)
+            cols = np.arange(k) if cols is None else np.asarray(cols, dtype=np.intp)
+            if p.shape == (X.shape[0], len(cols)):
+                out[:, cols] = p
+                return out
+        out[np.arange(X.shape[0]), np.asarray(self.estimator_.predict(X), dtype=np.intp)] = 1.0
+        return out
+
+
+class TrueLabelBaseline(_LabelBaseline):
+    """The paper's BM: the student trained on the true labels (default: depth-4 balanced tree)."""
+
+    def __init__(self, student=None, random_state=None):
+        self.student = student
+        self.random_state = random_state
+
+    def fit(self, X, y):
+        X, y = validate_data(self, X, y)
+        check_classification_targets(y)
+        self.classes_, y_enc = np.unique(y, return_inverse=True)
+        return self._fit_labels(X, y_enc, resolve_seed(self.random_state))
+
+
+class TeacherLabelBaseline(_LabelBaseline):
+    """The paper's VT: the student trained on the teacher's labels (argmax of its belief on X;
+    for a forest, the hard-vote majority). An unfitted teacher is first fitted on (X, y)."""
+
+    def __init__(self, teacher=None, student=None, random_state=None, n_jobs=None, backend=None):
+        self.teacher = teacher
+        self.student = student
+        self.random_state = random_state
+        self.n_jobs = n_jobs
+        self.backend = backend
+
+    def fit(self, X, y):
+        X, y = validate_data(self, X, y)
+        check_classification_targets(y)
+        self.classes_ = np.unique(y)
+        seed = resolve_seed(self.random_state)
+        teacher = self.teacher if self.teacher is not None else default_teacher(seed, self.n_jobs)
+        self.teacher_ = make_teacher(teacher, X, y, random_state=seed, n_jobs=self.n_jobs, backend=self.backend)
+        labels = self.teacher_.predict(X, self.classes_)
+        return self._fit_labels(X, labels, seed)
+
+
+def fit_baseline_bm(X, y, student=None, random_state=None):
+    """BM in one call: ``TrueLabelBaseline(student, random_state).fit(X, y)``."""
+    return TrueLabelBaseline(student=student, random_state=random_state).fit(X, y)
+
+
+def fit_baseline_vt(X, y, teacher, student=None, random_state=None):
+    """VT in one call: ``TeacherLabelBaseline(teacher, student, random_state).fit(X, y)``."""
+    return TeacherLabelBaseline(teacher=teacher, student=student, random_state=random_state).fit(X, y)

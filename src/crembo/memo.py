@@ -1,0 +1,196 @@
+"""MEMO: the deepest hypothesis the student class can reach, by search over thresholds.
+
+Candidate thresholds d_0 < d_1 < ... are the sorted unique values of the belief. The oracle
+A(X, Y(d)) is trained on the allowed labels Y_i(d) = {c : p[i, c] >= d}; its hypothesis f is
+*consistent* iff D(f) >= d, where D is the hypothesis depth min_i p[i, f(x_i)] (or, with
+eps > 0, the eps-quantile of the pointwise depths). MEMO returns the consistent hypothesis at
+the largest threshold the search reaches.
+"""
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+from sklearn.utils import check_random_state
+
+from crembo import _validation as v
+from crembo.beliefs import allowed_labels, check_belief, thresholds as belief_thresholds
+from crembo.depth import hypothesis_depth, quantile_depth
+from crembo.oracles import as_oracle
+
+__all__ = ["memo", "MemoResult", "OracleCall", "fit_at_threshold", "resolve_seed", "kernel_jobs"]
+
+SEARCHES = ("binary", "gallop")
+
+
+@dataclass
+class OracleCall:
+    """One call of the oracle during a MEMO search."""
+
+    threshold: float
+    index: int
+    consistent: bool
+    depth: float
+    seconds: float
+
+
+@dataclass
+class MemoResult:
+    """What MEMO found.
+
+    estimator: the fitted hypothesis (``predict`` gives class indices); threshold: the largest
+    threshold it is known consistent with; index: that threshold's index in ``thresholds``;
+    depth: its actual (eps-quantile) depth on the training belief, >= threshold when
+    consistent; trace: every oracle call in order.
+    """
+
+    estimator: object
+    threshold: float
+    index: int
+    depth: float
+    thresholds: np.ndarray
+    trace: list = field(default_factory=list)
+
+
+def resolve_seed(random_state):
+    """An int seed from an sklearn-style random_state (ints pass through; None draws one)."""
+    if random_state is None or isinstance(random_state, np.random.RandomState):
+        return int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
+    if isinstance(random_state, (int, np.integer)) and not isinstance(random_state, bool):
+        return int(random_state)
+    raise TypeError(f"random_state must be None, an int or a RandomState, got {random_state!r}")
+
+
+# Below this many belief entries a kernel call takes microseconds serially, while waking an
+# OpenMP/Numba thread team costs far more (measured 8 us serial vs 40 ms with 2 threads on a
+# busy 2-core machine, 80 x 3 belief): run such kernels on one thread.
+SERIAL_KERNEL_SIZE = 1 << 16
+
+
+def kernel_jobs(belief, n_jobs):
+    """The n_jobs to give kernels working on ``belief``: 1 for small beliefs, else n_jobs."""
+    return 1 if belief.size < SERIAL_KERNEL_SIZE else n_jobs
+
+
+def depth_of(belief, y_pred, eps=0.0, *, backend=None, n_jobs=None):
+    """Hypothesis depth (eps == 0) or eps-quantile depth of predictions on a validated belief."""
+    if eps > 0:
+        return quantile_depth(belief, y_pred, eps, backend=backend, n_jobs=n_jobs, validate=False)
+    return hypothesis_depth(belief, y_pred, backend=backend, n_jobs=n_jobs, validate=False)
+
+
+def fit_at_threshold(oracle, prepared, X, belief, d, seed, eps=0.0, *, backend=None, n_jobs=None):
+    """Train A(X, Y(d)); return (model, depth of its predictions on X, seconds)."""
+    start = time.perf_counter()
+    allowed = allowed_labels(belief, d, backend=backend, n_jobs=n_jobs, validate=False)
+    model = oracle.fit(prepared, allowed, seed)
+    depth = depth_of(belief, model.predict(X), eps, backend=backend, n_jobs=n_jobs)
+    return model, float(depth), time.perf_counter() - start
+
+
+def _check_candidates(candidate_thresholds):
+    c = np.asarray(candidate_thresholds, dtype=np.float64)
+    if c.ndim != 1 or c.size == 0:
+        raise ValueError("candidate_thresholds must be a non-empty 1-D array")
+    if not np.isfinite(c).all():
+        raise ValueError("candidate_thresholds contain NaN or infinity")
+    return np.unique(c)
+
+
+def _n_samples(X):
+    return X.shape[0] if hasattr(X, "shape") else len(X)
+
+
+def memo(
+    X,
+    belief,
+    student=None,
+    *,
+    search="binary",
+    eps=0.0,
+    candidate_thresholds=None,
+    random_state=None,
+    backend=None,
+    n_jobs=None,
+    oracle=None,
+    prepared=None,
+):
+    """Find the deepest consistent hypothesis of the student class (the paper's MEMO).
+
+    Parameters
+    ----------
+    X : array (n, p)
+        Training inputs (whatever the student accepts).
+    belief : array (n, k)
+        The teacher's belief on X.
+    student : None, sklearn classifier, object with ``fit_allowed``, or Oracle
+        The consistency oracle (see ``crembo.oracles.as_oracle``); None is the paper's tree.
+    search : {"binary", "gallop"}
+        "binary" as in the paper; "gallop" also moves the lower bound to the largest threshold
+        <= the actual depth of each consistent hypothesis.
+    eps : float in [0, 1)
+        Use the eps-quantile depth instead of the minimum (0: the paper's strict consistency).
+    candidate_thresholds : array, optional
+        Thresholds to search (sorted, deduplicated); default: the unique values of the belief.
+    random_state : None, int or RandomState
+        One seed, resolved once and given to every oracle call (so calls are reproducible).
+    oracle, prepared : optional
+        An already built oracle and its ``prepare(X)`` output, to share them with a caller.
+
+    Returns
+    -------
+    MemoResult
+        The hypothesis of the largest candidate index i found consistent (with the oracle's
+        answer at i + 1 inconsistent, or i the last index). If none is consistent (only possible
+        with custom candidates or eps > 0 and a weak student), the fit at index 0 is returned
+        with its trace record saying ``consistent=False``.
+    """
+    if search not in SEARCHES:
+        raise ValueError(f"search must be one of {SEARCHES}, got {search!r}")
+    eps = v.check_fraction(eps, "eps")
+    belief = check_belief(belief, backend=backend, n_jobs=n_jobs)
+    n = _n_samples(X)
+    if n != belief.shape[0]:
+        raise ValueError(f"X has {n} samples but the belief has {belief.shape[0]} rows")
+    if candidate_thresholds is None:
+        thr = belief_thresholds(belief, backend=backend, n_jobs=n_jobs, validate=False)
+    else:
+        thr = _check_candidates(candidate_thresholds)
+    seed = resolve_seed(random_state)
+    n_jobs = kernel_jobs(belief, n_jobs)
+    if oracle is None:
+        oracle = as_oracle(student)
+    if prepared is None:
+        prepared = oracle.prepare(X)
+
+    trace = []
+
+    def call(i):
+        model, depth, seconds = fit_at_threshold(
+            oracle, prepared, X, belief, thr[i], seed, eps, backend=backend, n_jobs=n_jobs
+        )
+        ok = depth >= thr[i]
+        trace.append(OracleCall(float(thr[i]), int(i), bool(ok), depth, seconds))
+        return model, depth, ok
+
+    # Invariant: lo is the largest index known (or, for 0, assumed) consistent; every index
+    # >= hi is beyond the search (the oracle failed at hi, or hi == len(thr)).
+    lo, hi = 0, len(thr)
+    best = None  # (model, depth) for lo
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        model, depth, ok = call(mid)
+        if not ok:
+            hi = mid
+            continue
+        lo, best = mid, (model, depth)
+        if search == "gallop":
+            # f is consistent with Y(d) for every candidate d <= D(f): jump there.
+            jump = int(np.searchsorted(thr, depth, side="right")) - 1
+            if jump > lo:
+                lo = jump
+                hi = max(hi, lo + 1)
+    if best is None:  # index 0 was never fitted: it is the answer, so fit it
+        model, depth, _ = call(0)
+        best = (model, depth)
+    return MemoResult(best[0], float(thr[lo]), int(lo), best[1], thr, trace)

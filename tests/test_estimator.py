@@ -1,0 +1,235 @@
+"""CREMBOClassifier against the paper's algorithm written out plainly, plus sklearn conventions."""
+
+import pickle
+
+import joblib
+import numpy as np
+import pytest
+from sklearn.base import clone
+from sklearn.datasets import make_classification
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import train_test_split
+from sklearn.svm import LinearSVC
+from sklearn.tree import DecisionTreeClassifier
+from sklearn.utils.estimator_checks import check_estimator
+
+import crembo
+
+
+def small_forest(seed=0, trees=10):
+    return RandomForestClassifier(n_estimators=trees, max_depth=4, class_weight="balanced", random_state=seed)
+
+
+@pytest.fixture(scope="module")
+def data():
+    X, y = make_classification(
+        n_samples=200, n_features=6, n_informative=4, n_classes=3, n_clusters_per_class=1, flip_y=0.1, random_state=5
+    )
+    return X[:160], y[:160], X[160:], y[160:]
+
+
+def paper_student_predict(tree, X):
+    """The paper's prediction of a multi-output tree: the output most likely to be 1."""
+    scores = [p[:, list(cl).index(1)] if 1 in cl else np.zeros(len(X)) for p, cl in zip(tree.predict_proba(X), tree.classes_)]
+    return np.argmax(np.column_stack(scores), axis=1)
+
+
+def reference_crembo(X, y, seed, delta, trees=10, fraction=0.15):
+    """CREMBO as in the paper, step by step, with sklearn only (no crembo code)."""
+    classes, y_enc = np.unique(y, return_inverse=True)
+    k = len(classes)
+    tr, va = train_test_split(np.arange(len(y)), test_size=fraction, stratify=y_enc, random_state=seed)
+    forest = small_forest(seed, trees).fit(X[tr], y[tr])
+    votes = np.array([forest.classes_[t.predict(X[tr]).astype(int)] for t in forest.estimators_])
+    belief = np.stack([(votes == c).mean(axis=0) for c in classes], axis=1)
+    thr = np.unique(belief)
+
+    def student(d):
+        tree = DecisionTreeClassifier(max_depth=4, class_weight="balanced", random_state=seed)
+        return tree.fit(X[tr], (belief >= d).astype(int))
+
+    def depth(tree):
+        return belief[np.arange(len(tr)), paper_student_predict(tree, X[tr])].min()
+
+    # MEMO: binary search for the largest threshold with a consistent student.
+    lo, hi = 0, len(thr) - 1
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if depth(student(thr[mid])) >= thr[mid]:
+            lo = mid
+        else:
+            hi = mid - 1
+    # CREMBO: scan upward from MEMO's index, score on validation, keep the best (first max).
+    scan, scores = list(range(lo, len(thr), delta)), []
+    for m in scan:
+        scores.append(np.mean(paper_student_predict(student(thr[m]), X[va]) == y_enc[va]))
+    best = int(np.argmax(scores))
+    return dict(memo_index=lo, scan=scan, scores=np.array(scores), threshold=thr[scan[best]],
+                tree=student(thr[scan[best]]), classes=classes)
+
+
+@pytest.mark.parametrize("delta", [1, 3])
+def test_equals_the_papers_algorithm(data, delta):
+    X, y, X_test, _ = data
+    ref = reference_crembo(X, y, seed=0, delta=delta)
+    clf = crembo.CREMBOClassifier(teacher=RandomForestClassifier(n_estimators=10, max_depth=4, class_weight="balanced"),
+                                  delta=delta, random_state=0).fit(X, y)
+    assert clf.memo_.index == ref["memo_index"]
+    np.testing.assert_array_equal(clf.scan_.indices, ref["scan"])
+    np.testing.assert_array_equal(clf.scan_.validation_scores, ref["scores"])
+    assert clf.threshold_ == ref["threshold"] and clf.memo_threshold_ == clf.memo_.threshold
+    np.testing.assert_array_equal(clf.predict(X_test), ref["classes"][paper_student_predict(ref["tree"], X_test)])
+    best = int(np.argmax(clf.scan_.validation_scores))
+    assert clf.depth_ == clf.scan_.depths[best]
+
+
+def test_determinism_and_parallel_scan(data):
+    X, y, X_test, _ = data
+    kw = dict(teacher=small_forest(None), random_state=3, delta=2)
+    a = crembo.CREMBOClassifier(**kw).fit(X, y)
+    b = crembo.CREMBOClassifier(**kw).fit(X, y)
+    c = crembo.CREMBOClassifier(**kw, n_jobs=2).fit(X, y)
+    for other in (b, c):
+        np.testing.assert_array_equal(a.predict(X_test), other.predict(X_test))
+        np.testing.assert_array_equal(a.scan_.validation_scores, other.scan_.validation_scores)
+        np.testing.assert_array_equal(a.scan_.depths, other.scan_.depths)
+        assert a.threshold_ == other.threshold_
+
+
+def test_labels_of_any_type(data):
+    X, y, X_test, _ = data
+    ref = crembo.CREMBOClassifier(teacher=small_forest(), random_state=1).fit(X, y)
+    for labels in (np.array(["setosa", "versicolor", "virginica"]), np.array([1, 11, 16])):
+        clf = crembo.CREMBOClassifier(teacher=small_forest(), random_state=1).fit(X, labels[y])
+        np.testing.assert_array_equal(clf.classes_, labels)
+        np.testing.assert_array_equal(clf.predict(X_test), labels[ref.predict(X_test)])
+        assert clf.threshold_ == ref.threshold_
+
+
+def test_teachers_of_every_kind(data):
+    X, y, X_test, _ = data
+    # A prefit forest is used as is; its belief given as a matrix gives the same student.
+    forest = small_forest().fit(X, y)
+    a = crembo.CREMBOClassifier(teacher=forest, random_state=2).fit(X, y)
+    assert a.teacher_.model is forest
+    belief = crembo.make_teacher(forest).belief(X, np.unique(y))
+    b = crembo.CREMBOClassifier(teacher=belief, random_state=2).fit(X, y)
+    np.testing.assert_array_equal(a.predict(X_test), b.predict(X_test))
+    assert a.threshold_ == b.threshold_
+    # predict_proba teacher, and a callable returning logits
+    lr = LogisticRegression(max_iter=500)
+    c = crembo.CREMBOClassifier(teacher=lr, random_state=2, delta=20).fit(X, y)
+    assert isinstance(c.teacher_, crembo.teachers.ProbaTeacher) and not hasattr(lr, "coef_")
+    W = np.random.default_rng(0).normal(size=(X.shape[1], 3))
+    d = crembo.CREMBOClassifier(teacher=crembo.CallableTeacher(lambda Z: Z @ W, kind="logits"), delta=20,
+                                random_state=2).fit(X, y)
+    assert d.score(X_test, d.predict(X_test)) == 1.0
+    with pytest.raises(ValueError, match="belief matrix has 10 rows but X has 160"):
+        crembo.CREMBOClassifier(teacher=belief[:10]).fit(X, y)
+
+
+def test_other_students(data):
+    X, y, X_test, _ = data
+    clf = crembo.CREMBOClassifier(teacher=small_forest(), student=LogisticRegression(max_iter=300), random_state=0,
+                                  delta=3).fit(X, y)
+    assert set(clf.predict(X_test)) <= set(y)
+    assert isinstance(clf.estimator_.estimator_, list)  # one logistic regression per label
+    assert clf.depth_ >= clf.memo_.threshold or not clf.memo_.trace[-1].consistent or clf.threshold_ > clf.memo_threshold_
+
+    class Majority:  # an allowed-label learner without sklearn
+        def fit_allowed(self, X, allowed):
+            self.label_ = int(np.argmax(allowed.sum(axis=0)))
+            return self
+
+        def predict(self, X):
+            return np.full(len(X), self.label_)
+
+    clf = crembo.CREMBOClassifier(teacher=small_forest(), student=Majority(), random_state=0).fit(X, y)
+    assert len(set(clf.predict(X_test))) == 1
+    np.testing.assert_array_equal(clf.predict_proba(X_test)[:, clf.estimator_.label_], 1.0)
+
+
+@pytest.mark.parametrize(
+    "params, error, match",
+    [
+        (dict(delta=0), ValueError, "delta must be >= 1"),
+        (dict(delta=1.5), TypeError, "delta must be an int"),
+        (dict(delta=True), TypeError, "delta must be an int"),
+        (dict(validation_fraction=0.0), ValueError, r"validation_fraction must be in \(0, 1\)"),
+        (dict(validation_fraction=1.0), ValueError, r"validation_fraction must be in \(0, 1\)"),
+        (dict(eps=1.0), ValueError, r"eps must be in \[0, 1\)"),
+        (dict(search="linear"), ValueError, "search must be"),
+        (dict(teacher=LinearSVC()), TypeError, "neither predict_proba nor estimators_"),
+        (dict(teacher=object()), TypeError, "cannot use a object as a teacher"),
+    ],
+)
+def test_invalid_parameters_fail_at_fit(data, params, error, match):
+    X, y, _, _ = data
+    clf = crembo.CREMBOClassifier(**params)  # never at construction
+    with pytest.raises(error, match=match):
+        clf.fit(X, y)
+
+
+def test_too_few_samples_per_class(data):
+    X, y, _, _ = data
+    y = np.array(["a", "b", "c"], dtype=object)[y]
+    y[0] = "rare"
+    with pytest.raises(ValueError, match="class 'rare' has only 1 sample"):
+        crembo.CREMBOClassifier(teacher=small_forest()).fit(X, y)
+    with pytest.raises(ValueError, match="cannot split 8 samples of 4 classes"):
+        crembo.CREMBOClassifier(teacher=small_forest()).fit(X[:8], np.repeat([0, 1, 2, 3], 2))
+
+
+def test_pickle_and_joblib_round_trip(data, tmp_path):
+    X, y, X_test, _ = data
+    clf = crembo.CREMBOClassifier(teacher=small_forest(), random_state=0, delta=2).fit(X, y)
+    again = pickle.loads(pickle.dumps(clf))
+    np.testing.assert_array_equal(again.predict(X_test), clf.predict(X_test))
+    joblib.dump(clf, tmp_path / "m.joblib")
+    again = joblib.load(tmp_path / "m.joblib")
+    np.testing.assert_array_equal(again.predict_proba(X_test), clf.predict_proba(X_test))
+
+
+def test_predict_proba_verbose_and_export(data, capsys):
+    X, y, X_test, _ = data
+    clf = crembo.CREMBOClassifier(teacher=small_forest(), random_state=0, verbose=1, delta=4).fit(X, y)
+    out = capsys.readouterr()
+    assert "MEMO threshold" in out.out
+    p = clf.predict_proba(X_test)
+    np.testing.assert_allclose(p.sum(axis=1), 1.0)
+    np.testing.assert_array_equal(clf.classes_[np.argmax(p, axis=1)], clf.predict(X_test))
+    assert clf.export_text().count("class:") == clf.estimator_.estimator_.get_n_leaves()
+
+
+def test_one_class():
+    X = np.random.default_rng(0).normal(size=(20, 3))
+    clf = crembo.CREMBOClassifier(teacher=small_forest()).fit(X, np.full(20, "only"))
+    np.testing.assert_array_equal(clf.predict(X), "only")
+
+
+def test_baselines(data):
+    X, y, X_test, _ = data
+    names = np.array(["a", "b", "c"])
+    bm = crembo.fit_baseline_bm(X, names[y], random_state=0)
+    tree = DecisionTreeClassifier(max_depth=4, class_weight="balanced", random_state=0).fit(X, y)
+    np.testing.assert_array_equal(bm.predict(X_test), names[tree.predict(X_test)])
+
+    forest = small_forest().fit(X, names[y])
+    vt = crembo.fit_baseline_vt(X, names[y], forest, random_state=0)
+    votes = np.array([forest.classes_[t.predict(X).astype(int)] for t in forest.estimators_])
+    majority = np.argmax(np.stack([(votes == c).sum(0) for c in names], axis=1), axis=1)
+    tree = DecisionTreeClassifier(max_depth=4, class_weight="balanced", random_state=0).fit(X, majority)
+    np.testing.assert_array_equal(vt.predict(X_test), names[tree.predict(X_test)])
+    np.testing.assert_allclose(vt.predict_proba(X_test).sum(1), 1.0)
+    # unfitted teacher: cloned and fitted on (X, y) by the baseline
+    vt2 = crembo.TeacherLabelBaseline(teacher=clone(forest), random_state=0).fit(X, names[y])
+    np.testing.assert_array_equal(vt2.predict(X_test), vt.predict(X_test))
+
+
+def test_check_estimator():
+    # A tiny forest keeps the ~50 checks fast; every check passes (pandas-based and array-API
+    # checks are skipped by sklearn itself when those libraries are absent).
+    check_estimator(crembo.CREMBOClassifier(teacher=small_forest(trees=5), delta=2))
+    check_estimator(crembo.TrueLabelBaseline())
+    check_estimator(crembo.TeacherLabelBaseline(teacher=small_forest(trees=5)))

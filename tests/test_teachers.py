@@ -1,0 +1,196 @@
+"""Teachers: every kind of teacher gives the belief the paper defines, with labels mapped by value."""
+
+import numpy as np
+import pytest
+from sklearn.datasets import make_classification
+from sklearn.ensemble import (
+    AdaBoostClassifier,
+    BaggingClassifier,
+    ExtraTreesClassifier,
+    GradientBoostingClassifier,
+    RandomForestClassifier,
+    StackingClassifier,
+    VotingClassifier,
+)
+from sklearn.linear_model import LogisticRegression
+from sklearn.svm import LinearSVC
+from sklearn.tree import DecisionTreeClassifier
+
+import crembo
+from crembo.teachers import (
+    BeliefTeacher,
+    CallableTeacher,
+    ProbaTeacher,
+    VoteTeacher,
+    class_index_map,
+    make_teacher,
+)
+
+
+@pytest.fixture(scope="module")
+def data():
+    X, y = make_classification(
+        n_samples=120, n_features=6, n_informative=4, n_classes=3, n_clusters_per_class=1, random_state=0
+    )
+    return X, y
+
+
+def manual_vote_belief(members_labels, classes):
+    """members_labels: (T, n) predicted *labels*; p[i, c] = fraction equal to classes[c]."""
+    members_labels = np.asarray(members_labels)
+    return np.stack([(members_labels == c).mean(axis=0) for c in classes], axis=1)
+
+
+@pytest.mark.parametrize("forest_cls", [RandomForestClassifier, ExtraTreesClassifier])
+def test_forest_belief_is_hard_vote_fraction(data, forest_cls):
+    X, y = data
+    names = np.array(["cat", "dog", "emu"])
+    ys = names[y]
+    forest = forest_cls(n_estimators=11, max_depth=3, random_state=0).fit(X, ys)
+    teacher = make_teacher(forest)
+    assert isinstance(teacher, VoteTeacher)
+    # sklearn forest members predict float indices into the forest's classes_
+    labels = [forest.classes_[t.predict(X).astype(int)] for t in forest.estimators_]
+    expected = manual_vote_belief(labels, names)
+    np.testing.assert_array_equal(teacher.belief(X, names), expected)
+    # votes, not averaged probabilities
+    assert not np.allclose(teacher.belief(X, names), forest.predict_proba(X))
+    np.testing.assert_array_equal(teacher.belief(X, names) * 11, np.round(teacher.belief(X, names) * 11))
+
+
+def test_gapped_labels_and_extra_target_classes(data):
+    X, y = data
+    gapped = np.array([1, 10, 16])[y]
+    forest = RandomForestClassifier(n_estimators=9, max_depth=3, random_state=1).fit(X, gapped)
+    target = np.array([1, 2, 10, 14, 16])  # the student knows classes the teacher never saw
+    b = make_teacher(forest).belief(X, target)
+    assert b.shape == (len(X), 5)
+    np.testing.assert_array_equal(b[:, [1, 3]], 0.0)
+    labels = [forest.classes_[t.predict(X).astype(int)] for t in forest.estimators_]
+    np.testing.assert_array_equal(b, manual_vote_belief(labels, target))
+
+
+def test_teacher_class_unseen_in_targets_is_an_error(data):
+    X, y = data
+    forest = RandomForestClassifier(n_estimators=5, max_depth=2, random_state=0).fit(X, y)
+    with pytest.raises(ValueError, match=r"class\(es\) \[2\].*not in the training labels"):
+        make_teacher(forest).belief(X, np.array([0, 1]))
+    with pytest.raises(ValueError, match="not in the training labels"):
+        class_index_map(np.array(["a", "b"]), np.array(["a", "c"]))
+
+
+def test_bagging_uses_feature_subsets(data):
+    X, y = data
+    bag = BaggingClassifier(
+        DecisionTreeClassifier(max_depth=3), n_estimators=8, max_features=0.5, random_state=0
+    ).fit(X, y + 5)
+    teacher = make_teacher(bag)
+    assert isinstance(teacher, VoteTeacher)
+    labels = [
+        bag.classes_[m.predict(X[:, f]).astype(int)] for m, f in zip(bag.estimators_, bag.estimators_features_)
+    ]
+    np.testing.assert_array_equal(teacher.belief(X, bag.classes_), manual_vote_belief(labels, bag.classes_))
+
+
+def test_adaboost_members_predict_labels(data):
+    X, y = data
+    names = np.array(["x", "y", "z"])
+    ada = AdaBoostClassifier(DecisionTreeClassifier(max_depth=1), n_estimators=6, random_state=0).fit(X, names[y])
+    labels = [m.predict(X) for m in ada.estimators_]
+    np.testing.assert_array_equal(make_teacher(ada).belief(X, names), manual_vote_belief(labels, names))
+
+
+def test_voting_classifier_votes(data):
+    X, y = data
+    vote = VotingClassifier(
+        [("a", DecisionTreeClassifier(max_depth=2, random_state=0)), ("b", LogisticRegression(max_iter=200))]
+    ).fit(X, y + 1)
+    labels = [vote.classes_[m.predict(X)] for m in vote.estimators_]
+    np.testing.assert_array_equal(make_teacher(vote).belief(X, vote.classes_), manual_vote_belief(labels, vote.classes_))
+
+
+def test_proba_teachers(data):
+    X, y = data
+    names = np.array(["a", "b", "c"])
+    for model in [
+        LogisticRegression(max_iter=300).fit(X, names[y]),
+        GradientBoostingClassifier(n_estimators=5, max_depth=2, random_state=0).fit(X, names[y]),
+        StackingClassifier([("t", DecisionTreeClassifier(max_depth=2, random_state=0))], cv=3).fit(X, names[y]),
+    ]:
+        teacher = make_teacher(model)
+        assert isinstance(teacher, ProbaTeacher), type(model).__name__
+        np.testing.assert_allclose(teacher.belief(X, names), model.predict_proba(X), atol=1e-12)
+        # target classes in another order: columns follow the labels, not the positions
+        rev = names[::-1]
+        np.testing.assert_allclose(teacher.belief(X, rev), model.predict_proba(X)[:, ::-1], atol=1e-12)
+        np.testing.assert_array_equal(teacher.predict(X, names), np.argmax(model.predict_proba(X), axis=1))
+
+
+def test_callable_teachers(data):
+    X, _ = data
+    W = np.random.default_rng(0).normal(size=(X.shape[1], 3))
+    logits = X @ W
+    soft = np.exp(logits - logits.max(1, keepdims=True))
+    soft /= soft.sum(1, keepdims=True)
+    classes = np.array([0, 1, 2])
+    np.testing.assert_allclose(CallableTeacher(lambda Z: Z @ W, kind="logits").belief(X, classes), soft, rtol=1e-12)
+    t = CallableTeacher(lambda Z: soft[: len(Z)], kind="proba")
+    np.testing.assert_allclose(t.belief(X, classes), soft, rtol=1e-12)
+    # a bare callable: probabilities are recognised, anything else is treated as logits
+    np.testing.assert_allclose(make_teacher(lambda Z: soft[: len(Z)]).belief(X, classes), soft, rtol=1e-12)
+    np.testing.assert_allclose(make_teacher(lambda Z: Z @ W).belief(X, classes), soft, rtol=1e-12)
+    # declared column labels are mapped into the target classes
+    t = CallableTeacher(lambda Z: soft[: len(Z)], kind="proba", classes=["z", "x", "y"])
+    np.testing.assert_allclose(t.belief(X, np.array(["x", "y", "z"])), soft[:, [1, 2, 0]])
+    with pytest.raises(ValueError, match="3 columns but there are 2 classes"):
+        CallableTeacher(lambda Z: soft[: len(Z)]).belief(X, np.array([0, 1]))
+    with pytest.raises(ValueError, match="kind"):
+        CallableTeacher(lambda Z: Z, kind="scores")
+
+
+def test_belief_matrix_teacher(data):
+    X, _ = data
+    rng = np.random.default_rng(1)
+    P = rng.dirichlet(np.ones(3), size=len(X))
+    t = make_teacher(P)
+    assert isinstance(t, BeliefTeacher)
+    np.testing.assert_array_equal(t.belief(X, np.arange(3)), P)
+    rows = np.array([3, 0, 7])
+    np.testing.assert_array_equal(t.subset(rows).belief(X[rows], np.arange(3)), P[rows])
+    with pytest.raises(ValueError, match="cannot describe 5 new samples"):
+        t.belief(X[:5], np.arange(3))
+    with pytest.raises(ValueError, match="does not sum to 1"):
+        make_teacher(P * 2)
+
+
+def test_unfitted_teacher_is_cloned_fitted_and_seeded(data):
+    X, y = data
+    proto = RandomForestClassifier(n_estimators=6, max_depth=3)
+    a = make_teacher(proto, X, y, random_state=3)
+    b = make_teacher(proto, X, y, random_state=3)
+    assert not hasattr(proto, "estimators_")  # the user's object is untouched
+    assert a.model is not proto and a.model.random_state == 3
+    np.testing.assert_array_equal(a.belief(X, np.arange(3)), b.belief(X, np.arange(3)))
+    # an explicit seed of the user wins
+    c = make_teacher(RandomForestClassifier(n_estimators=6, max_depth=3, random_state=9), X, y, random_state=3)
+    assert c.model.random_state == 9
+    with pytest.raises(ValueError, match="not fitted; pass X and y"):
+        make_teacher(proto)
+
+
+def test_bad_teachers(data):
+    X, y = data
+    with pytest.raises(TypeError, match="neither predict_proba nor estimators_"):
+        make_teacher(LinearSVC().fit(X, y))
+    with pytest.raises(TypeError, match="cannot use a object as a teacher"):
+        make_teacher(object())
+    with pytest.raises(TypeError, match="teacher is None"):
+        make_teacher(None)
+
+
+def test_vote_belief_matches_kernel_on_every_backend(data):
+    X, y = data
+    forest = RandomForestClassifier(n_estimators=7, max_depth=3, random_state=0).fit(X, y)
+    ref = VoteTeacher(forest, backend="reference").belief(X, forest.classes_)
+    for name in crembo.available_backends():
+        np.testing.assert_array_equal(VoteTeacher(forest, backend=name).belief(X, forest.classes_), ref)
