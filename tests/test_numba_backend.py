@@ -1,0 +1,172 @@
+"""Targeted checks of the Numba backend (the general kernel-vs-reference suite is test_kernels.py)."""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+numba = pytest.importorskip("numba")
+
+from crembo.backends import numba_backend as nb  # noqa: E402
+from crembo.backends import reference as ref  # noqa: E402
+
+
+def assert_same(a, b):
+    """Bitwise equality (NaN equal to NaN), same type for scalars and dtype for arrays."""
+    if isinstance(a, tuple):
+        assert len(a) == len(b)
+        for x, y in zip(a, b):
+            assert_same(x, y)
+        return
+    assert type(a) is type(b)
+    a, b = np.atleast_1d(a), np.atleast_1d(b)
+    assert a.dtype == b.dtype and a.shape == b.shape
+    if a.dtype.kind == "f":
+        nan = np.isnan(a)
+        assert (nan == np.isnan(b)).all()
+        bits = f"u{a.dtype.itemsize}"
+        assert (a[~nan].view(bits) == b[~nan].view(bits)).all()
+    else:
+        assert (a == b).all()
+
+
+@pytest.fixture
+def small_blocks(monkeypatch):
+    """Many parallel blocks on small inputs, so block combination is exercised."""
+    monkeypatch.setattr(nb, "_SAMPLE_BLOCK", 64)
+    monkeypatch.setattr(nb, "_UNIQUE_BLOCK", 256)
+    monkeypatch.setattr(nb, "_MIN_PARALLEL_WORK", 0)
+
+
+def _inputs(rng, n=3000, k=7, T=31, fdtype=np.float64):
+    votes = rng.integers(0, k, size=(T, n)).astype(np.int16)
+    belief = ref.vote_belief(votes, k)[0].astype(fdtype)
+    labels = rng.integers(0, k, size=n)
+    label_matrix = votes[:4].astype(np.int64)
+    return votes, belief, labels, label_matrix
+
+
+def _all_results(votes, belief, labels, label_matrix, k, n_threads, backend):
+    return [
+        backend.vote_counts(votes, k, n_threads),
+        backend.vote_belief(votes, k, n_threads),
+        backend.softmax(belief * 3.0, n_threads),
+        backend.unique_values(belief, n_threads),
+        backend.pointwise_depth(belief, labels, n_threads),
+        backend.hypothesis_depth(belief, labels, n_threads),
+        backend.hypothesis_depths(belief, label_matrix, n_threads),
+        backend.count_consistent(belief, labels, 0.25, n_threads),
+        backend.quantile_depth(belief, labels, 100, n_threads),
+    ]
+
+
+@pytest.mark.parametrize("fdtype", [np.float64, np.float32])
+def test_one_and_two_threads_agree_with_reference(small_blocks, fdtype):
+    rng = np.random.default_rng(0)
+    votes, belief, labels, label_matrix = _inputs(rng, fdtype=fdtype)
+    expected = _all_results(votes, belief, labels, label_matrix, 7, 1, ref)
+    one = _all_results(votes, belief, labels, label_matrix, 7, 1, nb)
+    two = _all_results(votes, belief, labels, label_matrix, 7, 2, nb)
+    for e, a, b in zip(expected, one, two):
+        assert_same(a, e)
+        assert_same(b, e)
+
+
+def test_thread_count_set_and_restored(monkeypatch):
+    previous = numba.get_num_threads()
+    seen = []
+
+    def record(*args):
+        seen.append(numba.get_num_threads())
+
+    def boom(*args):
+        raise RuntimeError("kernel failed")
+
+    votes = np.zeros((2, 5), dtype=np.int64)
+    try:
+        numba.set_num_threads(1)
+        nb.vote_belief(votes, 3, 10**6)  # clipped to NUMBA_NUM_THREADS, no error
+        assert numba.get_num_threads() == 1
+        monkeypatch.setattr(nb, "_MIN_PARALLEL_WORK", 0)
+        monkeypatch.setattr(nb._k, "vote_belief", record)
+        nb.vote_belief(votes, 3, 2)
+        assert seen == [min(2, numba.config.NUMBA_NUM_THREADS)]
+        assert numba.get_num_threads() == 1
+        monkeypatch.setattr(nb._k, "vote_counts", boom)
+        with pytest.raises(RuntimeError):
+            nb.vote_counts(votes, 3, 2)
+        assert numba.get_num_threads() == 1
+    finally:
+        numba.set_num_threads(previous)
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.int16, np.int32, np.int64])
+def test_invalid_votes_counted_and_skipped(dtype):
+    rng = np.random.default_rng(1)
+    k = 4
+    votes = rng.integers(0, k, size=(9, 50)).astype(dtype)
+    votes[0, :5] = k
+    votes[3, 7] = 200
+    if np.issubdtype(dtype, np.signedinteger):
+        votes[2, :3] = -1
+    for kernel in ("vote_counts", "vote_belief"):
+        got = getattr(nb, kernel)(votes, k, 2)
+        assert_same(got, getattr(ref, kernel)(votes, k))
+    assert nb.vote_counts(votes, k, 1)[1] == (9 if np.issubdtype(dtype, np.signedinteger) else 6)
+
+
+def test_float32_and_readonly_inputs():
+    rng = np.random.default_rng(2)
+    proba = rng.random((40, 5)).astype(np.float32)
+    proba /= proba.sum(axis=1, keepdims=True)
+    proba[3, 1] = np.nan
+    proba[5, 0] = -0.25
+    proba[7, 2] += 0.5
+    labels = rng.integers(-1, 6, size=40).astype(np.int32)
+    for arr in (proba, labels):
+        arr.flags.writeable = False
+    for atol in (1e-5, 1e-2):
+        assert_same(nb.belief_status(proba, atol, 2), ref.belief_status(proba, atol))
+        assert_same(nb.normalize_belief(proba, atol, 2), ref.normalize_belief(proba, atol))
+    assert_same(nb.softmax(proba * 0 + 1, 2), ref.softmax(proba * 0 + 1))
+    assert_same(nb.unique_values(proba, 2), ref.unique_values(proba))
+    assert_same(nb.allowed_labels(proba, 0.2, 2), ref.allowed_labels(proba, 0.2))
+    assert_same(nb.pointwise_depth(proba, labels, 2), ref.pointwise_depth(proba, labels))
+    assert_same(nb.hypothesis_depth(proba, labels, 2), ref.hypothesis_depth(proba, labels))
+    assert_same(nb.quantile_depth(proba, labels, 3, 2), ref.quantile_depth(proba, labels, 3))
+    assert_same(nb.count_consistent(proba, labels, 0.1, 2), ref.count_consistent(proba, labels, 0.1))
+
+
+def test_edge_values():
+    belief = np.array([[0.0, 1.0], [-0.0, 1.0], [0.5, 0.5]])
+    for lab in ([0, 0, 0], [1, 1, 0], [0, 1, 1], [2, 2, 2], [-1, 0, 9]):
+        lab = np.array(lab)
+        for kernel in ("hypothesis_depth", "pointwise_depth", "count_consistent", "quantile_depth"):
+            extra = (0.0,) if kernel == "count_consistent" else (0,) if kernel == "quantile_depth" else ()
+            assert_same(getattr(nb, kernel)(belief, lab, *extra, 1), getattr(ref, kernel)(belief, lab, *extra))
+    assert nb.hypothesis_depth(belief, np.array([5, 5, 5]), 1) == (np.inf, 3)
+    assert_same(nb.unique_values(belief, 1), ref.unique_values(belief))
+    assert_same(nb.unique_values(belief[1:], 1), ref.unique_values(belief[1:]))
+    with_nan = belief.copy()
+    with_nan[2, 0] = np.nan
+    assert_same(nb.unique_values(with_nan, 1), ref.unique_values(with_nan))
+    # one sample, one class; many distinct values (falls back to np.unique)
+    assert_same(nb.vote_belief(np.zeros((1, 1), np.uint8), 1, 1), ref.vote_belief(np.zeros((1, 1), np.uint8), 1))
+    many = np.random.default_rng(3).random((3000, 10))
+    assert_same(nb.unique_values(many, 2), ref.unique_values(many))
+
+
+def test_runs_without_jit():
+    code = (
+        "import numpy as np\n"
+        "from crembo.backends import numba_backend as nb, reference as ref\n"
+        "v = np.array([[0, 1, 2, 5], [1, 1, -1, 0]])\n"
+        "b, bad = nb.vote_belief(v, 3, 2)\n"
+        "assert bad == 2 and (b == ref.vote_belief(v, 3)[0]).all()\n"
+        "assert nb.unique_values(b, 2).tolist() == ref.unique_values(b).tolist()\n"
+        "assert nb.hypothesis_depth(b, np.array([0, 1, 2, 0]), 2) == ref.hypothesis_depth(b, np.array([0, 1, 2, 0]))\n"
+    )
+    env = dict(os.environ, NUMBA_DISABLE_JIT="1")
+    subprocess.run([sys.executable, "-c", code], env=env, check=True, timeout=120)
