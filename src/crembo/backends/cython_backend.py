@@ -1,0 +1,137 @@
+"""The Cython backend: thin wrappers that allocate outputs and call ``crembo._ext._kernels``.
+
+Same signatures and return values as ``crembo.backends.reference`` (bitwise, except ``softmax``,
+whose ``exp`` comes from the C library: within 4 ulp of the reference). Inputs that are not
+C-contiguous or not of a compiled dtype are converted here, so the kernels can also be called
+directly on what the public API hands them.
+"""
+
+import numpy as np
+
+from crembo._ext import _kernels as _k
+
+NAME = "cython"
+
+_VOTE_DTYPES = (np.uint8, np.int16, np.int32, np.int64)
+_LABEL_DTYPES = (np.int32, np.int64)
+_FLOAT_DTYPES = (np.float32, np.float64)
+
+
+def _as(arr, dtypes, fallback):
+    arr = np.asarray(arr)
+    if arr.dtype not in dtypes:
+        arr = arr.astype(fallback)
+    return np.ascontiguousarray(arr)
+
+
+def _threads(n_threads):
+    return max(1, int(n_threads))
+
+
+def vote_counts(votes, n_classes, n_threads=1):
+    """votes (T, n) ints -> (counts (n, k) uint32, n_invalid)."""
+    votes = _as(votes, _VOTE_DTYPES, np.int64)
+    counts = np.empty((votes.shape[1], int(n_classes)), dtype=np.uint32)
+    n_invalid = _k.vote_counts_into(votes, counts, _threads(n_threads))
+    return counts, int(n_invalid)
+
+
+def vote_belief(votes, n_classes, n_threads=1):
+    """votes (T, n) -> (belief (n, k) float64 = counts / T, n_invalid)."""
+    votes = _as(votes, _VOTE_DTYPES, np.int64)
+    n_classes = int(n_classes)
+    n = votes.shape[1]
+    belief = np.empty((n, n_classes), dtype=np.float64)
+    block = _k.vote_block_size(max(n_classes, 1))
+    # At most one scratch block per thread that can actually get a block of samples.
+    threads = max(1, min(_threads(n_threads), -(-n // block)))
+    scratch = np.empty((threads, block * n_classes), dtype=np.uint32)
+    n_invalid = _k.vote_belief_into(votes, belief, scratch, threads)
+    return belief, int(n_invalid)
+
+
+def softmax(logits, n_threads=1):
+    """Row-wise softmax in float64 (max-subtracted, summed left to right)."""
+    logits = _as(logits, _FLOAT_DTYPES, np.float64)
+    out = np.empty(logits.shape, dtype=np.float64)
+    _k.softmax_into(logits, out, _threads(n_threads))
+    return out
+
+
+def belief_status(proba, atol, n_threads=1):
+    """Row status codes int8 (n,), as ``reference.belief_status``."""
+    proba = _as(proba, _FLOAT_DTYPES, np.float64)
+    status = np.empty(proba.shape[0], dtype=np.int8)
+    _k.belief_status_into(proba, status, float(atol), _threads(n_threads))
+    return status
+
+
+def normalize_belief(proba, atol, n_threads=1):
+    """(belief float64 = rows divided by their sums, status int8), as ``reference.normalize_belief``."""
+    proba = _as(proba, _FLOAT_DTYPES, np.float64)
+    belief = np.empty(proba.shape, dtype=np.float64)
+    status = np.empty(proba.shape[0], dtype=np.int8)
+    _k.normalize_belief_into(proba, belief, status, float(atol), _threads(n_threads))
+    return belief, status
+
+
+def unique_values(belief, n_threads=1):
+    """Sorted unique values of the belief as float64 (exactly ``np.unique(belief.astype(float64))``)."""
+    belief = _as(belief, _FLOAT_DTYPES, np.float64)
+    distinct = _k.unique_values_hashed(belief, _threads(n_threads))
+    if distinct is None:  # many distinct values, NaN, or both signed zeros: sort everything
+        return np.unique(belief.astype(np.float64))
+    return np.unique(distinct)
+
+
+def allowed_labels(belief, threshold, n_threads=1):
+    """(n, k) bool: belief >= threshold, compared in float64."""
+    belief = _as(belief, _FLOAT_DTYPES, np.float64)
+    out = np.empty(belief.shape, dtype=np.bool_)
+    _k.allowed_labels_into(belief, out.view(np.uint8), float(threshold), _threads(n_threads))
+    return out
+
+
+def _belief_labels(belief, labels):
+    return _as(belief, _FLOAT_DTYPES, np.float64), _as(labels, _LABEL_DTYPES, np.int64)
+
+
+def pointwise_depth(belief, labels, n_threads=1):
+    """(depth (n,) float64 = belief[i, labels[i]], NaN where invalid; n_invalid)."""
+    belief, labels = _belief_labels(belief, labels)
+    depth = np.empty(belief.shape[0], dtype=np.float64)
+    n_invalid = _k.pointwise_depth_into(belief, labels, depth, _threads(n_threads))
+    return depth, int(n_invalid)
+
+
+def hypothesis_depths(belief, label_matrix, n_threads=1):
+    """label_matrix (m, n) -> (depths (m,) float64, n_invalid)."""
+    belief, label_matrix = _belief_labels(belief, label_matrix)
+    depths = np.empty(label_matrix.shape[0], dtype=np.float64)
+    n_invalid = _k.hypothesis_depths_into(belief, label_matrix, depths, _threads(n_threads))
+    return depths, int(n_invalid)
+
+
+def hypothesis_depth(belief, labels, n_threads=1):
+    """(min over valid i of belief[i, labels[i]], +inf if none; n_invalid)."""
+    belief, labels = _belief_labels(belief, labels)
+    depths, n_invalid = hypothesis_depths(belief, labels.reshape(1, -1), n_threads)
+    return float(depths[0]), n_invalid
+
+
+def count_consistent(belief, labels, threshold, n_threads=1):
+    """(#{i : labels[i] valid and belief[i, labels[i]] >= threshold}, n_invalid)."""
+    belief, labels = _belief_labels(belief, labels)
+    count, n_invalid = _k.count_consistent_into(belief, labels, float(threshold), _threads(n_threads))
+    return int(count), int(n_invalid)
+
+
+def quantile_depth(belief, labels, rank, n_threads=1):
+    """(the (rank+1)-th smallest valid pointwise depth, clipped rank; +inf if none; n_invalid)."""
+    belief, labels = _belief_labels(belief, labels)
+    rank = int(rank)
+    if rank < 0:
+        raise ValueError(f"rank must be >= 0, got {rank}")
+    rank = min(rank, belief.shape[0])  # the kernel clips further, to n_valid - 1
+    depth, n_invalid = _k.quantile_depth_valid(belief, labels, rank, _threads(n_threads))
+    return float(depth), int(n_invalid)
