@@ -20,6 +20,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from crembo import _validation as v
 from crembo.beliefs import check_belief
 from crembo.memo import fit_at_threshold, kernel_jobs, memo, resolve_seed
+from crembo.metrics import fidelity
 from crembo.oracles import Oracle, as_oracle, default_student, fresh_estimator
 from crembo.teachers import BeliefTeacher, default_teacher, make_teacher
 
@@ -35,11 +36,16 @@ __all__ = [
 
 @dataclass
 class ScanResult:
-    """The validation scan of CREMBO: one entry per threshold tried, in scan order."""
+    """The validation scan of CREMBO: one entry per threshold tried, in scan order.
+
+    ``validation_scores``: accuracy on the validation split; ``fidelities``: agreement with the
+    teacher's labels on the validation split; ``depths``: (eps-quantile) depth on the training belief.
+    """
 
     indices: np.ndarray
     thresholds: np.ndarray
     validation_scores: np.ndarray
+    fidelities: np.ndarray
     depths: np.ndarray
     seconds: np.ndarray
 
@@ -77,10 +83,11 @@ def _stratified_split(y_enc, classes, fraction, seed):
         ) from exc
 
 
-def _scan_one(oracle, prepared, X, belief, d, seed, eps, backend, n_jobs, X_val, y_val):
+def _scan_one(oracle, prepared, X, belief, d, seed, eps, backend, n_jobs, X_val, y_val, teacher_val):
     model, depth, seconds = fit_at_threshold(oracle, prepared, X, belief, d, seed, eps, backend=backend, n_jobs=n_jobs)
-    score = float(np.mean(np.asarray(model.predict(X_val)) == y_val))
-    return model, depth, score, seconds
+    pred = np.asarray(model.predict(X_val))
+    score = float(np.mean(pred == y_val))
+    return model, depth, score, seconds, fidelity(pred, teacher_val)
 
 
 def _progress(iterable, total, verbose, desc):
@@ -126,7 +133,12 @@ class CREMBOClassifier(ClassifierMixin, BaseEstimator):
     estimator_ : the chosen student (``predict`` gives indices into ``classes_``)
     threshold_, memo_threshold_ : float, the chosen and MEMO's thresholds
     depth_ : float, the chosen student's (eps-quantile) depth on the training belief
-    scan_ : ScanResult; memo_ : MemoResult; teacher_ : crembo.teachers.Teacher
+    validation_score_ : float, the chosen student's accuracy on the validation split
+    fidelity_ : float, agreement of the chosen student with the teacher's labels (argmax of its
+        belief) on the validation split -- held-out data, as neither was trained on it
+    teacher_validation_score_ : float, the teacher's accuracy on the validation split
+    scan_ : ScanResult (per threshold: validation accuracy, fidelity, depth); memo_ : MemoResult;
+    teacher_ : crembo.teachers.Teacher
     classes_, n_features_in_
     """
 
@@ -174,6 +186,9 @@ class CREMBOClassifier(ClassifierMixin, BaseEstimator):
         else:
             belief = self.teacher_.belief(X_tr, self.classes_)
         belief = check_belief(belief, backend=self.backend, n_jobs=self.n_jobs)
+        # The teacher's labels on the validation split, for fidelity (a belief matrix has those rows).
+        val_teacher = self.teacher_.subset(va) if isinstance(self.teacher_, BeliefTeacher) else self.teacher_
+        teacher_va = val_teacher.predict(X_va, self.classes_)
 
         oracle = as_oracle(self.student)
         prepared = oracle.prepare(X_tr)
@@ -187,7 +202,9 @@ class CREMBOClassifier(ClassifierMixin, BaseEstimator):
         parallel = Parallel(n_jobs=self.n_jobs, return_as="generator")
         k_jobs = 1 if effective_n_jobs(self.n_jobs) != 1 else kernel_jobs(belief, self.n_jobs)
         results = parallel(
-            delayed(_scan_one)(oracle, prepared, X_tr, belief, thr[m], seed, self.eps, self.backend, k_jobs, X_va, y_va)
+            delayed(_scan_one)(
+                oracle, prepared, X_tr, belief, thr[m], seed, self.eps, self.backend, k_jobs, X_va, y_va, teacher_va
+            )
             for m in idx
         )
         results = list(_progress(results, len(idx), self.verbose, "CREMBO scan"))
@@ -197,6 +214,7 @@ class CREMBOClassifier(ClassifierMixin, BaseEstimator):
             indices=idx,
             thresholds=thr[idx],
             validation_scores=scores,
+            fidelities=np.array([r[4] for r in results]),
             depths=np.array([r[1] for r in results]),
             seconds=np.array([r[3] for r in results]),
         )
@@ -204,11 +222,14 @@ class CREMBOClassifier(ClassifierMixin, BaseEstimator):
         self.threshold_ = float(thr[idx[best]])
         self.memo_threshold_ = self.memo_.threshold
         self.depth_ = float(self.scan_.depths[best])
+        self.validation_score_ = float(scores[best])
+        self.fidelity_ = float(self.scan_.fidelities[best])
+        self.teacher_validation_score_ = float(np.mean(teacher_va == y_va))
         if self.verbose:
             print(
                 f"CREMBO: MEMO threshold {self.memo_threshold_:.4g} (index {self.memo_.index} of {len(thr)}, "
                 f"{len(self.memo_.trace)} oracle calls); chose threshold {self.threshold_:.4g}, depth "
-                f"{self.depth_:.4g}, validation accuracy {scores[best]:.4f}"
+                f"{self.depth_:.4g}, validation accuracy {scores[best]:.4f}, fidelity {self.fidelity_:.4f}"
             )
         return self
 
@@ -231,14 +252,30 @@ class CREMBOClassifier(ClassifierMixin, BaseEstimator):
         out[np.arange(X.shape[0]), np.asarray(self.estimator_.predict(X), dtype=np.intp)] = 1.0
         return out
 
-    def export_text(self, feature_names=None, decimals=2):
-        """The chosen tree student as text, leaves labelled with ``classes_``."""
+    def export_text(self, feature_names=None, decimals=2, *, class_names=None):
+        """The chosen tree student as text.
+
+        ``feature_names`` default to ``feature_names_in_`` (fitted on a DataFrame) else
+        ``feature_<j>``; ``class_names`` (display names, one per entry of ``classes_``) default
+        to the labels ``classes_``.
+        """
         check_is_fitted(self)
-        if not hasattr(self.estimator_, "export_text"):
+        from crembo.tree import AllowedLabelTreeClassifier, export_text
+
+        native = isinstance(self.estimator_, AllowedLabelTreeClassifier)
+        if not native and not hasattr(self.estimator_, "export_text"):
             raise TypeError(f"the student {type(self.estimator_).__name__} cannot be printed as a tree")
         if feature_names is None:
             feature_names = getattr(self, "feature_names_in_", None)
-        return self.estimator_.export_text(feature_names=feature_names, class_names=self.classes_, decimals=decimals)
+        if feature_names is not None and len(feature_names) != self.n_features_in_:
+            raise ValueError(f"feature_names has {len(feature_names)} entries, expected {self.n_features_in_}")
+        if class_names is None:
+            class_names = self.classes_
+        elif len(class_names) != len(self.classes_):
+            raise ValueError(f"class_names has {len(class_names)} entries, expected {len(self.classes_)}")
+        if native:  # crembo's own tree student: its leaves hold indices into classes_
+            return export_text(self.estimator_, feature_names=feature_names, class_names=class_names, decimals=decimals)
+        return self.estimator_.export_text(feature_names=feature_names, class_names=class_names, decimals=decimals)
 
 
 # ---------------------------------------------------------------- baselines
