@@ -427,3 +427,25 @@ def test_native_tree_unfitted_is_rejected():
         pytest.skip(f"crembo.tree.AllowedLabelTreeClassifier not importable: {exc}")
     with pytest.raises(ValueError, match="not fitted"):
         export.to_json(AllowedLabelTreeClassifier())
+
+
+def test_fitted_crembo_and_baselines_export_with_their_labels(rng):
+    # CREMBOClassifier wraps a multi-output tree on allowed labels; the export must predict
+    # what the estimator predicts, in the estimator's own class labels.
+    import crembo
+    from sklearn.ensemble import RandomForestClassifier
+
+    X = rng.normal(size=(200, 4))
+    y = np.array(["lo", "mid", "hi"])[(X[:, 0] + 0.5 * rng.normal(size=200) > 0).astype(int) + (X[:, 1] > 1)]
+    forest = RandomForestClassifier(n_estimators=15, max_depth=5, random_state=0)
+    models = [
+        crembo.CREMBOClassifier(teacher=forest, random_state=0).fit(X, y),
+        crembo.fit_baseline_bm(X, y, random_state=0),
+        crembo.fit_baseline_vt(X, y, forest, random_state=0),
+    ]
+    X_test = rng.normal(size=(300, 4))
+    for model in models:
+        model_dict = export.to_json(model)
+        assert sorted(model_dict["classes"]) == sorted(model.classes_.tolist())
+        np.testing.assert_array_equal(np.asarray(export.predict_json(model_dict, X_test)), model.predict(X_test))
+        assert export.export_dot(model).startswith("digraph")

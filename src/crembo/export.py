@@ -71,14 +71,19 @@ def _json_label(c, name):
     raise TypeError(f"{name} must be str, int, bool or finite float to be stored in JSON, got {c!r}")
 
 
-def _sklearn_tree_dict(tree):
+def _sklearn_tree_dict(tree, leaf_classes=None):
+    """A fitted sklearn tree as a crembo-tree dict.
+
+    ``leaf_classes`` (node -> class index), when given, replaces the argmax of each leaf's value:
+    that is how a multi-output tree on the allowed-label matrix predicts (``MultiOutputStudent``).
+    """
     from sklearn.base import is_classifier
 
     if not is_classifier(tree):
         raise TypeError(f"only classifier trees can be exported, got {type(tree).__name__}")
     if not hasattr(tree, "tree_"):
         raise ValueError(f"this {type(tree).__name__} is not fitted yet; call fit first")
-    if tree.n_outputs_ != 1:
+    if tree.n_outputs_ != 1 and leaf_classes is None:
         raise ValueError(f"multi-output trees (n_outputs_={tree.n_outputs_}) cannot be exported; fit a single-output student")
     t = tree.tree_
     # Trees fitted before missing-value support have no missing_go_to_left; scikit-learn then
@@ -87,11 +92,12 @@ def _sklearn_tree_dict(tree):
     nodes = []
     for i in range(t.node_count):
         left, right = int(t.children_left[i]), int(t.children_right[i])
-        value = [float(v) for v in t.value[i, 0]]
         node = {"id": i, "leaf": left == -1, "n_samples": int(t.n_node_samples[i])}
+        if leaf_classes is None:
+            node["value"] = [float(v) for v in t.value[i, 0]]
         if left == -1:
             # scikit-learn's predict is classes_[argmax(value)]: the first maximum wins ties
-            node.update({"class": int(np.argmax(t.value[i, 0])), "value": value})
+            node["class"] = int(np.argmax(t.value[i, 0]) if leaf_classes is None else leaf_classes[i])
         else:
             node.update(
                 {
@@ -100,13 +106,14 @@ def _sklearn_tree_dict(tree):
                     "left": left,
                     "right": right,
                     "missing_go_to_left": bool(missing_left[i]) if missing_left is not None else True,
-                    "value": value,
                 }
             )
         nodes.append(node)
     return {
         "n_features": int(tree.n_features_in_),
-        "classes": [_json_label(c, "class label") for c in tree.classes_],
+        "classes": [_json_label(c, "class label") for c in tree.classes_]
+        if leaf_classes is None
+        else list(range(len(tree.classes_))),
         "input_dtype": "float32",
         "source": f"{type(tree).__module__}.{type(tree).__name__}",
         "nodes": nodes,
@@ -175,6 +182,22 @@ def _schema_to_dict(student):
 def _tree_dict(student):
     if isinstance(student, dict):
         return dict(student)
+    from crembo.estimator import CREMBOClassifier, TeacherLabelBaseline, TrueLabelBaseline
+    from crembo.oracles import MultiOutputStudent
+
+    if isinstance(student, (CREMBOClassifier, TrueLabelBaseline, TeacherLabelBaseline)):
+        # these wrap a student predicting indices into their classes_: export it, relabelled
+        if not hasattr(student, "estimator_"):
+            raise ValueError(f"this {type(student).__name__} is not fitted yet; call fit first")
+        d = _tree_dict(student.estimator_)
+        d["classes"] = [_json_label(student.classes_[int(i)], "class label") for i in d["classes"]]
+        return d
+    if isinstance(student, MultiOutputStudent):
+        if not _is_sklearn_tree(student.estimator_):
+            raise TypeError("only a MultiOutputStudent wrapping one fitted sklearn tree can be exported")
+        d = _sklearn_tree_dict(student.estimator_, leaf_classes=student.node_classes())
+        d["source"] = "crembo.oracles.MultiOutputStudent"
+        return d
     if _is_sklearn_tree(student):
         return _sklearn_tree_dict(student)
     if isinstance(getattr(type(student), "nodes_", None), property) or isinstance(
