@@ -16,12 +16,24 @@ def available_cpus():
     return os.cpu_count() or 1
 
 
-def resolve_n_threads(n_jobs=None):
+# Below this many array elements a kernel runs in microseconds, less than waking a thread
+# team costs (measured: 8 us serial vs up to 40 ms with 2 threads on a loaded 2-core machine).
+SERIAL_WORK = 1 << 16
+
+
+def resolve_n_threads(n_jobs=None, work=None):
     """Map an sklearn-style ``n_jobs`` to a positive thread count.
 
     None -> every CPU the process may use, capped by OMP_NUM_THREADS when set;
     n > 0 -> n; n < 0 -> cpus + 1 + n (so -1 is all CPUs), at least 1.
+    ``work`` (elements the kernel touches), when below SERIAL_WORK, makes it 1: n_jobs is an
+    upper bound, and results never depend on the thread count.
     """
+    n_threads = _from_n_jobs(n_jobs)
+    return 1 if work is not None and work < SERIAL_WORK else n_threads
+
+
+def _from_n_jobs(n_jobs):
     cpus = available_cpus()
     if n_jobs is None:
         env = os.environ.get("OMP_NUM_THREADS", "")

@@ -19,7 +19,7 @@ def vote_counts(votes, n_classes, *, backend=None, n_jobs=None):
     """
     votes = v.check_votes(votes)
     n_classes = v.check_n_classes(n_classes)
-    counts, n_invalid = get_backend(backend).vote_counts(votes, n_classes, resolve_n_threads(n_jobs))
+    counts, n_invalid = get_backend(backend).vote_counts(votes, n_classes, resolve_n_threads(n_jobs, votes.size))
     v.raise_invalid_labels(n_invalid, n_classes, "votes")
     return counts
 
@@ -33,7 +33,7 @@ def belief_from_votes(votes, n_classes, backend=None, *, n_jobs=None):
     """
     votes = v.check_votes(votes)
     n_classes = v.check_n_classes(n_classes)
-    belief, n_invalid = get_backend(backend).vote_belief(votes, n_classes, resolve_n_threads(n_jobs))
+    belief, n_invalid = get_backend(backend).vote_belief(votes, n_classes, resolve_n_threads(n_jobs, votes.size))
     v.raise_invalid_labels(n_invalid, n_classes, "votes")
     return belief
 
@@ -45,7 +45,7 @@ def belief_from_proba(proba, *, atol=v.BELIEF_ATOL, backend=None, n_jobs=None):
     than ``atol`` from 1.
     """
     proba = v.check_float_matrix(proba, "proba")
-    belief, status = get_backend(backend).normalize_belief(proba, float(atol), resolve_n_threads(n_jobs))
+    belief, status = get_backend(backend).normalize_belief(proba, float(atol), resolve_n_threads(n_jobs, proba.size))
     v.raise_bad_rows(status, "proba", atol, proba)
     return belief
 
@@ -55,7 +55,7 @@ def belief_from_logits(logits, *, backend=None, n_jobs=None):
     logits = v.check_float_matrix(logits, "logits")
     if not np.isfinite(logits).all():
         raise ValueError("logits contain NaN or infinity")
-    return get_backend(backend).softmax(logits, resolve_n_threads(n_jobs))
+    return get_backend(backend).softmax(logits, resolve_n_threads(n_jobs, logits.size))
 
 
 def check_belief(belief, *, atol=v.BELIEF_ATOL, backend=None, n_jobs=None):
@@ -64,9 +64,17 @@ def check_belief(belief, *, atol=v.BELIEF_ATOL, backend=None, n_jobs=None):
     Raises ValueError for a wrong shape, NaN/inf, negative values or rows not summing to 1.
     """
     belief = v.check_float_matrix(belief, "belief")
-    status = get_backend(backend).belief_status(belief, float(atol), resolve_n_threads(n_jobs))
+    status = get_backend(backend).belief_status(belief, float(atol), resolve_n_threads(n_jobs, belief.size))
     v.raise_bad_rows(status, "belief", atol, belief)
     return belief
+
+
+def as_belief(belief, validate=True, backend=None, n_jobs=None):
+    """The belief as a kernel-ready array; ``validate=False`` skips only the O(n k) value scan
+    (for callers that validated it once already), never the shape/dtype/layout conversion."""
+    if validate:
+        return check_belief(belief, backend=backend, n_jobs=n_jobs)
+    return v.check_float_matrix(belief, "belief")
 
 
 def thresholds(belief, *, backend=None, n_jobs=None, validate=True):
@@ -74,14 +82,12 @@ def thresholds(belief, *, backend=None, n_jobs=None, validate=True):
 
     An ensemble of T members gives at most T + 1 of them (0, 1/T, ..., 1).
     """
-    if validate:
-        belief = check_belief(belief, backend=backend, n_jobs=n_jobs)
-    return get_backend(backend).unique_values(belief, resolve_n_threads(n_jobs))
+    belief = as_belief(belief, validate, backend, n_jobs)
+    return get_backend(backend).unique_values(belief, resolve_n_threads(n_jobs, belief.size))
 
 
 def allowed_labels(belief, d, *, backend=None, n_jobs=None, validate=True):
     """Allowed labels at threshold d: the (n, k) bool matrix Y(d) with Y[i, c] = p[i, c] >= d."""
     d = v.check_threshold(d)
-    if validate:
-        belief = check_belief(belief, backend=backend, n_jobs=n_jobs)
-    return get_backend(backend).allowed_labels(belief, d, resolve_n_threads(n_jobs))
+    belief = as_belief(belief, validate, backend, n_jobs)
+    return get_backend(backend).allowed_labels(belief, d, resolve_n_threads(n_jobs, belief.size))

@@ -9,15 +9,14 @@ import math
 
 from crembo import _validation as v
 from crembo._threads import resolve_n_threads
-from crembo.beliefs import check_belief
+from crembo.beliefs import as_belief
 from crembo.backends import get_backend
 
 
 def _prepare(belief, y_pred, backend, n_jobs, validate):
-    if validate:
-        belief = check_belief(belief, backend=backend, n_jobs=n_jobs)
+    belief = as_belief(belief, validate, backend, n_jobs)
     y_pred = v.check_labels(y_pred, belief.shape[0], "y_pred")
-    return belief, y_pred, get_backend(backend), resolve_n_threads(n_jobs)
+    return belief, y_pred, get_backend(backend), resolve_n_threads(n_jobs, y_pred.size)
 
 
 def pointwise_depth(belief, y_pred, *, backend=None, n_jobs=None, validate=True):
@@ -41,12 +40,11 @@ def hypothesis_depths(belief, predictions, *, backend=None, n_jobs=None, validat
 
     E.g. rank a forest's own trees by depth: ``hypothesis_depths(belief, votes)``.
     """
-    if validate:
-        belief = check_belief(belief, backend=backend, n_jobs=n_jobs)
+    belief = as_belief(belief, validate, backend, n_jobs)
     predictions = v.check_label_matrix(predictions, belief.shape[0], "predictions")
     if predictions.shape[0] < 1:
         raise ValueError("predictions has no hypothesis (0 rows)")
-    depths, n_invalid = get_backend(backend).hypothesis_depths(belief, predictions, resolve_n_threads(n_jobs))
+    depths, n_invalid = get_backend(backend).hypothesis_depths(belief, predictions, resolve_n_threads(n_jobs, predictions.size))
     v.raise_invalid_labels(n_invalid, belief.shape[1], "predictions")
     return depths
 

@@ -29,12 +29,13 @@ def _n_invalid(labels, n_classes):
 def vote_counts(votes, n_classes, n_threads=1):
     """votes (T, n) ints -> (counts (n, k) uint32, n_invalid). counts[i, c] = #{t: votes[t, i] == c}."""
     n_members, n = votes.shape
-    counts = np.zeros((n, n_classes), dtype=np.uint32)
+    counts = np.zeros(n * n_classes, dtype=np.uint32)
+    rows = np.arange(n, dtype=np.int64) * n_classes
     for t in range(n_members):
         v = votes[t].astype(np.int64)
         ok = (v >= 0) & (v < n_classes)
-        np.add.at(counts, (np.flatnonzero(ok), v[ok]), 1)
-    return counts, _n_invalid(votes, n_classes)
+        counts += np.bincount((rows + v)[ok], minlength=n * n_classes).astype(np.uint32)
+    return counts.reshape(n, n_classes), _n_invalid(votes, n_classes)
 
 
 def vote_belief(votes, n_classes, n_threads=1):

@@ -1,0 +1,393 @@
+"""Kernel benchmark: every kernel on every available backend, against the memory-bandwidth bound.
+
+One command (defaults: n = 1,000,000 samples, T = 100 members, k = 10 classes):
+
+    python benchmarks/kernels.py [--n 1000000 --members 100 --classes 10 --repeat 3
+                                  --out benchmarks/results/kernels.json] [--quick] [--cold-numba]
+
+What is timed
+- Each backend kernel called directly (``crembo.get_backend(name).<kernel>``: inputs already
+  validated, as MEMO/CREMBO call them), best wall time of ``--repeat`` runs after a first call.
+  The first call is reported separately: for Numba it includes the JIT compile, or only the load
+  from Numba's on-disk cache when that is warm (``--cold-numba`` empties it for the run).
+- The paper's reference vote counting: per-member predictions stacked into (T, n), then
+  ``np.apply_along_axis(np.bincount, 0, ...)`` (one Python-level bincount per sample), timed on the
+  first ``--baseline-rows`` samples and scaled linearly to n (it is O(n); marked "scaled").
+- The memory-bandwidth bound, in the same run: the fastest single read of the int64 votes array
+  (NumPy ``sum`` on one thread; a Numba ``prange`` sum and NumPy sums of halves in 2 threads in
+  parallel). Each kernel's minimum traffic (inputs read once + outputs written once, see
+  ``min_bytes``) divided by that bandwidth is its bound; "x bound" = time / bound time.
+Every native result is checked against the reference backend (softmax within 4 ulp).
+"""
+
+import argparse
+import concurrent.futures
+import os
+import sys
+import time
+from pathlib import Path
+
+if "--cold-numba" in sys.argv:  # before anything imports numba: an empty on-disk cache
+    import tempfile
+
+    os.environ["NUMBA_CACHE_DIR"] = tempfile.mkdtemp(prefix="crembo-numba-cold-")
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _common import RESULTS_DIR, best_of, machine_info, markdown_table, time_once, write_json  # noqa: E402
+
+import crembo  # noqa: E402
+from crembo.backends import reference as ref  # noqa: E402
+
+VOTE_DTYPES = ("uint8", "int16", "int32", "int64")
+
+
+# ---------------------------------------------------------------------------------------------
+# data
+
+
+def make_data(n, n_members, n_classes, seed=0):
+    """Forest-like votes (60% of members vote the true class), and what the kernels consume."""
+    rng = np.random.default_rng(seed)
+    y_true = rng.integers(0, n_classes, size=n)
+    votes = np.empty((n_members, n), dtype=np.uint8 if n_classes <= 256 else np.int64)
+    for t in range(n_members):  # row by row: no (T, n) float temporary
+        noise = rng.integers(0, n_classes, size=n)
+        votes[t] = np.where(rng.random(n) < 0.6, y_true, noise)
+    belief, _ = ref.vote_belief(votes, n_classes)
+    logits = rng.standard_normal((n, n_classes)) * 3.0
+    proba = ref.softmax(logits)
+    labels = np.where(rng.random(n) < 0.8, belief.argmax(axis=1), rng.integers(0, n_classes, size=n)).astype(np.int64)
+    return {"votes_uint8": votes, "belief": belief, "logits": logits, "proba": proba, "labels": labels}
+
+
+def votes_as(data, dtype):
+    key = f"votes_{dtype}"
+    if key not in data:
+        data[key] = data["votes_uint8"].astype(dtype)
+    return data[key]
+
+
+# ---------------------------------------------------------------------------------------------
+# bandwidth bound
+
+
+def measure_bandwidth(arr, n_threads, repeat):
+    """Fastest read of ``arr`` (bytes / s) by several readers; returns (best, {reader: GB/s})."""
+    flat = arr.reshape(-1).view(np.int64) if arr.nbytes % 8 == 0 else arr.reshape(-1)
+    readers = {
+        "numpy sum (1 thread)": lambda: np.add.reduce(flat),
+        "numpy max (1 thread)": lambda: np.maximum.reduce(flat),
+    }
+    if n_threads > 1:
+        chunks = np.array_split(flat, n_threads)
+        pool = concurrent.futures.ThreadPoolExecutor(n_threads)
+        readers[f"numpy sum of {n_threads} parts ({n_threads} threads)"] = lambda: sum(pool.map(np.add.reduce, chunks))
+    else:
+        pool = None
+    try:
+        import numba
+
+        @numba.njit(parallel=True, nogil=True)
+        def _prange_sum(a):
+            s = 0
+            for i in numba.prange(a.size):
+                s += a[i]
+            return s
+
+        _prange_sum(flat[:1000])  # compile outside the timing
+        previous = numba.get_num_threads()
+
+        def numba_read():
+            numba.set_num_threads(min(n_threads, numba.config.NUMBA_NUM_THREADS))
+            try:
+                return _prange_sum(flat)
+            finally:
+                numba.set_num_threads(previous)
+
+        readers[f"numba prange sum ({n_threads} threads)"] = numba_read
+    except ImportError:
+        pass
+    rates = {}
+    for name, fn in readers.items():
+        wall, _, _, _ = best_of(fn, repeat=max(3, repeat), warmup=1)
+        rates[name] = flat.nbytes / wall / 1e9
+    if pool is not None:
+        pool.shutdown()
+    best = max(rates, key=rates.get)
+    return best, rates
+
+
+# ---------------------------------------------------------------------------------------------
+# kernel cases: (label, kernel, args, min bytes touched)
+
+
+def kernel_cases(data, n_classes, eps=0.05):
+    belief, labels, proba, logits = data["belief"], data["labels"], data["proba"], data["logits"]
+    n, k = belief.shape
+    f8 = 8
+    cases = []
+    for dtype in VOTE_DTYPES:
+        if np.iinfo(dtype).max < n_classes - 1:
+            continue
+        votes = votes_as(data, dtype)
+        cases.append((f"vote_counts[{dtype}]", "vote_counts", lambda v=votes: (v, n_classes), votes.nbytes + n * k * 4))
+        if dtype in ("uint8", "int64"):  # smallest, and what sklearn's float predictions become
+            cases.append((f"vote_belief[{dtype}]", "vote_belief", lambda v=votes: (v, n_classes), votes.nbytes + n * k * f8))
+    nk = n * k * f8
+    softmax_belief = proba
+    label_matrix = votes_as(data, "int32")  # rank the members themselves: (T, n) predictions
+    cases += [
+        ("softmax", "softmax", lambda: (logits,), 2 * nk),
+        ("belief_status", "belief_status", lambda: (proba, 1e-5), nk + n),
+        ("normalize_belief", "normalize_belief", lambda: (proba, 1e-5), 2 * nk + n),
+        ("unique_values[vote belief]", "unique_values", lambda: (belief,), nk),
+        ("unique_values[softmax belief]", "unique_values", lambda: (softmax_belief,), nk),
+        ("allowed_labels", "allowed_labels", lambda: (belief, 0.3), nk + n * k),
+        ("pointwise_depth", "pointwise_depth", lambda: (belief, labels), 3 * n * f8),
+        ("hypothesis_depth", "hypothesis_depth", lambda: (belief, labels), 2 * n * f8),
+        ("count_consistent", "count_consistent", lambda: (belief, labels, 0.3), 2 * n * f8),
+        (f"quantile_depth[eps={eps}]", "quantile_depth", lambda: (belief, labels, int(eps * n)), 2 * n * f8),
+        (
+            f"hypothesis_depths[m={label_matrix.shape[0]}]",
+            "hypothesis_depths",
+            lambda: (belief, label_matrix),
+            label_matrix.nbytes + nk,
+        ),
+    ]
+    return cases
+
+
+def same_as_reference(kernel, actual, expected):
+    """True when a native result equals the reference one (softmax within 4 ulp)."""
+    if isinstance(expected, tuple):
+        if kernel == "normalize_belief":
+            ok = expected[1] == 0
+            return bool(np.array_equal(actual[1], expected[1]) and np.array_equal(actual[0][ok], expected[0][ok]))
+        return all(same_as_reference(kernel, a, e) for a, e in zip(actual, expected))
+    if isinstance(expected, np.ndarray):
+        if kernel == "softmax":
+            try:
+                np.testing.assert_array_max_ulp(actual, expected, maxulp=4)
+                return True
+            except AssertionError:
+                return False
+        return bool(actual.shape == expected.shape and np.array_equal(actual, expected, equal_nan=True))
+    return bool(actual == expected or (np.isnan(actual) and np.isnan(expected)))
+
+
+# ---------------------------------------------------------------------------------------------
+# the paper's baseline
+
+
+def paper_vote_belief(member_predictions, n_classes):
+    """The paper's code path: stack the members' predictions, bincount per sample in Python."""
+    stacked = np.stack(member_predictions)  # (T, n)
+    counts = np.apply_along_axis(np.bincount, 0, stacked, minlength=n_classes)  # (k, n)
+    return counts.T / stacked.shape[0]
+
+
+def time_baseline(data, n_classes, rows, repeat):
+    votes = data["votes_uint8"][:, :rows].astype(np.int64)  # sklearn's predict gives float/int64
+    members = [votes[t].copy() for t in range(votes.shape[0])]
+    wall, cpu, walls, out = best_of(lambda: paper_vote_belief(members, n_classes), repeat=repeat)
+    expected, _ = ref.vote_belief(np.ascontiguousarray(votes), n_classes)
+    return wall, cpu, walls, bool(np.array_equal(out, expected))
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--n", type=int, default=1_000_000, help="samples (default 1,000,000)")
+    parser.add_argument("--members", type=int, default=100, help="ensemble members T (default 100)")
+    parser.add_argument("--classes", type=int, default=10, help="classes k (default 10)")
+    parser.add_argument("--repeat", type=int, default=3, help="timed runs per kernel; the best is kept")
+    parser.add_argument("--threads", default=None, help="comma-separated n_threads for native kernels (default: 1 and all CPUs)")
+    parser.add_argument("--backends", default=None, help="comma-separated subset of the available backends")
+    parser.add_argument("--baseline-rows", type=int, default=20_000, help="rows the paper baseline runs on (scaled to n)")
+    parser.add_argument("--quick", action="store_true", help="n = 100,000 (well under a minute)")
+    parser.add_argument(
+        "--cold-numba", action="store_true", help="empty Numba cache: 'first call' then includes the full JIT compile"
+    )
+    parser.add_argument("--out", default=None, help="JSON output (default benchmarks/results/kernels[_quick].json)")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.n = min(args.n, 100_000)
+    out_path = Path(args.out) if args.out else RESULTS_DIR / ("kernels_quick.json" if args.quick else "kernels.json")
+    n, n_members, n_classes = args.n, args.members, args.classes
+    n_threads = crembo.resolve_n_threads(None)
+    if args.threads:
+        thread_counts = sorted({crembo.resolve_n_threads(int(t)) for t in args.threads.split(",")})
+    else:
+        thread_counts = sorted({1, n_threads})
+    n_threads = max(thread_counts)
+    names = crembo.available_backends() if args.backends is None else args.backends.split(",")
+    backends, load_s = {}, {}
+    for name in names:
+        try:  # import time counts too: an eagerly compiled backend pays its JIT here
+            load_s[name], backends[name] = time_once(lambda: crembo.get_backend(name))
+        except ImportError as exc:
+            print(f"skipping backend {name!r}: {exc}", file=sys.stderr)
+
+    print(f"# crembo kernels: n={n:,}, T={n_members}, k={n_classes}, n_threads={thread_counts}, backends={list(backends)}")
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
+    if load > 0.5 * (os.cpu_count() or 1):
+        print(f"WARNING: load average {load:.1f} on {os.cpu_count()} CPUs: other processes compete, "
+              "multi-threaded timings will be inflated (compare wall with CPU time)", file=sys.stderr)
+    data = make_data(n, n_members, n_classes)
+
+    # memory bandwidth: one read of the largest votes array
+    votes64 = votes_as(data, "int64")
+    bw_reader, bw_rates = measure_bandwidth(votes64, n_threads, args.repeat)
+    single = max(v for k_, v in bw_rates.items() if "1 thread" in k_)
+    print("backend import (s): " + ", ".join(f"{k_} {v:.2f}" for k_, v in load_s.items()))
+    print(f"\nbandwidth (before the kernels): {bw_rates[bw_reader]:.2f} GB/s ({bw_reader}); single-thread read {single:.2f} GB/s")
+
+    results = []
+    for label, kernel, make_args, min_bytes in kernel_cases(data, n_classes):
+        fn_args = make_args()
+        expected = None
+        runs = [(name, module, t) for name, module in backends.items() for t in ([1] if name == "reference" else thread_counts)]
+        for name, module, threads in runs:  # the reference ignores n_threads: run it once
+            fn = getattr(module, kernel)
+            c0 = time.process_time()
+            first, out = time_once(lambda: fn(*fn_args, threads))
+            first_cpu = time.process_time() - c0
+            if name == "reference" and first > 1.0:
+                # no JIT: the first call is a fair sample, and the slow NumPy paths need no more
+                wall, cpu, walls = first, first_cpu, [first]
+            else:
+                wall, cpu, walls, out = best_of(lambda: fn(*fn_args, threads), repeat=args.repeat)
+            if name == "reference":
+                expected = out
+            row = {
+                "case": label,
+                "kernel": kernel,
+                "backend": name,
+                "n_threads": threads,
+                "best_s": wall,
+                "cpu_s_of_best": cpu,
+                "times_s": walls,
+                "first_call_s": first,
+                "min_bytes": int(min_bytes),
+                "gb_per_s": min_bytes / wall / 1e9,
+                "_out": out,
+            }
+            results.append(row)
+        # correctness and speed-up against the reference (it runs last in the available order)
+        ref_rows = [r for r in results if r["case"] == label and r["backend"] == "reference"]
+        for r in results:
+            if r["case"] != label:
+                continue
+            if expected is not None:
+                r["matches_reference"] = same_as_reference(kernel, r["_out"], expected)
+            if ref_rows:
+                r["speedup_vs_reference"] = ref_rows[0]["best_s"] / r["best_s"]
+            del r["_out"]
+        print(f"  {label}: " + ", ".join(f"{r['backend']}/{r['n_threads']} {r['best_s'] * 1e3:.1f} ms" for r in results if r["case"] == label), flush=True)
+
+    # the bandwidth again, after the kernels: on a shared machine keep the faster of the two
+    _, bw_rates_after = measure_bandwidth(votes64, n_threads, args.repeat)
+    bw_rates = {k_: max(v, bw_rates_after[k_]) for k_, v in bw_rates.items()}
+    bw_reader = max(bw_rates, key=bw_rates.get)
+    bandwidth = bw_rates[bw_reader] * 1e9
+    for r in results:
+        r["bound_s"] = r["min_bytes"] / bandwidth
+        r["x_bound"] = r["best_s"] / r["bound_s"]
+
+    # the paper's reference code path, on a subsample, scaled linearly to n
+    rows = min(args.baseline_rows, n)
+    b_wall, b_cpu, b_walls, b_ok = time_baseline(data, n_classes, rows, max(1, min(args.repeat, 3)))
+    scale = n / rows
+    baseline = {
+        "description": "np.stack(member predictions) then np.apply_along_axis(np.bincount, 0, ..., minlength=k) / T",
+        "rows_timed": rows,
+        "best_s_on_rows": b_wall,
+        "scaled_s": b_wall * scale,
+        "scale_factor": scale,
+        "times_s_on_rows": b_walls,
+        "matches_reference": b_ok,
+    }
+
+    # Markdown table
+    headers = ["kernel", "backend", "threads", "best (ms)", "CPU (ms)", "first call (s)", "GB/s", "x bound", "vs reference", "vs paper", "same"]
+    table = []
+    for r in results:
+        vs_paper = ""
+        if r["kernel"] == "vote_belief":
+            vs_paper = f"{baseline['scaled_s'] / r['best_s']:,.0f}x"
+        table.append(
+            [
+                r["case"],
+                r["backend"],
+                r["n_threads"],
+                f"{r['best_s'] * 1e3:,.2f}",
+                f"{r['cpu_s_of_best'] * 1e3:,.2f}",
+                f"{r['first_call_s']:.3f}",
+                f"{r['gb_per_s']:.2f}",
+                f"{r['x_bound']:.1f}x",
+                f"{r.get('speedup_vs_reference', float('nan')):.1f}x",
+                vs_paper,
+                "yes" if r.get("matches_reference", True) else "NO",
+            ]
+        )
+    table.append(
+        [
+            f"paper vote belief: stack + apply_along_axis(bincount), scaled from {rows:,} rows",
+            "numpy",
+            1,
+            f"{baseline['scaled_s'] * 1e3:,.0f}",
+            "",
+            "",
+            f"{n_members * n * 8 / baseline['scaled_s'] / 1e9:.3f}",
+            "",
+            "",
+            "1x",
+            "yes" if b_ok else "NO",
+        ]
+    )
+    print()
+    print(markdown_table(headers, table))
+    print(
+        f"\nPaper baseline timed on {rows:,} rows and scaled x{scale:.0f} to n = {n:,} (scaled). "
+        f"Bound: min bytes (inputs read once + outputs written once) / {bw_rates[bw_reader]:.2f} GB/s "
+        f"({bw_reader}, int64 votes, {votes64.nbytes / 1e6:,.0f} MB). Depth kernels count n labels + n "
+        f"gathered values; a gathered value really pulls a 64-byte cache line, so their bound is optimistic. "
+        f"Kernels are called directly (no validation). 'first call' includes Numba's compile / cache load."
+    )
+
+    payload = {
+        "benchmark": "kernels",
+        "command": " ".join([Path(sys.argv[0]).name, *(argv if argv is not None else sys.argv[1:])]),
+        "config": {
+            "n": n,
+            "members": n_members,
+            "classes": n_classes,
+            "repeat": args.repeat,
+            "n_threads": thread_counts,
+            "backends": list(backends),
+            "backend_import_s": load_s,
+            "quick": args.quick,
+            "cold_numba": args.cold_numba,
+            "numba_cache_dir": os.environ.get("NUMBA_CACHE_DIR"),
+        },
+        "machine": machine_info(),
+        "bandwidth": {
+            "bound_reader": bw_reader,
+            "note": "best of a measurement before and one after the kernels",
+            "bound_gb_per_s": bw_rates[bw_reader],
+            "readers_gb_per_s": bw_rates,
+            "array": f"votes int64 {votes64.shape}, {votes64.nbytes} bytes",
+        },
+        "paper_baseline_vote_belief": baseline,
+        "results": results,
+    }
+    print(f"\nwrote {write_json(out_path, payload)}")
+    return payload
+
+
+if __name__ == "__main__":
+    main()

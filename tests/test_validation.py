@@ -1,0 +1,454 @@
+"""Bad input gets a clear ValueError/TypeError naming the problem; odd-but-valid input is accepted.
+
+Odd-but-valid: non-contiguous views, read-only buffers, other int/float dtypes, byte-swapped
+arrays, lists. These must give exactly the answer of the plain float64 / int64 input, on every
+backend (native kernels are typed, so this is where a dtype or read-only gap would show).
+"""
+
+import numpy as np
+import pytest
+
+import crembo
+from crembo._validation import BELIEF_ATOL
+
+BELIEF = np.array([[0.5, 0.25, 0.25], [0.0, 1.0, 0.0], [0.2, 0.3, 0.5], [1 / 3, 1 / 3, 1 / 3]])
+Y = np.array([0, 1, 2, 1])
+VOTES = np.array([[0, 1, 2, 1], [0, 1, 2, 2], [1, 1, 0, 0]])
+
+# every public function that takes a belief, as f(belief) with otherwise valid arguments
+BELIEF_FUNCTIONS = {
+    "check_belief": lambda b, **kw: crembo.check_belief(b, **kw),
+    "thresholds": lambda b, **kw: crembo.thresholds(b, **kw),
+    "allowed_labels": lambda b, **kw: crembo.allowed_labels(b, 0.25, **kw),
+    "pointwise_depth": lambda b, **kw: crembo.pointwise_depth(b, Y, **kw),
+    "hypothesis_depth": lambda b, **kw: crembo.hypothesis_depth(b, Y, **kw),
+    "hypothesis_depths": lambda b, **kw: crembo.hypothesis_depths(b, Y[None, :], **kw),
+    "count_consistent": lambda b, **kw: crembo.count_consistent(b, Y, 0.25, **kw),
+    "is_consistent": lambda b, **kw: crembo.is_consistent(b, Y, 0.25, **kw),
+    "quantile_depth": lambda b, **kw: crembo.quantile_depth(b, Y, 0.25, **kw),
+}
+
+# every public function that takes labels, as f(labels)
+LABEL_FUNCTIONS = {
+    "pointwise_depth": lambda y, **kw: crembo.pointwise_depth(BELIEF, y, **kw),
+    "hypothesis_depth": lambda y, **kw: crembo.hypothesis_depth(BELIEF, y, **kw),
+    "count_consistent": lambda y, **kw: crembo.count_consistent(BELIEF, y, 0.25, **kw),
+    "is_consistent": lambda y, **kw: crembo.is_consistent(BELIEF, y, 0.25, **kw),
+    "quantile_depth": lambda y, **kw: crembo.quantile_depth(BELIEF, y, 0.5, **kw),
+}
+
+VOTE_FUNCTIONS = {
+    "belief_from_votes": lambda v, k=3, **kw: crembo.belief_from_votes(v, k, **kw),
+    "vote_counts": lambda v, k=3, **kw: crembo.vote_counts(v, k, **kw),
+}
+
+belief_functions = pytest.mark.parametrize("func", list(BELIEF_FUNCTIONS), ids=str)
+label_functions = pytest.mark.parametrize("func", list(LABEL_FUNCTIONS), ids=str)
+vote_functions = pytest.mark.parametrize("func", list(VOTE_FUNCTIONS), ids=str)
+
+
+# ---------------------------------------------------------------------------------------------
+# beliefs
+
+
+@belief_functions
+@pytest.mark.parametrize("shape", [(12,), (2, 2, 3), ()], ids=str)
+def test_belief_wrong_ndim(func, shape):
+    with pytest.raises(ValueError, match=r"belief must be 2-D \(n_samples, n_classes\)"):
+        BELIEF_FUNCTIONS[func](np.full(shape, 0.5))
+
+
+@belief_functions
+@pytest.mark.parametrize("shape", [(0, 3), (4, 0), (0, 0)], ids=str)
+def test_belief_empty(func, shape):
+    with pytest.raises(ValueError, match="belief is empty"):
+        BELIEF_FUNCTIONS[func](np.zeros(shape))
+
+
+@belief_functions
+@pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf])
+def test_belief_nonfinite(func, value):
+    belief = BELIEF.copy()
+    belief[2, 1] = value
+    with pytest.raises(ValueError, match="belief: row 2 contains NaN or infinity"):
+        BELIEF_FUNCTIONS[func](belief)
+
+
+@belief_functions
+def test_belief_negative(func):
+    belief = BELIEF.copy()
+    belief[1] = [-0.25, 1.0, 0.25]  # sums to 1, but negative
+    with pytest.raises(ValueError, match="belief: row 1 has a negative value"):
+        BELIEF_FUNCTIONS[func](belief)
+
+
+@belief_functions
+@pytest.mark.parametrize("sign", [1, -1])
+def test_belief_bad_row_sum(func, sign):
+    belief = BELIEF.copy()
+    belief[3] *= 1 + sign * 3 * BELIEF_ATOL
+    with pytest.raises(ValueError, match=r"belief: row 3 does not sum to 1 \(tolerance 1e-05\) \(it sums to"):
+        BELIEF_FUNCTIONS[func](belief)
+
+
+def test_belief_first_bad_row_named_and_counted():
+    belief = BELIEF.copy()
+    belief[1, 0] = np.nan
+    belief[3] *= 2
+    with pytest.raises(ValueError, match="row 1 contains NaN.*2 bad row"):
+        crembo.check_belief(belief)
+
+
+@belief_functions
+def test_belief_within_tolerance_accepted(func):
+    belief = BELIEF.copy()
+    belief[0] *= 1 + 0.5 * BELIEF_ATOL
+    belief[2] *= 1 - 0.5 * BELIEF_ATOL
+    BELIEF_FUNCTIONS[func](belief)  # no error
+
+
+def test_proba_renormalised_within_tolerance():
+    proba = BELIEF.copy()
+    proba[0] *= 1 + 0.5 * BELIEF_ATOL
+    proba[2] *= 1 - 0.9 * BELIEF_ATOL
+    belief = crembo.belief_from_proba(proba)
+    assert belief.dtype == np.float64
+    np.testing.assert_allclose(belief.sum(axis=1), 1.0, rtol=0, atol=4e-16)
+    np.testing.assert_allclose(belief, BELIEF, rtol=1e-15, atol=0)
+    # a custom tolerance is honoured, both ways
+    crembo.belief_from_proba(BELIEF * (1 + 1e-3), atol=1e-2)
+    with pytest.raises(ValueError, match=r"proba: row 0 does not sum to 1 \(tolerance 1e-09\)"):
+        crembo.belief_from_proba(BELIEF * (1 + 1e-6), atol=1e-9)
+
+
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        (lambda p: p.__setitem__((1, 1), np.nan), "proba: row 1 contains NaN or infinity"),
+        (lambda p: p.__setitem__((0, 0), -0.5), "proba: row 0 has a negative value"),
+        (lambda p: p.__setitem__(3, p[3] * 1.01), "proba: row 3 does not sum to 1"),
+        (lambda p: p.__setitem__(2, 0.0), "proba: row 2 does not sum to 1"),
+    ],
+    ids=["nan", "negative", "sum", "zero-row"],
+)
+def test_proba_bad_rows(bad, message):
+    proba = BELIEF.copy()
+    bad(proba)
+    with pytest.raises(ValueError, match=message):
+        crembo.belief_from_proba(proba)
+
+
+@pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf])
+def test_logits_nonfinite(value):
+    logits = np.zeros((3, 2))
+    logits[1, 0] = value
+    with pytest.raises(ValueError, match="logits contain NaN or infinity"):
+        crembo.belief_from_logits(logits)
+
+
+@pytest.mark.parametrize("shape", [(3,), (0, 2), (2, 0), (1, 2, 2)], ids=str)
+def test_logits_and_proba_shapes(shape):
+    with pytest.raises(ValueError, match="logits (must be 2-D|is empty)"):
+        crembo.belief_from_logits(np.zeros(shape))
+    with pytest.raises(ValueError, match="proba (must be 2-D|is empty)"):
+        crembo.belief_from_proba(np.zeros(shape))
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [[["a", "b"], ["c", "d"]], np.array([[0.5, 0.5]], dtype=object), [[0.5, 0.5], [1.0]], None, np.ones((2, 2), complex)],
+    ids=["strings", "object", "ragged", "None", "complex"],
+)
+def test_belief_not_numbers(bad):
+    with pytest.raises(TypeError, match="belief"):
+        crembo.check_belief(bad)
+    with pytest.raises(TypeError, match="belief"):
+        crembo.hypothesis_depth(bad, [0, 0])
+    with pytest.raises(TypeError, match="proba"):
+        crembo.belief_from_proba(bad)
+    with pytest.raises(TypeError, match="logits"):
+        crembo.belief_from_logits(bad)
+
+
+# ---------------------------------------------------------------------------------------------
+# labels / predictions
+
+
+@label_functions
+@pytest.mark.parametrize("bad", [[0, 1, 3, 1], [0, -1, 2, 1], [3, 3, 3, 3], [0, 1, 2, 2**40]], ids=str)
+def test_labels_out_of_range(func, bad):
+    n_bad = sum(not 0 <= b < 3 for b in bad)
+    with pytest.raises(ValueError, match=rf"y_pred must be class indices in \[0, 3\); {n_bad} value\(s\) are outside"):
+        LABEL_FUNCTIONS[func](np.array(bad))
+
+
+@label_functions
+def test_labels_wrong_shape(func):
+    with pytest.raises(ValueError, match=r"y_pred must be 1-D"):
+        LABEL_FUNCTIONS[func](Y[None, :])
+    with pytest.raises(ValueError, match="y_pred has 3 entries but the belief has 4 rows"):
+        LABEL_FUNCTIONS[func](Y[:3])
+    with pytest.raises(ValueError, match="y_pred has 0 entries"):
+        LABEL_FUNCTIONS[func](np.array([], dtype=np.int64))
+
+
+@label_functions
+@pytest.mark.parametrize("bad", [[0.0, 1.5, 2.0, 1.0], [0.0, np.nan, 2.0, 1.0], [0, 1, np.inf, 1]], ids=["half", "nan", "inf"])
+def test_labels_non_integral(func, bad):
+    with pytest.raises(ValueError, match="y_pred contains (non-integer values|NaN or infinity)"):
+        LABEL_FUNCTIONS[func](np.array(bad))
+
+
+@label_functions
+@pytest.mark.parametrize("bad", [["a", "b", "c", "d"], np.array([0, 1, 2, 1], dtype=object), None], ids=["str", "object", "None"])
+def test_labels_not_numbers(func, bad):
+    with pytest.raises(TypeError, match="y_pred"):
+        LABEL_FUNCTIONS[func](bad)
+
+
+def test_prediction_matrix_errors():
+    with pytest.raises(ValueError, match=r"predictions must be 2-D \(n_hypotheses, n_samples\)"):
+        crembo.hypothesis_depths(BELIEF, Y)
+    with pytest.raises(ValueError, match="predictions has 3 columns but the belief has 4 rows"):
+        crembo.hypothesis_depths(BELIEF, np.zeros((2, 3), dtype=int))
+    with pytest.raises(ValueError, match="predictions has no hypothesis"):
+        crembo.hypothesis_depths(BELIEF, np.zeros((0, 4), dtype=int))
+    with pytest.raises(ValueError, match=r"predictions must be class indices in \[0, 3\); 2 value\(s\)"):
+        crembo.hypothesis_depths(BELIEF, np.array([[0, 1, 2, 1], [5, 1, -1, 0]]))
+    with pytest.raises(ValueError, match="predictions contains non-integer"):
+        crembo.hypothesis_depths(BELIEF, np.array([[0, 1, 2, 1.5]]))
+    with pytest.raises(TypeError, match="predictions"):
+        crembo.hypothesis_depths(BELIEF, [["0", "1", "2", "1"]])
+
+
+# ---------------------------------------------------------------------------------------------
+# votes and n_classes
+
+
+@vote_functions
+@pytest.mark.parametrize("shape", [(4,), (2, 2, 2), ()], ids=str)
+def test_votes_wrong_ndim(func, shape):
+    with pytest.raises(ValueError, match=r"votes must be 2-D \(n_members, n_samples\)"):
+        VOTE_FUNCTIONS[func](np.zeros(shape, dtype=int))
+
+
+@vote_functions
+@pytest.mark.parametrize("shape", [(0, 4), (3, 0)], ids=str)
+def test_votes_empty(func, shape):
+    with pytest.raises(ValueError, match="votes is empty"):
+        VOTE_FUNCTIONS[func](np.zeros(shape, dtype=int))
+
+
+@vote_functions
+@pytest.mark.parametrize("dtype", [np.uint8, np.int16, np.int32, np.int64, np.uint64])
+def test_votes_out_of_range(func, dtype):
+    votes = VOTES.astype(dtype)
+    votes[0, 0] = 7
+    votes[2, 3] = 3
+    with pytest.raises(ValueError, match=r"votes must be class indices in \[0, 3\); 2 value\(s\) are outside"):
+        VOTE_FUNCTIONS[func](votes)
+    if np.dtype(dtype).kind == "i":
+        votes = VOTES.astype(dtype)
+        votes[1, 1] = -1
+        with pytest.raises(ValueError, match=r"1 value\(s\) are outside"):
+            VOTE_FUNCTIONS[func](votes)
+
+
+@vote_functions
+def test_votes_non_integral_floats(func):
+    with pytest.raises(ValueError, match="votes contains non-integer values"):
+        VOTE_FUNCTIONS[func](VOTES + 0.5)
+    bad = VOTES.astype(float)
+    bad[0, 0] = np.nan
+    with pytest.raises(ValueError, match="votes contains NaN or infinity"):
+        VOTE_FUNCTIONS[func](bad)
+    with pytest.raises(ValueError, match="outside the int64 range|are outside"):
+        VOTE_FUNCTIONS[func](VOTES * 1e19)
+
+
+@vote_functions
+@pytest.mark.parametrize("bad", [[["0", "1"]], np.array([[0, 1]], dtype=object), [[0, 1], [1]], None], ids=["str", "object", "ragged", "None"])
+def test_votes_not_numbers(func, bad):
+    with pytest.raises(TypeError, match="votes"):
+        VOTE_FUNCTIONS[func](bad)
+
+
+@vote_functions
+@pytest.mark.parametrize("k", [0, -3])
+def test_n_classes_too_small(func, k):
+    with pytest.raises(ValueError, match=f"n_classes must be >= 1, got {k}"):
+        VOTE_FUNCTIONS[func](VOTES, k)
+
+
+@vote_functions
+@pytest.mark.parametrize("k", [3.0, "3", None, True, np.float64(3)], ids=repr)
+def test_n_classes_not_int(func, k):
+    with pytest.raises(TypeError, match="n_classes must be an int"):
+        VOTE_FUNCTIONS[func](VOTES, k)
+
+
+@vote_functions
+def test_n_classes_numpy_int_accepted(func):
+    np.testing.assert_array_equal(VOTE_FUNCTIONS[func](VOTES, np.int32(3)), VOTE_FUNCTIONS[func](VOTES, 3))
+
+
+# ---------------------------------------------------------------------------------------------
+# scalar arguments
+
+
+@pytest.mark.parametrize("func", ["allowed_labels", "count_consistent", "is_consistent"])
+def test_threshold_checks(func):
+    f = {
+        "allowed_labels": lambda d: crembo.allowed_labels(BELIEF, d),
+        "count_consistent": lambda d: crembo.count_consistent(BELIEF, Y, d),
+        "is_consistent": lambda d: crembo.is_consistent(BELIEF, Y, d),
+    }[func]
+    with pytest.raises(ValueError, match="threshold is NaN"):
+        f(float("nan"))
+    for bad in ["0.5", None, True, [0.5], 1j]:
+        with pytest.raises(TypeError, match="threshold must be a real number"):
+            f(bad)
+    f(np.float32(0.25))  # numpy scalars are fine
+    f(np.inf)  # nothing allowed, but well defined
+
+
+def test_eps_checks():
+    for bad in [-0.1, 1.0, 1.5, float("nan")]:
+        with pytest.raises(ValueError, match=r"eps must be in \[0, 1\)"):
+            crembo.quantile_depth(BELIEF, Y, bad)
+    for bad in ["0.1", None, True]:
+        with pytest.raises(TypeError, match="eps must be a real number"):
+            crembo.quantile_depth(BELIEF, Y, bad)
+
+
+def test_n_jobs_checks():
+    with pytest.raises(ValueError, match="n_jobs == 0"):
+        crembo.hypothesis_depth(BELIEF, Y, n_jobs=0)
+    for bad in [1.5, "2", True]:
+        with pytest.raises(TypeError, match="n_jobs must be an int or None"):
+            crembo.hypothesis_depth(BELIEF, Y, n_jobs=bad)
+    for ok in [None, 1, 2, -1, -100, np.int64(2)]:
+        assert crembo.hypothesis_depth(BELIEF, Y, n_jobs=ok) == 1 / 3
+
+
+def test_unknown_backend_argument():
+    with pytest.raises(ValueError, match="unknown backend 'fast'"):
+        crembo.belief_from_votes(VOTES, 3, backend="fast")
+
+
+# ---------------------------------------------------------------------------------------------
+# odd but valid inputs: same answers as plain float64 / int64, on every backend
+
+
+def _results(belief, y, votes, predictions, backend):
+    """Every public function's answer, as a list of arrays / scalars."""
+    kw = {"backend": backend}
+    return [
+        crembo.check_belief(belief, **kw),
+        crembo.thresholds(belief, **kw),
+        crembo.allowed_labels(belief, 0.25, **kw),
+        crembo.pointwise_depth(belief, y, **kw),
+        crembo.hypothesis_depth(belief, y, **kw),
+        crembo.hypothesis_depths(belief, predictions, **kw),
+        crembo.count_consistent(belief, y, 0.3, **kw),
+        crembo.is_consistent(belief, y, 0.0, **kw),
+        crembo.quantile_depth(belief, y, 0.4, **kw),
+        crembo.belief_from_proba(belief, **kw),
+        crembo.belief_from_logits(belief, **kw),
+        crembo.belief_from_votes(votes, 4, **kw),
+        crembo.vote_counts(votes, 4, **kw),
+    ]
+
+
+def _assert_same_results(actual, expected):
+    assert len(actual) == len(expected)
+    for i, (a, e) in enumerate(zip(actual, expected)):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(e), err_msg=f"result {i}")
+
+
+def _plain_inputs():
+    rng = np.random.default_rng(3)
+    votes = rng.integers(0, 4, size=(9, 40))
+    belief = crembo.belief_from_votes(votes, 4, backend="reference")
+    belief = np.round(belief * 8) / 8  # multiples of 1/8: exact in float32 too
+    belief = np.where(belief.sum(axis=1, keepdims=True) == 1, belief, np.full_like(belief, 0.25))
+    y = rng.integers(0, 4, size=40)
+    predictions = rng.integers(0, 4, size=(3, 40))
+    return belief, y, votes, predictions
+
+
+def _readonly(a):
+    a = np.array(a)
+    a.setflags(write=False)
+    return a
+
+
+def _strided(a):
+    """A non-contiguous view with the same values."""
+    big = np.repeat(a, 2, axis=-1)
+    return big[..., ::2]
+
+
+VARIANTS = {
+    "fortran": lambda b, y, v, p: (np.asfortranarray(b), y, np.asfortranarray(v), np.asfortranarray(p)),
+    "strided": lambda b, y, v, p: (_strided(b), _strided(y), _strided(v), _strided(p)),
+    "reversed": lambda b, y, v, p: (b[::-1][::-1], y[::-1][::-1], v[:, ::-1][:, ::-1], p[::-1][::-1]),
+    "readonly": lambda b, y, v, p: (_readonly(b), _readonly(y), _readonly(v), _readonly(p)),
+    "readonly-strided": lambda b, y, v, p: (_strided(_readonly(b)), _strided(_readonly(y)), _strided(_readonly(v)), _readonly(p)),
+    "float32-int32": lambda b, y, v, p: (b.astype(np.float32), y.astype(np.int32), v.astype(np.int32), p.astype(np.int32)),
+    "float32-readonly": lambda b, y, v, p: (_readonly(b.astype(np.float32)), _readonly(y.astype(np.int32)), _readonly(v.astype(np.uint8)), _readonly(p.astype(np.int32))),
+    "uint8-int16": lambda b, y, v, p: (b, y.astype(np.uint8), v.astype(np.int16), p.astype(np.int16)),
+    "int8-uint16": lambda b, y, v, p: (b, y.astype(np.int8), v.astype(np.int8), p.astype(np.uint16)),
+    "uint32-uint64": lambda b, y, v, p: (b, y.astype(np.uint32), v.astype(np.uint32), p.astype(np.uint64)),
+    "integral-floats": lambda b, y, v, p: (b, y.astype(np.float64), v.astype(np.float32), p.astype(np.float64)),
+    "big-endian": lambda b, y, v, p: (b.astype(">f8"), y.astype(">i8"), v.astype(">i4"), p.astype(">i2")),
+    "lists": lambda b, y, v, p: (b.tolist(), y.tolist(), v.tolist(), p.tolist()),
+}
+
+
+@pytest.mark.parametrize("variant", list(VARIANTS), ids=str)
+def test_odd_inputs_same_answers(backend_name, variant):
+    belief, y, votes, predictions = _plain_inputs()
+    expected = _results(belief, y, votes, predictions, backend_name)
+    odd = VARIANTS[variant](belief, y, votes, predictions)
+    np.testing.assert_array_equal(np.asarray(odd[0], dtype=np.float64), belief)  # same values, really
+    _assert_same_results(_results(*odd, backend_name), expected)
+
+
+def test_float32_belief_compared_in_float64(backend_name):
+    # a float32 belief whose values are not exact in binary: its answers are those of the float64
+    # array holding the same (float32) values, not of the decimal values it was rounded from
+    belief32 = np.array([[0.1, 0.9], [0.7, 0.3], [0.3, 0.7]], dtype=np.float32)
+    y = np.array([0, 1, 1])
+    as64 = belief32.astype(np.float64)
+    kw = {"backend": backend_name}
+    np.testing.assert_array_equal(crembo.thresholds(belief32, **kw), np.unique(as64))
+    np.testing.assert_array_equal(crembo.pointwise_depth(belief32, y, **kw), as64[np.arange(3), y])
+    assert crembo.hypothesis_depth(belief32, y, **kw) == as64[0, 0]
+    assert crembo.count_consistent(belief32, y, 0.1, **kw) == np.count_nonzero(as64[np.arange(3), y] >= 0.1)
+    np.testing.assert_array_equal(crembo.allowed_labels(belief32, 0.3, **kw), as64 >= 0.3)
+
+
+def test_inputs_not_modified(backend_name):
+    belief, y, votes, predictions = _plain_inputs()
+    copies = [a.copy() for a in (belief, y, votes, predictions)]
+    _results(belief, y, votes, predictions, backend_name)
+    for a, c in zip((belief, y, votes, predictions), copies):
+        np.testing.assert_array_equal(a, c)
+
+
+@pytest.mark.parametrize("variant", ["fortran", "strided", "float32-readonly", "lists", "big-endian"])
+def test_validate_false_still_converts_layout(backend_name, variant):
+    # validate=False skips the value scan only; layout/dtype are still made kernel-ready
+    belief, y, votes, predictions = _plain_inputs()
+    odd_b, odd_y, _, odd_p = VARIANTS[variant](belief, y, votes, predictions)
+    kw = {"backend": backend_name, "validate": False}
+    np.testing.assert_array_equal(crembo.thresholds(odd_b, **kw), crembo.thresholds(belief, **kw))
+    np.testing.assert_array_equal(crembo.allowed_labels(odd_b, 0.25, **kw), crembo.allowed_labels(belief, 0.25, **kw))
+    assert crembo.hypothesis_depth(odd_b, odd_y, **kw) == crembo.hypothesis_depth(belief, y, **kw)
+    np.testing.assert_array_equal(crembo.hypothesis_depths(odd_b, odd_p, **kw), crembo.hypothesis_depths(belief, predictions, **kw))
+    with pytest.raises(ValueError, match="belief must be 2-D"):
+        crembo.hypothesis_depth(np.ones(3), [0, 0, 0], **kw)
+    with pytest.raises(TypeError, match="belief must hold numbers"):
+        crembo.thresholds([["a"]], **kw)
+    np.testing.assert_array_equal(crembo.thresholds(np.ones((2, 2), np.float16), **kw), [1.0])
