@@ -26,3 +26,9 @@ from crembo.depth import (
 )
 
 # -- algorithms and estimators (added by later modules; one import line each) --
+from crembo.teachers import BeliefTeacher, CallableTeacher, make_teacher
+from crembo.oracles import Oracle, as_oracle
+from crembo.tree import AllowedLabelTreeClassifier
+from crembo.memo import MemoResult, memo
+from crembo.estimator import CREMBOClassifier, TeacherLabelBaseline, TrueLabelBaseline, fit_baseline_bm, fit_baseline_vt
+from crembo import export, metrics, plotting

@@ -1,0 +1,112 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+"""Per-node histograms of allowed-label counts, built in parallel over features.
+
+hist[f, b, c] (c < k) is the (weighted) number of node samples with bin b on feature f whose
+allowed set contains c; hist[f, b, k] is their count and hist[f, b, k + 1] their weight (the
+caller copies the count there when unweighted). Allowed sets come as label lists: row i holds
+its n_allowed[i] labels first, so a sample costs |Y_i| + 1 additions instead of k + 2 (at the
+thresholds MEMO probes most rows allow one or two labels). Each feature owns its slice of hist,
+so the prange needs no reduction and the result does not depend on the thread count.
+Also here: ``label_lists`` (allowed matrix -> label lists) and ``apply_tree`` (prediction).
+"""
+
+from cython.parallel import prange
+
+
+def build_root(
+    const unsigned char[::1, :] X_binned,   # IN (n_samples, n_features), Fortran order
+    const unsigned char[:, ::1] labels,     # IN (n_samples, k) allowed labels, first n_allowed[i]
+    const unsigned char[::1] n_allowed,     # IN (n_samples,)
+    const double[::1] weights,              # IN (n_samples,) (ignored when not weighted)
+    double[:, :, ::1] hist,                 # OUT (n_features, n_bins, k + 2), zeroed by caller
+    bint weighted,
+    int n_threads,
+):
+    cdef Py_ssize_t n = X_binned.shape[0]
+    cdef Py_ssize_t n_features = X_binned.shape[1]
+    cdef Py_ssize_t k = hist.shape[2] - 2
+    cdef Py_ssize_t i, f, p
+    cdef unsigned char b
+    cdef double w
+    for f in prange(n_features, schedule="static", num_threads=n_threads, nogil=True):
+        for i in range(n):
+            b = X_binned[i, f]
+            if weighted:
+                w = weights[i]
+                for p in range(n_allowed[i]):
+                    hist[f, b, labels[i, p]] += w
+                hist[f, b, k + 1] += w
+            else:
+                for p in range(n_allowed[i]):
+                    hist[f, b, labels[i, p]] += 1.0
+            hist[f, b, k] += 1.0
+
+
+def build_subset(
+    const unsigned char[::1, :] X_binned,   # IN (n_samples, n_features), Fortran order
+    const Py_ssize_t[::1] sample_indices,   # IN (n_node,) rows of the node
+    const unsigned char[:, ::1] labels,     # IN (n_node, k) the node's label lists, gathered
+    const unsigned char[::1] n_allowed,     # IN (n_node,) gathered
+    const double[::1] weights,              # IN (n_node,) gathered (ignored when not weighted)
+    double[:, :, ::1] hist,                 # OUT (n_features, n_bins, k + 2), zeroed by caller
+    bint weighted,
+    int n_threads,
+):
+    cdef Py_ssize_t n = sample_indices.shape[0]
+    cdef Py_ssize_t n_features = X_binned.shape[1]
+    cdef Py_ssize_t k = hist.shape[2] - 2
+    cdef Py_ssize_t j, f, p
+    cdef unsigned char b
+    cdef double w
+    for f in prange(n_features, schedule="static", num_threads=n_threads, nogil=True):
+        for j in range(n):
+            b = X_binned[sample_indices[j], f]
+            if weighted:
+                w = weights[j]
+                for p in range(n_allowed[j]):
+                    hist[f, b, labels[j, p]] += w
+                hist[f, b, k + 1] += w
+            else:
+                for p in range(n_allowed[j]):
+                    hist[f, b, labels[j, p]] += 1.0
+            hist[f, b, k] += 1.0
+
+
+def label_lists(const unsigned char[:, ::1] allowed,   # IN (n, k) 0/1
+                unsigned char[:, ::1] labels,          # OUT (n, k) allowed labels first
+                unsigned char[::1] n_allowed,          # OUT (n,)
+                int n_threads):
+    """Allowed sets as label lists (k <= 255)."""
+    cdef Py_ssize_t n = allowed.shape[0], k = allowed.shape[1], i, c
+    cdef int m
+    for i in prange(n, schedule="static", num_threads=n_threads, nogil=True):
+        m = 0
+        for c in range(k):  # branch-free: write always, advance only past allowed labels
+            labels[i, m] = <unsigned char>c
+            m = m + (allowed[i, c] != 0)
+        n_allowed[i] = <unsigned char>m
+
+
+def apply_tree(
+    const double[:, :] X,               # IN (n_samples, n_features), any layout
+    const Py_ssize_t[::1] feature,      # IN (n_nodes,) -1 at leaves
+    const double[::1] threshold,        # IN (n_nodes,) x <= threshold goes left
+    const unsigned char[::1] missing_left,  # IN (n_nodes,) where NaN goes
+    const Py_ssize_t[::1] left,         # IN (n_nodes,)
+    const Py_ssize_t[::1] right,        # IN (n_nodes,)
+    Py_ssize_t[::1] out,                # OUT (n_samples,) leaf id
+    int n_threads,
+):
+    cdef Py_ssize_t n = X.shape[0], i, node
+    cdef double x
+    for i in prange(n, schedule="static", num_threads=n_threads, nogil=True):
+        node = 0
+        while feature[node] >= 0:
+            x = X[i, feature[node]]
+            if x <= threshold[node]:
+                node = left[node]
+            elif x != x:  # NaN
+                node = left[node] if missing_left[node] else right[node]
+            else:
+                node = right[node]
+        out[i] = node

@@ -1,0 +1,301 @@
+"""Grow an allowed-label tree on binned data: the Python driver over the ``_tree_*`` kernels.
+
+Greedy growth is depth-first (node ids in preorder, as scikit-learn numbers them). A node becomes
+a leaf at ``max_depth``, when it has fewer than ``2 * min_samples_leaf`` (or 2) samples, when it
+is pure, or when no split leaves ``min_samples_leaf`` samples on both sides. Pure means: some
+label is allowed for every sample ("consistency"), or every allowed column is constant ("gini",
+scikit-learn's impurity == 0). Each split maximises the criterion over (feature, bin, missing
+direction) -- for "consistency" the pair (consistency count, Gini score), lexicographically, so
+that the many zero-gain splits of a flat count are ranked -- and exact ties go to the lowest
+feature, then the lowest bin, then "missing values right".
+
+Missing values: when the node's training samples include NaNs on the split feature the direction
+is learned (both are scored); otherwise NaNs go to the child with more training samples (left on
+a tie). Histograms: the smaller child is built from its samples, the larger one is the parent
+minus the smaller (sibling subtraction).
+"""
+
+import numpy as np
+
+CRITERIA = {"consistency": 0, "gini": 1}
+# Below these sizes a parallel region costs more than it saves (waking threads takes ~10-100 us,
+# and milliseconds on a loaded machine, where a region waits for a descheduled thread):
+# histograms of small nodes and the split scan run on one thread.
+MIN_PARALLEL_HIST = 1 << 19  # node samples * features
+MIN_PARALLEL_SCAN = 1 << 20  # features * bins * classes
+
+
+def better(cons, gini, best_cons, best_gini, criterion):
+    if criterion == 0:
+        return cons > best_cons or (cons == best_cons and gini > best_gini)
+    return gini > best_gini
+
+
+class Tree:
+    """Flat arrays of a fitted tree; node ids in preorder, children -1 at leaves."""
+
+    FIELDS = ("feature", "bin", "threshold", "missing_left", "left", "right", "label",
+              "n_samples", "consistency", "depth")
+
+    def __init__(self, n_classes):
+        self.n_classes = n_classes
+        self.rows = []
+        self.allowed_counts = []
+        self.scores = []  # what the label maximises: allowed counts, or weighted ones for "gini"
+
+    def add(self, depth, counts, label, n_samples, scores=None):
+        self.rows.append({"feature": -1, "bin": -1, "threshold": np.nan, "missing_left": False,
+                          "left": -1, "right": -1, "label": int(label), "n_samples": int(n_samples),
+                          "consistency": int(counts[label]), "depth": int(depth)})
+        self.allowed_counts.append(np.asarray(counts, dtype=np.int64))
+        self.scores.append(np.asarray(counts if scores is None else scores, dtype=np.float64))
+        return len(self.rows) - 1
+
+    def finalize(self):
+        r = self.rows
+        self.feature = np.array([x["feature"] for x in r], dtype=np.intp)
+        self.bin = np.array([x["bin"] for x in r], dtype=np.intp)
+        self.threshold = np.array([x["threshold"] for x in r], dtype=np.float64)
+        self.missing_left = np.array([x["missing_left"] for x in r], dtype=bool)
+        self.left = np.array([x["left"] for x in r], dtype=np.intp)
+        self.right = np.array([x["right"] for x in r], dtype=np.intp)
+        self.label = np.array([x["label"] for x in r], dtype=np.intp)
+        self.n_samples = np.array([x["n_samples"] for x in r], dtype=np.int64)
+        self.consistency = np.array([x["consistency"] for x in r], dtype=np.int64)
+        self.depth = np.array([x["depth"] for x in r], dtype=np.intp)
+        self.value = np.array(self.allowed_counts, dtype=np.int64).reshape(len(r), self.n_classes)
+        self.label_scores = np.array(self.scores, dtype=np.float64).reshape(len(r), self.n_classes)
+        del self.scores, self.allowed_counts
+        return self
+
+    @property
+    def node_count(self):
+        return len(self.rows)
+
+    def is_leaf(self):
+        return self.feature < 0
+
+    def leaf_consistency(self):
+        """Training samples whose allowed set contains their leaf's label."""
+        return int(self.consistency[self.is_leaf()].sum())
+
+    def apply(self, X, n_threads=1):
+        """Leaf id of each row of float X (compares raw values with the thresholds)."""
+        try:
+            from crembo._ext._tree_histogram import apply_tree
+        except ImportError:
+            return self._apply_numpy(X)
+        out = np.empty(X.shape[0], dtype=np.intp)
+        apply_tree(X, self.feature, self.threshold, self.missing_left.view(np.uint8), self.left,
+                   self.right, out, n_threads)
+        return out
+
+    def _apply_numpy(self, X):
+        node = np.zeros(X.shape[0], dtype=np.intp)
+        active = np.arange(X.shape[0])
+        while active.size:
+            nd = node[active]
+            inner = self.feature[nd] >= 0
+            active, nd = active[inner], nd[inner]
+            if not active.size:
+                break
+            x = X[active, self.feature[nd]]
+            go_left = x <= self.threshold[nd]
+            nan = np.isnan(x)
+            go_left[nan] = self.missing_left[nd][nan]
+            node[active] = np.where(go_left, self.left[nd], self.right[nd])
+        return node
+
+
+def stats_from_counts(counts, wpos, n, criterion):
+    """(label, pure) of a node from its allowed counts and label scores (ties -> lowest label)."""
+    label = int(np.argmax(wpos))
+    if criterion == 0:
+        return label, bool(counts[label] == n)
+    return label, bool(np.all((counts == 0) | (counts == n)))
+
+
+def node_stats(allowed_rows, w_rows, criterion):
+    """(allowed counts, label, pure, label scores) of a node from its allowed rows."""
+    counts = allowed_rows.sum(axis=0, dtype=np.int64)
+    wpos = counts if (criterion == 0 or w_rows is None) else w_rows @ allowed_rows
+    label, pure = stats_from_counts(counts, wpos, allowed_rows.shape[0], criterion)
+    return counts, label, pure, wpos
+
+
+class Grower:
+    """Greedy (and exact depth-2) growth over a BinnedData and an (n, k) uint8 allowed matrix."""
+
+    def __init__(self, binned, allowed, weights, criterion, max_depth, min_samples_leaf, n_threads):
+        from crembo._ext._tree_histogram import label_lists
+
+        self.binned = binned
+        self.Xb = binned.X_binned
+        self.allowed = allowed
+        self.weighted = weights is not None
+        self.weights = weights if weights is not None else np.ones(allowed.shape[0])
+        self.criterion = CRITERIA[criterion] if isinstance(criterion, str) else criterion
+        self.max_depth = max_depth
+        self.msl = min_samples_leaf
+        self.n_threads = n_threads
+        self.k = allowed.shape[1]
+        if self.k > 255:
+            raise ValueError(f"the native tree supports at most 255 classes, got {self.k}")
+        self.labels = np.empty(allowed.shape, dtype=np.uint8)
+        self.n_allowed = np.empty(allowed.shape[0], dtype=np.uint8)
+        label_lists(allowed, self.labels, self.n_allowed, self._threads(allowed.size))
+        F = binned.n_features
+        self._out = (np.empty(F), np.empty(F), np.empty(F, np.int32), np.empty(F, np.int32))
+        self._scratch = np.empty((F, 2 * (self.k + 2)))
+
+    # -- kernels -------------------------------------------------------------------------
+    def _threads(self, work):
+        return self.n_threads if work >= MIN_PARALLEL_HIST else 1
+
+    def _hist(self, idx):
+        """The node's histogram (idx None: every sample)."""
+        from crembo._ext import _tree_histogram as H
+
+        hist = np.zeros((self.binned.n_features, self.binned.n_bins, self.k + 2))
+        if idx is None:
+            H.build_root(self.Xb, self.labels, self.n_allowed, self.weights, hist, self.weighted,
+                         self._threads(self.Xb.size))
+        else:
+            threads = self._threads(idx.shape[0] * hist.shape[0])
+            w = self.weights[idx] if self.weighted else self.weights[:1]
+            H.build_subset(self.Xb, idx, self.labels[idx], self.n_allowed[idx], w, hist,
+                           self.weighted, threads)
+        if not self.weighted:
+            hist[:, :, self.k + 1] = hist[:, :, self.k]  # weight == count
+        return hist
+
+    def _best_split(self, hist):
+        from crembo._ext._tree_splitting import find_best_split
+
+        P = hist[0].sum(axis=0)
+        cons, gini, bins, mls = self._out
+        find_best_split(hist, P, self.binned.n_bins_nonmissing, self.binned.missing_bin,
+                        float(self.msl), self.criterion, cons, gini, bins, mls, self._scratch,
+                        self.n_threads if hist.size >= MIN_PARALLEL_SCAN else 1)
+        best = -1
+        for f in range(cons.shape[0]):  # fixed order: the result is thread-count independent
+            if bins[f] >= 0 and (best < 0 or better(cons[f], gini[f], cons[best], gini[best],
+                                                    self.criterion)):
+                best = f
+        if best < 0:
+            return None
+        return best, int(bins[best]), bool(mls[best])
+
+    # -- growth --------------------------------------------------------------------------
+    def _new_node(self, tree, idx, depth, hist=None):
+        """Add a node; its stats come from the histogram when there is one (exact integer counts
+        when unweighted), else from its rows of the allowed matrix."""
+        n = self.allowed.shape[0] if idx is None else idx.shape[0]
+        if hist is not None and not self.weighted:
+            counts = np.rint(hist[0, :, : self.k].sum(axis=0)).astype(np.int64)
+            label, pure = stats_from_counts(counts, counts, n, self.criterion)
+            scores = counts
+        else:
+            rows = self.allowed if idx is None else self.allowed[idx]
+            w = (self.weights if idx is None else self.weights[idx]) if self.weighted else None
+            counts, label, pure, scores = node_stats(rows, w, self.criterion)
+        node = tree.add(depth, counts, label, n, scores)
+        can_split = depth < self.max_depth and n >= 2 * self.msl and n >= 2 and not pure
+        return node, can_split
+
+    def _partition(self, tree, node, idx, f, b, ml):
+        codes = self.Xb[:, f] if idx is None else self.Xb[idx, f]
+        missing = codes == self.binned.missing_bin
+        go_left = codes <= b
+        if ml:
+            go_left |= missing
+        n_left = int(go_left.sum())
+        if not missing.any():  # direction not learned here: NaNs follow the majority
+            ml = n_left >= codes.shape[0] - n_left
+        rows = np.arange(codes.shape[0]) if idx is None else idx
+        row = tree.rows[node]
+        row.update(feature=int(f), bin=int(b), threshold=self.binned.threshold(f, b),
+                   missing_left=bool(ml))
+        return rows[go_left], rows[~go_left]
+
+    def grow(self):
+        tree = Tree(self.k)
+        # Samples ordered by how many labels they allow (stable): every node keeps that order, so
+        # the histogram's per-sample label loop has runs of equal length and its branch predicts
+        # well. Weighted sums keep the original order so that they round as the reference's do.
+        root = None if self.weighted else np.argsort(self.n_allowed, kind="stable")
+        self._grow(tree, root, 0, None)
+        return tree.finalize()
+
+    def _grow(self, tree, idx, depth, hist):
+        n = self.allowed.shape[0] if idx is None else idx.shape[0]
+        if hist is None and depth < self.max_depth and n >= max(2, 2 * self.msl):
+            hist = self._hist(idx)  # the node may split: it needs its histogram anyway
+        node, can_split = self._new_node(tree, idx, depth, hist)
+        if not can_split:
+            return node
+        split = self._best_split(hist)
+        if split is None:
+            return node
+        left_idx, right_idx = self._partition(tree, node, idx, *split)
+        hist_l = hist_r = None
+        if depth + 1 < self.max_depth:  # children may split: they need histograms
+            if left_idx.size <= right_idx.size:
+                hist_l = self._hist(left_idx)
+                hist_r = hist - hist_l
+            else:
+                hist_r = self._hist(right_idx)
+                hist_l = hist - hist_r
+        del hist
+        tree.rows[node]["left"] = self._grow(tree, left_idx, depth + 1, hist_l)
+        tree.rows[node]["right"] = self._grow(tree, right_idx, depth + 1, hist_r)
+        return node
+
+    def grow_exact(self):
+        """Depth <= 2 tree with the maximal consistency count (ties: larger gini score)."""
+        if self.max_depth < 2:
+            return self.grow()
+        from crembo._ext._tree_splitting import exact_depth2
+
+        tree = Tree(self.k)
+        root, can_split = self._new_node(tree, None, 0)
+        if not can_split:
+            return tree.finalize()
+        b = self.binned
+        F, n_bins = b.n_features, b.n_bins
+        order = np.empty((F, b.n_samples), dtype=np.intp)
+        starts = np.zeros((F, n_bins + 1), dtype=np.intp)
+        for f in range(F):
+            order[f] = np.argsort(self.Xb[:, f], kind="stable")
+            starts[f, 1:] = np.cumsum(np.bincount(self.Xb[:, f], minlength=n_bins))
+        hist = np.zeros((F, n_bins, self.k + 2))
+        from crembo._ext._tree_histogram import build_root
+
+        build_root(self.Xb, self.labels, self.n_allowed, self.weights, hist, False, self.n_threads)
+        hist[:, :, self.k + 1] = hist[:, :, self.k]
+        T = self.n_threads
+        bufs = np.empty((T, 4, F, n_bins, self.k + 2))
+        scratch = np.empty((T, 3 * (self.k + 2)))
+        res_cons, res_gini = np.empty(F), np.empty(F)
+        res_int = np.empty((F, 9), dtype=np.int32)
+        exact_depth2(self.Xb, self.allowed, order, starts, hist, b.n_bins_nonmissing,
+                     b.missing_bin, float(self.msl), bufs, scratch, np.empty((T, 4)),
+                     np.empty((T, 6), dtype=np.int32), res_cons, res_gini, res_int, T)
+        best = -1
+        for f in range(F):
+            if res_int[f, 0] >= 0 and (best < 0 or better(res_cons[f], res_gini[f],
+                                                          res_cons[best], res_gini[best], 0)):
+                best = f
+        if best < 0:
+            return tree.finalize()
+        r = res_int[best]
+        left_idx, right_idx = self._partition(tree, root, None, best, r[0], r[1])
+        for side, idx, (fs, bs, ms) in (("left", left_idx, r[3:6]), ("right", right_idx, r[6:9])):
+            child = self._new_node(tree, idx, 1)[0]
+            tree.rows[root][side] = child
+            if fs >= 0:
+                li, ri = self._partition(tree, child, idx, fs, bs, ms)
+                tree.rows[child]["left"] = self._new_node(tree, li, 2)[0]
+                tree.rows[child]["right"] = self._new_node(tree, ri, 2)[0]
+        tree.exact_consistency = float(res_cons[best])
+        return tree.finalize()
