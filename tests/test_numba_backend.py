@@ -37,7 +37,6 @@ def small_blocks(monkeypatch):
     """Many parallel blocks on small inputs, so block combination is exercised."""
     monkeypatch.setattr(nb, "_SAMPLE_BLOCK", 64)
     monkeypatch.setattr(nb, "_UNIQUE_BLOCK", 256)
-    monkeypatch.setattr(nb, "_MIN_PARALLEL_WORK", 0)
 
 
 def _inputs(rng, n=3000, k=7, T=31, fdtype=np.float64):
@@ -89,7 +88,6 @@ def test_thread_count_set_and_restored(monkeypatch):
         numba.set_num_threads(1)
         nb.vote_belief(votes, 3, 10**6)  # clipped to NUMBA_NUM_THREADS, no error
         assert numba.get_num_threads() == 1
-        monkeypatch.setattr(nb, "_MIN_PARALLEL_WORK", 0)
         monkeypatch.setattr(nb._k, "vote_belief", record)
         nb.vote_belief(votes, 3, 2)
         assert seen == [min(2, numba.config.NUMBA_NUM_THREADS)]

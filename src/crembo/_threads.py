@@ -4,6 +4,7 @@ Both the Cython kernels (``prange(num_threads=...)``) and the Numba kernels
 (``numba.set_num_threads``) receive the count resolved here, once, in Python.
 """
 
+import numbers
 import os
 
 
@@ -41,7 +42,7 @@ def _from_n_jobs(n_jobs):
             return max(1, min(cpus, int(env.split(",")[0])))
         except ValueError:
             return cpus
-    if isinstance(n_jobs, bool) or not isinstance(n_jobs, (int,)) and not hasattr(n_jobs, "__index__"):
+    if isinstance(n_jobs, bool) or not isinstance(n_jobs, numbers.Integral):
         raise TypeError(f"n_jobs must be an int or None, got {n_jobs!r}")
     n_jobs = int(n_jobs)
     if n_jobs == 0:

@@ -23,19 +23,15 @@ _SAMPLE_BLOCK = 16384  # samples per parallel task in the depth kernels
 _UNIQUE_BLOCK = 65536  # belief entries per hash set in unique_values
 _UNIQUE_LIMIT = 4096  # distinct values per block before falling back to np.unique
 _UNIQUE_CAP = 2 * _UNIQUE_LIMIT  # hash slots per block (load <= 1/2)
-_MIN_PARALLEL_WORK = 32768  # smaller inputs run on one thread
 
 
 @contextlib.contextmanager
-def _threads(n_threads, work):
+def _threads(n_threads):
     """Run the body with min(n_threads, NUMBA_NUM_THREADS) threads, then restore the old count.
 
-    ``work`` (array entries touched) below _MIN_PARALLEL_WORK runs on one thread: waking a team
-    costs more than it saves, and results do not depend on the thread count anyway.
+    The count itself is decided once, by crembo._threads.resolve_n_threads (small inputs: 1).
     """
     n = max(1, min(int(n_threads), numba.config.NUMBA_NUM_THREADS))
-    if work < _MIN_PARALLEL_WORK:
-        n = 1
     previous = numba.get_num_threads()
     numba.set_num_threads(n)
     try:
@@ -60,7 +56,7 @@ def vote_counts(votes, n_classes, n_threads=1):
     block = _vote_block(n_classes)
     counts = np.empty((n, n_classes), dtype=np.uint32)
     bad = np.empty(_n_blocks(n, block), dtype=np.int64)
-    with _threads(n_threads, votes.size):
+    with _threads(n_threads):
         _k.vote_counts(votes, n_classes, block, counts, bad)
     return counts, int(bad.sum())
 
@@ -71,7 +67,7 @@ def vote_belief(votes, n_classes, n_threads=1):
     block = _vote_block(n_classes)
     belief = np.empty((n, n_classes), dtype=np.float64)
     bad = np.empty(_n_blocks(n, block), dtype=np.int64)
-    with _threads(n_threads, votes.size):
+    with _threads(n_threads):
         _k.vote_belief(votes, n_classes, block, belief, bad)
     return belief, int(bad.sum())
 
@@ -83,7 +79,7 @@ def softmax(logits, n_threads=1):
     so the result equals the reference exactly; the max and the normalisation run in Numba.
     """
     out = np.empty(logits.shape, dtype=np.float64)
-    with _threads(n_threads, logits.size):
+    with _threads(n_threads):
         _k.shift_by_row_max(logits, out)
         np.exp(out, out=out)
         _k.divide_by_row_sum(out)
@@ -93,7 +89,7 @@ def softmax(logits, n_threads=1):
 def belief_status(proba, atol, n_threads=1):
     """Row status int8 (n,): ROW_NONFINITE, else ROW_NEGATIVE, else ROW_BAD_SUM, else ROW_OK."""
     status = np.empty(proba.shape[0], dtype=np.int8)
-    with _threads(n_threads, proba.size):
+    with _threads(n_threads):
         _k.belief_status(proba, float(atol), status)
     return status
 
@@ -102,7 +98,7 @@ def normalize_belief(proba, atol, n_threads=1):
     """(belief float64 (n, k) = each row divided by its sum, status as in ``belief_status``)."""
     belief = np.empty(proba.shape, dtype=np.float64)
     status = np.empty(proba.shape[0], dtype=np.int8)
-    with _threads(n_threads, proba.size):
+    with _threads(n_threads):
         _k.normalize_belief(proba, float(atol), belief, status)
     return belief, status
 
@@ -119,7 +115,7 @@ def unique_values(belief, n_threads=1):
     found = np.empty((n_blocks, _UNIQUE_LIMIT), dtype=bits.dtype)
     n_found = np.empty(n_blocks, dtype=np.int64)
     flags = np.empty(n_blocks, dtype=np.int64)
-    with _threads(n_threads, bits.size):
+    with _threads(n_threads):
         _k.unique_blocks(bits, _UNIQUE_BLOCK, _UNIQUE_CAP, _UNIQUE_LIMIT, found, n_found, flags)
     if flags.any():
         return _ref.unique_values(belief)
@@ -138,7 +134,7 @@ def unique_values(belief, n_threads=1):
 def allowed_labels(belief, threshold, n_threads=1):
     """(n, k) bool: belief >= threshold (compared in float64)."""
     out = np.empty(belief.shape, dtype=np.bool_)
-    with _threads(n_threads, belief.size):
+    with _threads(n_threads):
         _k.allowed_labels(belief, np.float64(threshold), out)
     return out
 
@@ -148,7 +144,7 @@ def pointwise_depth(belief, labels, n_threads=1):
     n = belief.shape[0]
     depth = np.empty(n, dtype=np.float64)
     bad = np.empty(_n_blocks(n, _SAMPLE_BLOCK), dtype=np.int64)
-    with _threads(n_threads, n):
+    with _threads(n_threads):
         _k.pointwise_depth(belief, labels, _SAMPLE_BLOCK, depth, bad)
     return depth, int(bad.sum())
 
@@ -161,7 +157,7 @@ def _min_depths(belief, label_matrix, n_threads):
     nb = _n_blocks(n, block)
     mins = np.empty((m, nb), dtype=np.float64)
     stats = np.empty((m, nb, 4), dtype=np.int64)
-    with _threads(n_threads, label_matrix.size):
+    with _threads(n_threads):
         _k.min_depth_blocks(belief, label_matrix, block, mins, stats)
     depths = mins.min(axis=1)
     depths[stats[:, :, 1].any(axis=1)] = np.nan
@@ -189,7 +185,7 @@ def count_consistent(belief, labels, threshold, n_threads=1):
     nb = _n_blocks(n, _SAMPLE_BLOCK)
     good = np.empty(nb, dtype=np.int64)
     bad = np.empty(nb, dtype=np.int64)
-    with _threads(n_threads, n):
+    with _threads(n_threads):
         _k.count_consistent(belief, labels, np.float64(threshold), _SAMPLE_BLOCK, good, bad)
     return int(good.sum()), int(bad.sum())
 
