@@ -8,6 +8,7 @@ train + validation, and the teacher is fitted on the training part only.
 """
 
 import numbers
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,10 +20,11 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from crembo import _validation as v
 from crembo.beliefs import check_belief
-from crembo.memo import fit_at_threshold, kernel_jobs, memo, resolve_seed
+from crembo.candidates import candidate_thresholds, check_thresholds_param
+from crembo.memo import fit_at_threshold, kernel_jobs, memo, resolve_seed, seeded_oracle
 from crembo.metrics import fidelity
 from crembo.oracles import Oracle, as_oracle, default_student, fresh_estimator
-from crembo.teachers import BeliefTeacher, default_teacher, make_teacher
+from crembo.teachers import BeliefTeacher, compute_belief, default_teacher, make_teacher
 
 __all__ = [
     "CREMBOClassifier",
@@ -64,6 +66,9 @@ def _check_params(est):
     if est.search not in ("binary", "gallop"):
         raise ValueError(f"search must be 'binary' or 'gallop', got {est.search!r}")
     v.check_fraction(est.eps, "eps")
+    if est.belief_dtype not in ("float64", "float32"):
+        raise ValueError(f"belief_dtype must be 'float64' or 'float32', got {est.belief_dtype!r}")
+    return check_thresholds_param(est.thresholds)
 
 
 def _stratified_split(y_enc, classes, fraction, seed):
@@ -119,6 +124,19 @@ class CREMBOClassifier(ClassifierMixin, BaseEstimator):
         MEMO's search (see ``crembo.memo``).
     eps : float in [0, 1)
         Quantile depth for consistency (0: strict, as the paper).
+    thresholds : "auto", "unique", int or array
+        Candidate thresholds of MEMO and the scan (``crembo.candidates``): "unique" is the
+        paper's every unique belief value; an int m at most m of them (half quantiles, half
+        evenly spaced in value; min and max included); an array exactly those. "auto": unique
+        when there are <= 256 distinct values (every vote ensemble of <= 255 members), else 128
+        bounded candidates (a softmax teacher has up to n * k values, one student fit each in
+        the scan). Trade-off measured in docs/cost_model.md.
+    belief_dtype : {"float64", "float32"}
+        Storage of the training belief. "float32" halves its memory (n * k * 4 bytes). For a vote
+        teacher of T < 2**24 members it changes no decision: c / T rounded to float32 is monotone
+        and keeps distinct fractions distinct, so the candidate sets, allowed sets and search
+        path are the same, only reported thresholds/depths are the float32 roundings. For a
+        softmax teacher values move by <= 6e-8 relative, which can reorder near-ties.
     n_jobs : int or None
         Parallel scan (joblib) and native kernel threads.
     random_state : None, int or RandomState
@@ -139,6 +157,9 @@ class CREMBOClassifier(ClassifierMixin, BaseEstimator):
     teacher_validation_score_ : float, the teacher's accuracy on the validation split
     scan_ : ScanResult (per threshold: validation accuracy, fidelity, depth); memo_ : MemoResult;
     teacher_ : crembo.teachers.Teacher
+    timings_ : dict, wall seconds per stage of ``fit``: "teacher" (fitting an unfitted teacher),
+        "belief" (teacher inference on the training part), "teacher_validation" (its labels on
+        the validation part), "prepare" (the oracle's one-off work, e.g. binning), "memo", "scan"
     classes_, n_features_in_
     """
 
@@ -150,6 +171,8 @@ class CREMBOClassifier(ClassifierMixin, BaseEstimator):
         validation_fraction=0.15,
         search="binary",
         eps=0.0,
+        thresholds="auto",
+        belief_dtype="float64",
         n_jobs=None,
         random_state=None,
         verbose=0,
@@ -161,45 +184,64 @@ class CREMBOClassifier(ClassifierMixin, BaseEstimator):
         self.validation_fraction = validation_fraction
         self.search = search
         self.eps = eps
+        self.thresholds = thresholds
+        self.belief_dtype = belief_dtype
         self.n_jobs = n_jobs
         self.random_state = random_state
         self.verbose = verbose
         self.backend = backend
 
     def fit(self, X, y):
-        _check_params(self)
+        thresholds = _check_params(self)
         X, y = validate_data(self, X, y)
         check_classification_targets(y)
         self.classes_, y_enc = np.unique(y, return_inverse=True)
         seed = resolve_seed(self.random_state)
         tr, va = _stratified_split(y_enc, self.classes_, self.validation_fraction, seed)
         X_tr, X_va, y_va = X[tr], X[va], y_enc[va]
+        timings = {}
+        clock = time.perf_counter()
+
+        def lap(stage):
+            nonlocal clock
+            now = time.perf_counter()
+            timings[stage] = now - clock
+            clock = now
 
         teacher = self.teacher if self.teacher is not None else default_teacher(seed, self.n_jobs)
         self.teacher_ = make_teacher(teacher, X[tr], y[tr], random_state=seed, n_jobs=self.n_jobs, backend=self.backend)
+        lap("teacher")
         if isinstance(self.teacher_, BeliefTeacher):
             if self.teacher_.matrix.shape[0] != X.shape[0]:
                 raise ValueError(
                     f"the belief matrix has {self.teacher_.matrix.shape[0]} rows but X has {X.shape[0]} samples"
                 )
-            belief = self.teacher_.subset(tr).belief(X_tr, self.classes_)
+            belief = compute_belief(self.teacher_.subset(tr), X_tr, self.classes_, self.belief_dtype)
         else:
-            belief = self.teacher_.belief(X_tr, self.classes_)
+            belief = compute_belief(self.teacher_, X_tr, self.classes_, self.belief_dtype)
         belief = check_belief(belief, backend=self.backend, n_jobs=self.n_jobs)
+        lap("belief")
         # The teacher's labels on the validation split, for fidelity (a belief matrix has those rows).
         val_teacher = self.teacher_.subset(va) if isinstance(self.teacher_, BeliefTeacher) else self.teacher_
         teacher_va = val_teacher.predict(X_va, self.classes_)
+        lap("teacher_validation")
 
-        oracle = as_oracle(self.student)
+        oracle = seeded_oracle(self.student, seed)
         prepared = oracle.prepare(X_tr)
+        lap("prepare")
+        candidates = candidate_thresholds(belief, thresholds, backend=self.backend, n_jobs=self.n_jobs)
         self.memo_ = memo(
-            X_tr, belief, search=self.search, eps=self.eps, random_state=seed, backend=self.backend,
-            n_jobs=self.n_jobs, oracle=oracle, prepared=prepared,
+            X_tr, belief, search=self.search, eps=self.eps, candidate_thresholds=candidates, random_state=seed,
+            backend=self.backend, n_jobs=self.n_jobs, oracle=oracle, prepared=prepared,
         )
+        lap("memo")
         thr = self.memo_.thresholds
         idx = np.arange(self.memo_.index, len(thr), self.delta)
-        # Inside parallel workers the kernels run single-threaded (no oversubscription).
-        parallel = Parallel(n_jobs=self.n_jobs, return_as="generator")
+        # Threads, not processes: oracle fits (sklearn's tree builder, the native tree) release the
+        # GIL, and workers share X, the belief and the binned data instead of each receiving a
+        # copy (3 x 500 MB at 2,000,000 x 20). Inside parallel workers crembo's kernels run
+        # single-threaded (no oversubscription).
+        parallel = Parallel(n_jobs=self.n_jobs, prefer="threads", return_as="generator")
         k_jobs = 1 if effective_n_jobs(self.n_jobs) != 1 else kernel_jobs(belief, self.n_jobs)
         results = parallel(
             delayed(_scan_one)(
@@ -208,6 +250,8 @@ class CREMBOClassifier(ClassifierMixin, BaseEstimator):
             for m in idx
         )
         results = list(_progress(results, len(idx), self.verbose, "CREMBO scan"))
+        lap("scan")
+        self.timings_ = timings
         scores = np.array([r[2] for r in results])
         best = int(np.argmax(scores))  # first maximum: ties go to the lowest threshold
         self.scan_ = ScanResult(

@@ -14,11 +14,12 @@ import numpy as np
 from sklearn.utils import check_random_state
 
 from crembo import _validation as v
-from crembo.beliefs import allowed_labels, check_belief, thresholds as belief_thresholds
+from crembo.beliefs import allowed_labels, check_belief
+from crembo.candidates import candidate_thresholds as make_candidates
 from crembo.depth import hypothesis_depth, quantile_depth
-from crembo.oracles import as_oracle
+from crembo.oracles import Oracle, as_oracle, fresh_estimator
 
-__all__ = ["memo", "MemoResult", "OracleCall", "fit_at_threshold", "resolve_seed", "kernel_jobs"]
+__all__ = ["memo", "MemoResult", "OracleCall", "fit_at_threshold", "resolve_seed", "kernel_jobs", "seeded_oracle"]
 
 SEARCHES = ("binary", "gallop")
 
@@ -67,6 +68,18 @@ def resolve_seed(random_state):
 SERIAL_KERNEL_SIZE = 1 << 16
 
 
+def seeded_oracle(student, seed):
+    """``as_oracle(student)`` with the student's unset random_state parameters set to ``seed``.
+
+    The oracle's ``prepare`` runs on the student itself (not on the per-fit clones, which get
+    the seed anyway), and it may be random: the native tree draws the rows its bin edges are
+    computed from when n > 200,000. Seeding here makes a seeded run reproducible.
+    """
+    if student is not None and not isinstance(student, Oracle) and hasattr(student, "get_params"):
+        student = fresh_estimator(student, seed)
+    return as_oracle(student)
+
+
 def kernel_jobs(belief, n_jobs):
     """The n_jobs to give kernels working on ``belief``: 1 for small beliefs, else n_jobs."""
     return 1 if belief.size < SERIAL_KERNEL_SIZE else n_jobs
@@ -86,15 +99,6 @@ def fit_at_threshold(oracle, prepared, X, belief, d, seed, eps=0.0, *, backend=N
     model = oracle.fit(prepared, allowed, seed)
     depth = depth_of(belief, model.predict(X), eps, backend=backend, n_jobs=n_jobs)
     return model, float(depth), time.perf_counter() - start
-
-
-def _check_candidates(candidate_thresholds):
-    c = np.asarray(candidate_thresholds, dtype=np.float64)
-    if c.ndim != 1 or c.size == 0:
-        raise ValueError("candidate_thresholds must be a non-empty 1-D array")
-    if not np.isfinite(c).all():
-        raise ValueError("candidate_thresholds contain NaN or infinity")
-    return np.unique(c)
 
 
 def _n_samples(X):
@@ -130,8 +134,11 @@ def memo(
         <= the actual depth of each consistent hypothesis.
     eps : float in [0, 1)
         Use the eps-quantile depth instead of the minimum (0: the paper's strict consistency).
-    candidate_thresholds : array, optional
-        Thresholds to search (sorted, deduplicated); default: the unique values of the belief.
+    candidate_thresholds : None, "unique", "auto", int or array
+        Thresholds to search. None or "unique": every unique value of the belief (the paper);
+        an int m: at most m of those values (half quantiles, half evenly spaced); "auto": unique
+        when there are <= 256 of them, else 128 such; an array: these (sorted, deduplicated).
+        See ``crembo.candidates``.
     random_state : None, int or RandomState
         One seed, resolved once and given to every oracle call (so calls are reproducible).
     oracle, prepared : optional
@@ -152,14 +159,13 @@ def memo(
     n = _n_samples(X)
     if n != belief.shape[0]:
         raise ValueError(f"X has {n} samples but the belief has {belief.shape[0]} rows")
-    if candidate_thresholds is None:
-        thr = belief_thresholds(belief, backend=backend, n_jobs=n_jobs, validate=False)
-    else:
-        thr = _check_candidates(candidate_thresholds)
+    thr = make_candidates(
+        belief, "unique" if candidate_thresholds is None else candidate_thresholds, backend=backend, n_jobs=n_jobs
+    )
     seed = resolve_seed(random_state)
     n_jobs = kernel_jobs(belief, n_jobs)
     if oracle is None:
-        oracle = as_oracle(student)
+        oracle = seeded_oracle(student, seed)
     if prepared is None:
         prepared = oracle.prepare(X)
 

@@ -46,6 +46,7 @@ import numpy as np
 from joblib import Parallel, delayed
 from sklearn.base import clone, is_classifier, is_regressor
 from sklearn.exceptions import NotFittedError
+from sklearn.tree import DecisionTreeClassifier
 from sklearn.utils.validation import check_is_fitted
 
 from crembo.beliefs import belief_from_logits, belief_from_proba, belief_from_votes, check_belief
@@ -62,6 +63,7 @@ __all__ = [
     "DeferredTeacher",
     "make_teacher",
     "default_teacher",
+    "compute_belief",
     "class_index_map",
 ]
 
@@ -127,9 +129,65 @@ def _scatter_columns(values, cols, n_classes):
     """Place columns of ``values`` at positions ``cols`` of an (n, n_classes) zero matrix."""
     if values.shape[1] == n_classes and np.array_equal(cols, np.arange(n_classes)):
         return values
-    out = np.zeros((values.shape[0], n_classes), dtype=np.float64)
+    out = np.zeros((values.shape[0], n_classes), dtype=values.dtype)
     out[:, cols] = values
     return out
+
+
+# Rows of X a teacher predicts at a time: bounds the transient memory of inference (a chunk of
+# predict_proba output, or T x chunk int64 member votes: 52 MB for 100 members) whatever n is.
+DEFAULT_CHUNK_SIZE = 65536
+BELIEF_DTYPES = (np.float32, np.float64)
+
+
+def _n_rows(X):
+    return X.shape[0] if hasattr(X, "shape") else len(X)
+
+
+def _rows(X, start, stop):
+    """Rows start:stop of an array, sparse matrix, DataFrame or list."""
+    return X.iloc[start:stop] if hasattr(X, "iloc") else X[start:stop]
+
+
+def _check_chunk_size(chunk_size):
+    if chunk_size is None:
+        return DEFAULT_CHUNK_SIZE
+    if isinstance(chunk_size, bool) or not isinstance(chunk_size, numbers.Integral) or chunk_size < 1:
+        raise ValueError(f"chunk_size must be an int >= 1 or None, got {chunk_size!r}")
+    return int(chunk_size)
+
+
+def _check_dtype(dtype):
+    dt = np.dtype(dtype).type
+    if dt not in BELIEF_DTYPES:
+        raise ValueError(f"a belief's dtype must be float32 or float64, got {np.dtype(dtype)}")
+    return dt
+
+
+def _chunked_belief(fn, X, n_classes, chunk_size, dtype):
+    """Fill an (n, n_classes) belief of ``dtype`` with ``fn(rows)`` -> (rows, n_classes) chunk by chunk."""
+    n = _n_rows(X)
+    if n <= chunk_size:
+        return np.asarray(fn(X), dtype=dtype)
+    out = np.empty((n, n_classes), dtype=dtype)
+    for start in range(0, n, chunk_size):
+        stop = min(start + chunk_size, n)
+        out[start:stop] = fn(_rows(X, start, stop))
+    return out
+
+
+def compute_belief(teacher, X, classes, dtype=np.float64):
+    """``teacher.belief(X, classes)`` as ``dtype`` (float32 or float64).
+
+    crembo's chunked teachers write float32 directly (no float64 copy of the whole belief);
+    other teachers' float64 result is converted.
+    """
+    dtype = _check_dtype(dtype)
+    if dtype is np.float64:
+        return teacher.belief(X, classes)
+    if getattr(teacher, "_accepts_dtype", False):
+        return teacher.belief(X, classes, dtype=dtype)
+    return np.asarray(teacher.belief(X, classes), dtype=dtype)
 
 
 # Ensembles whose members were fitted on class *indices* (0..k-1, as floats for forests)
@@ -148,18 +206,25 @@ def _predict_member(member, X, features):
 class VoteTeacher(Teacher):
     """Hard-vote belief of a fitted ensemble: p[i, c] = fraction of members predicting c.
 
-    Members' predictions are computed once, stacked into (T, n) class indices and counted by the
-    native ``belief_from_votes`` kernel. ``member_labels``: "auto" (sklearn forests, bagging and
-    voting members predict indices into ``classes_``; others predict labels), "indices" or "labels".
+    sklearn RandomForest/ExtraTrees and Bagging of decision trees are counted by the native
+    traversal ``crembo.forest.forest_belief`` (no (T, n) predictions; bit-identical to the
+    stacked path). Other ensembles (voting, AdaBoost, bagging of other learners): the members'
+    predictions on ``chunk_size`` rows at a time are stacked into (T, chunk) class indices and
+    counted by the native ``belief_from_votes`` kernel. ``member_labels``: "auto" (sklearn
+    forests, bagging and voting members predict indices into ``classes_``; others predict
+    labels), "indices" or "labels".
     """
 
-    def __init__(self, model, member_labels="auto", n_jobs=None, backend=None):
+    _accepts_dtype = True
+
+    def __init__(self, model, member_labels="auto", n_jobs=None, backend=None, chunk_size=None):
         if member_labels not in ("auto", "indices", "labels"):
             raise ValueError(f"member_labels must be 'auto', 'indices' or 'labels', got {member_labels!r}")
         self.model = model
         self.member_labels = member_labels
         self.n_jobs = n_jobs
         self.backend = backend
+        self.chunk_size = _check_chunk_size(chunk_size)
         self.classes_ = np.asarray(model.classes_)
 
     def votes(self, X, classes):
@@ -187,23 +252,61 @@ class VoteTeacher(Teacher):
             votes[t] = cols[idx]
         return votes
 
-    def belief(self, X, classes):
-        return belief_from_votes(self.votes(X, classes), len(classes), backend=self.backend, n_jobs=self.n_jobs)
+    def native_forest(self):
+        """The model's ``crembo.forest.FlatForest`` when the native traversal applies, else None."""
+        from crembo import forest as native
+
+        if native._native_counts is None or self.member_labels == "labels" or not _members_predict_indices(self.model):
+            return None
+        from sklearn.ensemble import VotingClassifier
+
+        members = self.model.estimators_
+        if isinstance(self.model, VotingClassifier) or not all(isinstance(m, DecisionTreeClassifier) for m in members):
+            return None
+        try:
+            return native.flatten_forest(self.model)
+        except ValueError:  # multi-output or members it cannot map: the generic path decides
+            return None
+
+    def belief(self, X, classes, dtype=np.float64):
+        dtype = _check_dtype(dtype)
+        cols = class_index_map(self.classes_, classes)
+        flat = self.native_forest()
+        if flat is not None:
+            from crembo.forest import forest_belief
+
+            # the flattened trees, not the model: flatten once (forest_belief converts X to
+            # float32 chunk by chunk itself)
+            p = forest_belief(flat, X, n_jobs=self.n_jobs, dtype=dtype)
+            return _scatter_columns(p, cols, len(classes))
+        k = len(classes)
+        return _chunked_belief(
+            lambda Xc: belief_from_votes(self.votes(Xc, classes), k, backend=self.backend, n_jobs=self.n_jobs),
+            X, k, self.chunk_size, dtype,
+        )
 
 
 class ProbaTeacher(Teacher):
-    """Belief = the model's ``predict_proba``, columns mapped by ``model.classes_``."""
+    """Belief = the model's ``predict_proba`` (on ``chunk_size`` rows at a time), columns mapped
+    by ``model.classes_``."""
 
-    def __init__(self, model, backend=None):
+    _accepts_dtype = True
+
+    def __init__(self, model, backend=None, chunk_size=None):
         self.model = model
         self.backend = backend
+        self.chunk_size = _check_chunk_size(chunk_size)
         self.classes_ = getattr(model, "classes_", None)
         if self.classes_ is not None:
             self.classes_ = np.asarray(self.classes_)
 
-    def belief(self, X, classes):
+    def _chunk(self, X, classes):
         proba = belief_from_proba(self.model.predict_proba(X), backend=self.backend)
         return _scatter_columns(proba, self._columns(classes, proba.shape[1]), len(classes))
+
+    def belief(self, X, classes, dtype=np.float64):
+        dtype = _check_dtype(dtype)
+        return _chunked_belief(lambda Xc: self._chunk(Xc, classes), X, len(classes), self.chunk_size, dtype)
 
 
 class CallableTeacher(Teacher):
@@ -256,13 +359,15 @@ class BeliefTeacher(Teacher):
     def subset(self, rows):
         return BeliefTeacher(self.matrix[rows], self.classes_, self.backend)
 
-    def belief(self, X, classes):
+    _accepts_dtype = True
+
+    def belief(self, X, classes, dtype=np.float64):
         n = X.shape[0] if hasattr(X, "shape") else len(X)
         if n != self.matrix.shape[0]:
             raise ValueError(
                 f"a precomputed belief has {self.matrix.shape[0]} rows and cannot describe {n} new samples"
             )
-        p = np.asarray(self.matrix, dtype=np.float64)
+        p = np.asarray(self.matrix, dtype=_check_dtype(dtype))
         return _scatter_columns(p, self._columns(classes, p.shape[1]), len(classes))
 
 
@@ -567,7 +672,13 @@ def _check_classifier(model):
         )
     classes = getattr(model, "classes_", None)
     n_outputs = getattr(model, "n_outputs_", 1)
-    if isinstance(classes, list) or (isinstance(n_outputs, int) and n_outputs > 1):
+    # An MLP's n_outputs_ counts its output units (k for k classes): it is multilabel only when
+    # its label binarizer says so; other multi-output sklearn classifiers keep a list of classes_.
+    binarizer = getattr(model, "_label_binarizer", None)
+    multilabel = getattr(binarizer, "y_type_", None) == "multilabel-indicator"
+    if isinstance(classes, list) or multilabel or (
+        binarizer is None and isinstance(n_outputs, int) and n_outputs > 1
+    ):
         raise ValueError(
             f"teacher {name} is multi-output (fitted on a 2-D y); CREMBO needs a single-output classifier "
             "giving one label per sample"
