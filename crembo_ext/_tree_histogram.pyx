@@ -1,16 +1,28 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
 """Per-node histograms of allowed-label counts, built in parallel over features.
 
-hist[f, b, c] (c < k) is the (weighted) number of node samples with bin b on feature f whose
-allowed set contains c; hist[f, b, k] is their count and hist[f, b, k + 1] their weight (the
-caller copies the count there when unweighted). Allowed sets come as label lists: row i holds
-its n_allowed[i] labels first, so a sample costs |Y_i| + 1 additions instead of k + 2 (at the
-thresholds MEMO probes most rows allow one or two labels). Each feature owns its slice of hist,
-so the prange needs no reduction and the result does not depend on the thread count.
-Also here: ``label_lists`` (allowed matrix -> label lists) and ``apply_tree`` (prediction).
+A histogram is flat: feature f owns rows offsets[f] .. offsets[f + 1] - 1, its n_bins_nm[f]
+non-missing bins and then its missing bin (local index n_bins_nm[f]; the binned code of NaN is
+the global ``missing_bin``, larger than every non-missing code), so its size is the sum of the
+features' actual bins. hist[offsets[f] + b, c] (c < k) is the (weighted) number of node samples
+with bin b on feature f whose allowed set contains c; column k is their count and k + 1 their
+weight (1 per sample when unweighted). Allowed sets come as label lists:
+row i holds its n_allowed[i] labels first, so a sample costs |Y_i| + 1 additions instead of
+k + 2 (at the thresholds MEMO probes most rows allow one or two labels). Each feature owns its
+rows of hist, so the prange needs no reduction and the result does not depend on the thread
+count. Also here: ``label_lists`` (allowed matrix -> label lists) and ``apply_tree`` (prediction).
 """
 
 from cython.parallel import prange
+
+
+cdef inline Py_ssize_t _row(const Py_ssize_t* offsets, const int* n_bins_nm, Py_ssize_t f,
+                            unsigned char code) noexcept nogil:
+    """Flat histogram row of a binned code: non-missing codes are < n_bins_nm[f], NaN's is larger."""
+    cdef int b = code
+    if b > n_bins_nm[f]:
+        b = n_bins_nm[f]
+    return offsets[f] + b
 
 
 def build_root(
@@ -18,28 +30,30 @@ def build_root(
     const unsigned char[:, ::1] labels,     # IN (n_samples, k) allowed labels, first n_allowed[i]
     const unsigned char[::1] n_allowed,     # IN (n_samples,)
     const double[::1] weights,              # IN (n_samples,) (ignored when not weighted)
-    double[:, :, ::1] hist,                 # OUT (n_features, n_bins, k + 2), zeroed by caller
+    const Py_ssize_t[::1] offsets,          # IN (n_features + 1,) first row of each feature
+    const int[::1] n_bins_nm,               # IN (n_features,) non-missing bins per feature
+    double[:, ::1] hist,                    # OUT (offsets[n_features], k + 2), zeroed by caller
     bint weighted,
     int n_threads,
 ):
     cdef Py_ssize_t n = X_binned.shape[0]
     cdef Py_ssize_t n_features = X_binned.shape[1]
-    cdef Py_ssize_t k = hist.shape[2] - 2
-    cdef Py_ssize_t i, f, p
-    cdef unsigned char b
+    cdef Py_ssize_t k = hist.shape[1] - 2
+    cdef Py_ssize_t i, f, p, r
     cdef double w
     for f in prange(n_features, schedule="static", num_threads=n_threads, nogil=True):
         for i in range(n):
-            b = X_binned[i, f]
+            r = _row(&offsets[0], &n_bins_nm[0], f, X_binned[i, f])
             if weighted:
                 w = weights[i]
                 for p in range(n_allowed[i]):
-                    hist[f, b, labels[i, p]] += w
-                hist[f, b, k + 1] += w
+                    hist[r, labels[i, p]] += w
+                hist[r, k + 1] += w
             else:
                 for p in range(n_allowed[i]):
-                    hist[f, b, labels[i, p]] += 1.0
-            hist[f, b, k] += 1.0
+                    hist[r, labels[i, p]] += 1.0
+                hist[r, k + 1] += 1.0
+            hist[r, k] += 1.0
 
 
 def build_subset(
@@ -48,28 +62,30 @@ def build_subset(
     const unsigned char[:, ::1] labels,     # IN (n_node, k) the node's label lists, gathered
     const unsigned char[::1] n_allowed,     # IN (n_node,) gathered
     const double[::1] weights,              # IN (n_node,) gathered (ignored when not weighted)
-    double[:, :, ::1] hist,                 # OUT (n_features, n_bins, k + 2), zeroed by caller
+    const Py_ssize_t[::1] offsets,          # IN (n_features + 1,) first row of each feature
+    const int[::1] n_bins_nm,               # IN (n_features,) non-missing bins per feature
+    double[:, ::1] hist,                    # OUT (offsets[n_features], k + 2), zeroed by caller
     bint weighted,
     int n_threads,
 ):
     cdef Py_ssize_t n = sample_indices.shape[0]
     cdef Py_ssize_t n_features = X_binned.shape[1]
-    cdef Py_ssize_t k = hist.shape[2] - 2
-    cdef Py_ssize_t j, f, p
-    cdef unsigned char b
+    cdef Py_ssize_t k = hist.shape[1] - 2
+    cdef Py_ssize_t j, f, p, r
     cdef double w
     for f in prange(n_features, schedule="static", num_threads=n_threads, nogil=True):
         for j in range(n):
-            b = X_binned[sample_indices[j], f]
+            r = _row(&offsets[0], &n_bins_nm[0], f, X_binned[sample_indices[j], f])
             if weighted:
                 w = weights[j]
                 for p in range(n_allowed[j]):
-                    hist[f, b, labels[j, p]] += w
-                hist[f, b, k + 1] += w
+                    hist[r, labels[j, p]] += w
+                hist[r, k + 1] += w
             else:
                 for p in range(n_allowed[j]):
-                    hist[f, b, labels[j, p]] += 1.0
-            hist[f, b, k] += 1.0
+                    hist[r, labels[j, p]] += 1.0
+                hist[r, k + 1] += 1.0
+            hist[r, k] += 1.0
 
 
 def label_lists(const unsigned char[:, ::1] allowed,   # IN (n, k) 0/1

@@ -1,15 +1,16 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
 """Split search of the allowed-label tree: greedy best split per feature, and the exact depth-2 solver.
 
-A node's histogram is hist[f, b, :] (see _tree_histogram): k allowed counts (weighted for
-"gini"), then the sample count, then the weight. For a candidate split with left totals L and
+A node's histogram is flat (see _tree_histogram): feature f owns rows offsets[f] .. offsets[f + 1] - 1,
+its non-missing bins then its missing bin; a row holds k allowed counts (weighted for "gini"), then
+the sample count, then the weight. For a candidate split with left totals L and
 parent totals P (right = P - L):
 - consistency  = max_c L[c] + max_c R[c] (samples whose allowed set contains their leaf's label);
 - gini score   = sum_c (L[c]^2 + (W_L - L[c])^2) / W_L + the same for R, which orders splits as
   scikit-learn's multi-output Gini proxy (-W_L imp_L - W_R imp_R) does.
 criterion 0 ("consistency") maximises (consistency, gini score) lexicographically, criterion 1
 ("gini") the gini score alone. Ties keep the first candidate: lowest bin, missing values right
-before left; across features the Python driver keeps the lowest feature.
+before left; across features the lowest feature.
 """
 
 from cython.parallel import prange, threadid
@@ -46,12 +47,11 @@ cdef inline bint _better(double cons, double gini, double best_cons, double best
 
 
 cdef int _scan_feature(
-    const double* Hf,       # IN (n_bins, K2) histogram of one feature
+    const double* Hf,       # IN (nb + 1, K2) histogram of one feature, missing bin last
     int K2,                 # k + 2
     const double* P,        # IN (K2,) node totals
     int k,
     int nb,                 # non-missing bins of this feature
-    int missing_bin,
     double msl,             # min_samples_leaf
     int criterion,
     double* L,              # scratch (K2,)
@@ -61,7 +61,7 @@ cdef int _scan_feature(
     int* best_bin,          # OUT (-1 if no valid split)
     int* best_ml,           # OUT 1 if missing values go left
 ) noexcept nogil:
-    cdef const double* miss = Hf + missing_bin * K2
+    cdef const double* miss = Hf + nb * K2
     cdef const double* row
     cdef bint has_miss = miss[k] > 0
     cdef double n_total = P[k], cons, gini
@@ -99,10 +99,10 @@ cdef int _scan_feature(
 
 
 def find_best_split(
-    const double[:, :, ::1] hist,     # IN (n_features, n_bins, k + 2)
+    const double[:, ::1] hist,        # IN (offsets[n_features], k + 2) flat histogram
     const double[::1] P,              # IN (k + 2,) node totals
+    const Py_ssize_t[::1] offsets,    # IN (n_features + 1,) first row of each feature
     const int[::1] n_bins_nm,         # IN (n_features,) non-missing bins per feature
-    int missing_bin,
     double min_samples_leaf,
     int criterion,
     double[::1] out_cons,             # OUT (n_features,) best per feature
@@ -112,20 +112,26 @@ def find_best_split(
     double[:, ::1] scratch,           # (n_features, 2 * (k + 2))
     int n_threads,
 ):
-    cdef Py_ssize_t n_features = hist.shape[0]
-    cdef int K2 = <int>hist.shape[2]
+    """Best split per feature (in parallel), then the best feature: returns it, or -1."""
+    cdef Py_ssize_t n_features = n_bins_nm.shape[0]
+    cdef int K2 = <int>hist.shape[1]
     cdef int k = K2 - 2
-    cdef Py_ssize_t f
+    cdef Py_ssize_t f, best = -1
     for f in prange(n_features, schedule="static", num_threads=n_threads, nogil=True):
-        _scan_feature(&hist[f, 0, 0], K2, &P[0], k, n_bins_nm[f], missing_bin,
+        _scan_feature(&hist[offsets[f], 0], K2, &P[0], k, n_bins_nm[f],
                       min_samples_leaf, criterion, &scratch[f, 0], &scratch[f, K2],
                       &out_cons[f], &out_gini[f], &out_bin[f], &out_ml[f])
+    for f in range(n_features):  # fixed order: the result is thread-count independent
+        if out_bin[f] >= 0 and (best < 0 or _better(out_cons[f], out_gini[f], out_cons[best],
+                                                    out_gini[best], criterion)):
+            best = f
+    return best
 
 
 cdef void _child_best(
-    const double* H,        # IN (n_features, n_bins, K2) child histogram
-    int n_features, int n_bins, int K2,
-    const int* n_bins_nm, int missing_bin, double msl,
+    const double* H,        # IN (offsets[n_features], K2) flat child histogram
+    int n_features, const Py_ssize_t* offsets, int K2,
+    const int* n_bins_nm, double msl,
     double* scratch,        # (3 * K2,)
     double* out_cons, double* out_gini, int* out_f, int* out_b, int* out_ml,
 ) noexcept nogil:
@@ -135,7 +141,7 @@ cdef void _child_best(
     cdef double cons, gini, m = -1.0, d
     for c in range(K2):
         T[c] = 0.0
-    for b in range(n_bins):
+    for b in range(n_bins_nm[0] + 1):  # feature 0's bins hold every sample once
         for c in range(K2):
             T[c] += H[b * K2 + c]
     for c in range(k):
@@ -154,7 +160,7 @@ cdef void _child_best(
         return  # pure, or too small to split: a leaf
     cdef double best_cons = -1.0, best_gini = -INFINITY
     for g in range(n_features):
-        if _scan_feature(H + g * n_bins * K2, K2, T, k, n_bins_nm[g], missing_bin, msl, 0,
+        if _scan_feature(H + offsets[g] * K2, K2, T, k, n_bins_nm[g], msl, 0,
                          scratch, scratch + K2, &cons, &gini, &bb, &mm):
             if _better(cons, gini, best_cons, best_gini, 0):
                 best_cons = cons
@@ -170,15 +176,18 @@ cdef void _child_best(
 cdef inline void _add_samples(
     double* Hh, const unsigned char[::1, :] X_binned, const unsigned char[:, ::1] allowed,
     const Py_ssize_t[:, ::1] order, Py_ssize_t f, Py_ssize_t start, Py_ssize_t stop,
-    int n_features, int n_bins, int K2,
+    int n_features, const Py_ssize_t* offsets, const int* n_bins_nm, int K2,
 ) noexcept nogil:
     cdef Py_ssize_t j, i
-    cdef int g, c, k = K2 - 2
+    cdef int g, c, b, k = K2 - 2
     cdef double* row
     for j in range(start, stop):
         i = order[f, j]
         for g in range(n_features):
-            row = Hh + (g * n_bins + X_binned[i, g]) * K2
+            b = X_binned[i, g]
+            if b > n_bins_nm[g]:  # NaN's code: the feature's own missing bin
+                b = n_bins_nm[g]
+            row = Hh + (offsets[g] + b) * K2
             for c in range(k):
                 row[c] += allowed[i, c]
             row[k] += 1.0
@@ -189,12 +198,13 @@ def exact_depth2(
     const unsigned char[::1, :] X_binned,  # IN (n_samples, n_features), Fortran order
     const unsigned char[:, ::1] allowed,   # IN (n_samples, k)
     const Py_ssize_t[:, ::1] order,        # IN (n_features, n_samples) rows sorted by bin of f
-    const Py_ssize_t[:, ::1] starts,       # IN (n_features, n_bins + 1) bin segments in order
-    const double[:, :, ::1] root_hist,     # IN (n_features, n_bins, k + 2), unweighted
+    const Py_ssize_t[:, ::1] starts,       # IN (n_features, missing_bin + 2) segments of binned codes
+    const double[:, ::1] root_hist,        # IN (offsets[n_features], k + 2) flat, unweighted
+    const Py_ssize_t[::1] offsets,         # IN (n_features + 1,) first row of each feature
     const int[::1] n_bins_nm,
-    int missing_bin,
+    int missing_bin,                       # the binned code of NaN
     double min_samples_leaf,
-    double[:, :, :, :, ::1] bufs,          # (n_threads, 4, n_features, n_bins, k + 2)
+    double[:, :, :, ::1] bufs,             # (n_threads, 4, offsets[n_features], k + 2)
     double[:, ::1] scratch,                # (n_threads, 3 * (k + 2))
     double[:, ::1] dres,                   # (n_threads, 4) children's (consistency, gini)
     int[:, ::1] ires,                      # (n_threads, 6) children's (feature, bin, missing_left)
@@ -210,10 +220,9 @@ def exact_depth2(
     independent, so each root split costs two depth-1 scans.
     """
     cdef int n_features = <int>X_binned.shape[1]
-    cdef int n_bins = <int>root_hist.shape[1]
-    cdef int K2 = <int>root_hist.shape[2]
+    cdef int K2 = <int>root_hist.shape[1]
     cdef int k = K2 - 2
-    cdef Py_ssize_t size = <Py_ssize_t>n_features * n_bins * K2
+    cdef Py_ssize_t size = root_hist.shape[0] * K2
     cdef Py_ssize_t n = X_binned.shape[0]
     cdef Py_ssize_t f, j, nl, nleft, n_miss
     cdef int t, b, ml
@@ -223,18 +232,18 @@ def exact_depth2(
     cdef double* C1
     cdef double* C2
     cdef double* left
-    cdef const double* Pr = &root_hist[0, 0, 0]
+    cdef const double* Pr = &root_hist[0, 0]
     for f in prange(n_features, schedule="static", num_threads=n_threads, nogil=True):
         t = threadid()
-        Lh = &bufs[t, 0, 0, 0, 0]
-        Mh = &bufs[t, 1, 0, 0, 0]
-        C1 = &bufs[t, 2, 0, 0, 0]
-        C2 = &bufs[t, 3, 0, 0, 0]
+        Lh = &bufs[t, 0, 0, 0]
+        Mh = &bufs[t, 1, 0, 0]
+        C1 = &bufs[t, 2, 0, 0]
+        C2 = &bufs[t, 3, 0, 0]
         memset(Lh, 0, size * sizeof(double))
         memset(Mh, 0, size * sizeof(double))
         n_miss = starts[f, missing_bin + 1] - starts[f, missing_bin]
         _add_samples(Mh, X_binned, allowed, order, f, starts[f, missing_bin],
-                     starts[f, missing_bin + 1], n_features, n_bins, K2)
+                     starts[f, missing_bin + 1], n_features, &offsets[0], &n_bins_nm[0], K2)
         res_cons[f] = -1.0
         res_gini[f] = -INFINITY
         res_int[f, 0] = -1
@@ -243,7 +252,7 @@ def exact_depth2(
             if starts[f, b + 1] == starts[f, b]:
                 continue
             _add_samples(Lh, X_binned, allowed, order, f, starts[f, b], starts[f, b + 1],
-                         n_features, n_bins, K2)
+                         n_features, &offsets[0], &n_bins_nm[0], K2)
             nl = nl + starts[f, b + 1] - starts[f, b]
             for ml in range(2):
                 if ml == 1 and n_miss == 0:
@@ -262,10 +271,10 @@ def exact_depth2(
                     C2[j] = Pr[j] - left[j]
                 # children write their results into this thread's own buffers (a variable
                 # only assigned through a pointer would be shared between threads)
-                _child_best(left, n_features, n_bins, K2, &n_bins_nm[0], missing_bin,
+                _child_best(left, n_features, &offsets[0], K2, &n_bins_nm[0],
                             min_samples_leaf, &scratch[t, 0], &dres[t, 0], &dres[t, 1],
                             &ires[t, 0], &ires[t, 1], &ires[t, 2])
-                _child_best(C2, n_features, n_bins, K2, &n_bins_nm[0], missing_bin,
+                _child_best(C2, n_features, &offsets[0], K2, &n_bins_nm[0],
                             min_samples_leaf, &scratch[t, 0], &dres[t, 2], &dres[t, 3],
                             &ires[t, 3], &ires[t, 4], &ires[t, 5])
                 cons = dres[t, 0] + dres[t, 2]

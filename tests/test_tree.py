@@ -64,6 +64,45 @@ def test_weighted_gini_equals_reference(seed):
     assert_same_tree(est.tree_, fit_reference(bin_features(X), allowed, w, "gini", 4, 1))
 
 
+def mixed_width_data(seed, n=300, k=4):
+    """Features of very different bin counts (constant, binary, all-NaN, 3 values with NaNs,
+    many values): the flat histogram's per-feature offsets must keep them apart."""
+    rng = np.random.default_rng(seed)
+    X = np.column_stack([
+        np.full(n, 2.0),
+        rng.integers(0, 2, n).astype(float),
+        np.full(n, np.nan),
+        np.where(rng.random(n) < 0.1, np.nan, rng.integers(0, 3, n).astype(float)),
+        np.round(rng.normal(size=n), 2),
+    ])[:, rng.permutation(5)]
+    allowed = rng.random((n, k)) < 0.35
+    allowed[:, 0] |= X[:, 1] > 0  # make some splits worth taking
+    return X, allowed
+
+
+@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("criterion", ["consistency", "gini"])
+def test_mixed_bin_counts_equal_reference(seed, criterion):
+    X, allowed = mixed_width_data(seed)
+    binned = bin_features(X, 64)
+    assert len(set(binned.n_bins_nonmissing.tolist())) >= 4  # widths really differ
+    assert binned.total_bins == int((binned.n_bins_nonmissing + 1).sum()) < 5 * binned.n_bins
+    for cw in ([None, "balanced"] if criterion == "gini" else [None]):
+        est = AllowedLabelTreeClassifier(max_bins=64, criterion=criterion, class_weight=cw)
+        est.fit(X, allowed)
+        w = balanced_multioutput_weights(allowed) if cw else None
+        assert_same_tree(est.tree_, fit_reference(binned, allowed, w, criterion, 4, 1))
+        assert est.tree_.node_count > 3
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_exact_mixed_bin_counts(seed):
+    X, allowed = mixed_width_data(seed, n=16, k=3)
+    X[:, np.argmax(np.isnan(X).all(axis=0) == 0)] = np.arange(16.0)  # a 16-value feature too
+    exact = AllowedLabelTreeClassifier(max_depth=2, solver="exact").fit(X, allowed)
+    assert exact.consistency_count_ == _brute_force_depth2(X, allowed) == consistency_of(exact, X, allowed)
+
+
 def test_balanced_weights_match_sklearn():
     from sklearn.utils.class_weight import compute_sample_weight
 
@@ -196,9 +235,11 @@ def test_finds_planted_consistent_tree():
 @pytest.mark.parametrize("params", [dict(), dict(criterion="gini", class_weight="balanced"),
                                     dict(max_depth=2, solver="exact", max_bins=16)])
 def test_thread_count_independence(params, monkeypatch):
+    from crembo import _threads
     from crembo.tree import grower
 
     # small inputs run on one thread by design; force the parallel kernels
+    monkeypatch.setattr(_threads, "SERIAL_WORK", 0)
     monkeypatch.setattr(grower, "MIN_PARALLEL_HIST", 0)
     monkeypatch.setattr(grower, "MIN_PARALLEL_SCAN", 0)
     X, allowed = make_data(3, n=3000, n_features=8, k=7, decimals=3, nan_rate=0.02)

@@ -61,7 +61,10 @@ class BinnedData:
     """Binned features plus everything needed to map bins back to original units.
 
     Attributes: ``X_binned`` (n, F) uint8 Fortran-ordered codes, ``bin_edges`` (list of F
-    arrays), ``n_bins_nonmissing`` (F,) int32, ``missing_bin`` (int), ``has_missing`` (F,) bool.
+    arrays), ``n_bins_nonmissing`` (F,) int32, ``missing_bin`` (int), ``has_missing`` (F,) bool,
+    ``offsets`` (F + 1,) intp: the tree's histograms are flat, feature f owning rows
+    ``offsets[f]:offsets[f + 1]`` (its non-missing bins, then its missing bin), so a node costs
+    the features' actual bins, not n_features * the widest feature's.
     """
 
     def __init__(self, X_binned, bin_edges, missing_bin, max_bins):
@@ -71,6 +74,8 @@ class BinnedData:
         self.missing_bin = int(missing_bin)
         self.max_bins = int(max_bins)
         self.has_missing = (X_binned == missing_bin).any(axis=0)
+        self.offsets = np.zeros(len(bin_edges) + 1, dtype=np.intp)
+        np.cumsum(self.n_bins_nonmissing + 1, out=self.offsets[1:])
 
     @property
     def n_samples(self):
@@ -82,8 +87,13 @@ class BinnedData:
 
     @property
     def n_bins(self):
-        """Histogram length per feature: the non-missing bins plus the missing bin."""
+        """Dense histogram length per feature: the widest feature's bins plus the missing bin."""
         return self.missing_bin + 1
+
+    @property
+    def total_bins(self):
+        """Rows of a flat histogram: every feature's non-missing bins plus its missing bin."""
+        return int(self.offsets[-1])
 
     def threshold(self, feature, bin_):
         """Threshold in original units of the split "bin <= bin_": the bin's upper edge."""

@@ -59,6 +59,9 @@ class AllowedLabelTreeClassifier(ClassifierMixin, BaseEstimator):
 
     Missing values: a split learns where NaNs go when its node saw NaNs in training; otherwise
     NaNs go to the child that had more training samples.
+
+    At most 255 classes (allowed-label columns): the kernels store label lists as uint8; more
+    raise ValueError at fit.
     """
 
     def __init__(self, max_depth=4, min_samples_leaf=1, max_bins=255, criterion="consistency",
@@ -121,11 +124,11 @@ class AllowedLabelTreeClassifier(ClassifierMixin, BaseEstimator):
         """Fit on a ``prepare_allowed`` result and an (n, k) bool allowed matrix."""
         if not isinstance(prepared, BinnedData):
             raise TypeError("prepared must come from prepare_allowed(X)")
-        n_threads = self._check_params()
+        self._check_params()
         allowed = self._check_allowed(allowed, prepared.n_samples)
         weights = balanced_multioutput_weights(allowed) if self.class_weight == "balanced" else None
         grower = Grower(prepared, allowed, weights, self.criterion, self.max_depth,
-                        self.min_samples_leaf, n_threads)
+                        self.min_samples_leaf, self.n_jobs)
         self.tree_ = grower.grow_exact() if self.solver == "exact" else grower.grow()
         self.n_features_in_ = prepared.n_features
         self.n_classes_ = allowed.shape[1]
@@ -162,8 +165,7 @@ class AllowedLabelTreeClassifier(ClassifierMixin, BaseEstimator):
         if X.shape[1] != self.n_features_in_:
             raise ValueError(f"X has {X.shape[1]} features, the tree was fitted on {self.n_features_in_}")
         # threads only pay off on many rows (waking them costs more than a small predict)
-        n_threads = resolve_n_threads(self.n_jobs) if X.shape[0] >= 1 << 16 else 1
-        return self.tree_.apply(X, n_threads)
+        return self.tree_.apply(X, resolve_n_threads(self.n_jobs, X.shape[0]))
 
     def predict(self, X):
         """Predicted label of each row (class indices 0..k-1 when fitted on allowed sets)."""

@@ -11,18 +11,24 @@ feature, then the lowest bin, then "missing values right".
 
 Missing values: when the node's training samples include NaNs on the split feature the direction
 is learned (both are scored); otherwise NaNs go to the child with more training samples (left on
-a tie). Histograms: the smaller child is built from its samples, the larger one is the parent
-minus the smaller (sibling subtraction).
+a tie). Histograms (flat, see ``BinnedData.offsets``): the smaller child is built from its
+samples, the larger one is the parent minus the smaller (sibling subtraction, in the parent's
+buffer); buffers are recycled within a fit, so a node costs no allocation.
 """
 
 import numpy as np
 
+from crembo._threads import resolve_n_threads
+
 CRITERIA = {"consistency": 0, "gini": 1}
-# Below these sizes a parallel region costs more than it saves (waking threads takes ~10-100 us,
-# and milliseconds on a loaded machine, where a region waits for a descheduled thread):
-# histograms of small nodes and the split scan run on one thread.
+# The tree's kernels go parallel only above these sizes, 8-16x crembo._threads.SERIAL_WORK: a
+# fit runs ~30 kernels and MEMO/CREMBO ~100 fits, so a parallel region's wake-up cost (up to
+# milliseconds on a loaded machine, where the region waits for a descheduled thread) is paid
+# thousands of times, while a node below these sizes takes well under a millisecond serially.
+# Measured (benchmarks/oracle.py --quick, whole CREMBO at n = 20,000, 2 threads, load ~2):
+# 6.0 s with the SERIAL_WORK cut-off for both kernels, 2.0 s with these.
 MIN_PARALLEL_HIST = 1 << 19  # node samples * features
-MIN_PARALLEL_SCAN = 1 << 20  # features * bins * classes
+MIN_PARALLEL_SCAN = 1 << 20  # histogram elements: bins * (classes + 2)
 
 
 def better(cons, gini, best_cons, best_gini, criterion):
@@ -126,7 +132,7 @@ def node_stats(allowed_rows, w_rows, criterion):
 class Grower:
     """Greedy (and exact depth-2) growth over a BinnedData and an (n, k) uint8 allowed matrix."""
 
-    def __init__(self, binned, allowed, weights, criterion, max_depth, min_samples_leaf, n_threads):
+    def __init__(self, binned, allowed, weights, criterion, max_depth, min_samples_leaf, n_jobs):
         from crembo._ext._tree_histogram import label_lists
 
         self.binned = binned
@@ -137,7 +143,8 @@ class Grower:
         self.criterion = CRITERIA[criterion] if isinstance(criterion, str) else criterion
         self.max_depth = max_depth
         self.msl = min_samples_leaf
-        self.n_threads = n_threads
+        self.n_jobs = n_jobs
+        self.n_threads = resolve_n_threads(n_jobs)
         self.k = allowed.shape[1]
         if self.k > 255:
             raise ValueError(f"the native tree supports at most 255 classes, got {self.k}")
@@ -145,43 +152,54 @@ class Grower:
         self.n_allowed = np.empty(allowed.shape[0], dtype=np.uint8)
         label_lists(allowed, self.labels, self.n_allowed, self._threads(allowed.size))
         F = binned.n_features
+        self.offsets = binned.offsets
+        self.nb = binned.n_bins_nonmissing
+        self._f0 = int(binned.offsets[1])  # feature 0's rows hold every node sample once
         self._out = (np.empty(F), np.empty(F), np.empty(F, np.int32), np.empty(F, np.int32))
         self._scratch = np.empty((F, 2 * (self.k + 2)))
+        self._free = []  # histogram buffers no node uses any more
 
     # -- kernels -------------------------------------------------------------------------
-    def _threads(self, work):
-        return self.n_threads if work >= MIN_PARALLEL_HIST else 1
+    def _threads(self, work, cutoff=None):
+        """Threads for a kernel touching ``work`` elements (1 below the tree's cut-off, by default
+        MIN_PARALLEL_HIST, read at call time)."""
+        cutoff = MIN_PARALLEL_HIST if cutoff is None else cutoff
+        return resolve_n_threads(self.n_jobs, work) if work >= cutoff else 1
+
+    def _zeros(self):
+        if self._free:
+            hist = self._free.pop()
+            hist.fill(0.0)
+            return hist
+        return np.zeros((self.binned.total_bins, self.k + 2))
+
+    def _release(self, hist):
+        if hist is not None:
+            self._free.append(hist)
 
     def _hist(self, idx):
-        """The node's histogram (idx None: every sample)."""
+        """The node's flat histogram (idx None: every sample)."""
         from crembo._ext import _tree_histogram as H
 
-        hist = np.zeros((self.binned.n_features, self.binned.n_bins, self.k + 2))
+        hist = self._zeros()
+        F = self.binned.n_features
         if idx is None:
-            H.build_root(self.Xb, self.labels, self.n_allowed, self.weights, hist, self.weighted,
-                         self._threads(self.Xb.size))
+            H.build_root(self.Xb, self.labels, self.n_allowed, self.weights, self.offsets,
+                         self.nb, hist, self.weighted, self._threads(self.Xb.size))
         else:
-            threads = self._threads(idx.shape[0] * hist.shape[0])
             w = self.weights[idx] if self.weighted else self.weights[:1]
-            H.build_subset(self.Xb, idx, self.labels[idx], self.n_allowed[idx], w, hist,
-                           self.weighted, threads)
-        if not self.weighted:
-            hist[:, :, self.k + 1] = hist[:, :, self.k]  # weight == count
+            H.build_subset(self.Xb, idx, self.labels[idx], self.n_allowed[idx], w, self.offsets,
+                           self.nb, hist, self.weighted, self._threads(idx.shape[0] * F))
         return hist
 
     def _best_split(self, hist):
         from crembo._ext._tree_splitting import find_best_split
 
-        P = hist[0].sum(axis=0)
+        P = hist[: self._f0].sum(axis=0)
         cons, gini, bins, mls = self._out
-        find_best_split(hist, P, self.binned.n_bins_nonmissing, self.binned.missing_bin,
-                        float(self.msl), self.criterion, cons, gini, bins, mls, self._scratch,
-                        self.n_threads if hist.size >= MIN_PARALLEL_SCAN else 1)
-        best = -1
-        for f in range(cons.shape[0]):  # fixed order: the result is thread-count independent
-            if bins[f] >= 0 and (best < 0 or better(cons[f], gini[f], cons[best], gini[best],
-                                                    self.criterion)):
-                best = f
+        best = find_best_split(hist, P, self.offsets, self.nb, float(self.msl), self.criterion,
+                               cons, gini, bins, mls, self._scratch,
+                               self._threads(hist.size, MIN_PARALLEL_SCAN))
         if best < 0:
             return None
         return best, int(bins[best]), bool(mls[best])
@@ -192,7 +210,7 @@ class Grower:
         when unweighted), else from its rows of the allowed matrix."""
         n = self.allowed.shape[0] if idx is None else idx.shape[0]
         if hist is not None and not self.weighted:
-            counts = np.rint(hist[0, :, : self.k].sum(axis=0)).astype(np.int64)
+            counts = np.rint(hist[: self._f0, : self.k].sum(axis=0)).astype(np.int64)
             label, pure = stats_from_counts(counts, counts, n, self.criterion)
             scores = counts
         else:
@@ -232,20 +250,22 @@ class Grower:
         if hist is None and depth < self.max_depth and n >= max(2, 2 * self.msl):
             hist = self._hist(idx)  # the node may split: it needs its histogram anyway
         node, can_split = self._new_node(tree, idx, depth, hist)
-        if not can_split:
-            return node
-        split = self._best_split(hist)
+        split = self._best_split(hist) if can_split else None
         if split is None:
+            self._release(hist)
             return node
         left_idx, right_idx = self._partition(tree, node, idx, *split)
         hist_l = hist_r = None
         if depth + 1 < self.max_depth:  # children may split: they need histograms
+            # the larger child is the parent minus the smaller, in the parent's buffer
             if left_idx.size <= right_idx.size:
                 hist_l = self._hist(left_idx)
-                hist_r = hist - hist_l
+                hist_r = np.subtract(hist, hist_l, out=hist)
             else:
                 hist_r = self._hist(right_idx)
-                hist_l = hist - hist_r
+                hist_l = np.subtract(hist, hist_r, out=hist)
+        else:
+            self._release(hist)
         del hist
         tree.rows[node]["left"] = self._grow(tree, left_idx, depth + 1, hist_l)
         tree.rows[node]["right"] = self._grow(tree, right_idx, depth + 1, hist_r)
@@ -262,27 +282,27 @@ class Grower:
         if not can_split:
             return tree.finalize()
         b = self.binned
-        F, n_bins = b.n_features, b.n_bins
+        F, n_codes = b.n_features, b.missing_bin + 1
         order = np.empty((F, b.n_samples), dtype=np.intp)
-        starts = np.zeros((F, n_bins + 1), dtype=np.intp)
+        starts = np.zeros((F, n_codes + 1), dtype=np.intp)
         for f in range(F):
             order[f] = np.argsort(self.Xb[:, f], kind="stable")
-            starts[f, 1:] = np.cumsum(np.bincount(self.Xb[:, f], minlength=n_bins))
-        hist = np.zeros((F, n_bins, self.k + 2))
+            starts[f, 1:] = np.cumsum(np.bincount(self.Xb[:, f], minlength=n_codes))
+        hist = self._zeros()
         from crembo._ext._tree_histogram import build_root
 
-        build_root(self.Xb, self.labels, self.n_allowed, self.weights, hist, False, self.n_threads)
-        hist[:, :, self.k + 1] = hist[:, :, self.k]
+        build_root(self.Xb, self.labels, self.n_allowed, self.weights, self.offsets, self.nb,
+                   hist, False, self.n_threads)
         T = self.n_threads
-        bufs = np.empty((T, 4, F, n_bins, self.k + 2))
+        bufs = np.empty((T, 4, b.total_bins, self.k + 2))
         scratch = np.empty((T, 3 * (self.k + 2)))
         res_cons, res_gini = np.empty(F), np.empty(F)
         res_int = np.empty((F, 9), dtype=np.int32)
-        exact_depth2(self.Xb, self.allowed, order, starts, hist, b.n_bins_nonmissing,
+        exact_depth2(self.Xb, self.allowed, order, starts, hist, self.offsets, self.nb,
                      b.missing_bin, float(self.msl), bufs, scratch, np.empty((T, 4)),
                      np.empty((T, 6), dtype=np.int32), res_cons, res_gini, res_int, T)
         best = -1
-        for f in range(F):
+        for f in range(F):  # fixed order: the result is thread-count independent
             if res_int[f, 0] >= 0 and (best < 0 or better(res_cons[f], res_gini[f],
                                                           res_cons[best], res_gini[best], 0)):
                 best = f
