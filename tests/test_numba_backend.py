@@ -88,11 +88,11 @@ def test_thread_count_set_and_restored(monkeypatch):
         numba.set_num_threads(1)
         nb.vote_belief(votes, 3, 10**6)  # clipped to NUMBA_NUM_THREADS, no error
         assert numba.get_num_threads() == 1
-        monkeypatch.setattr(nb._k, "vote_belief", record)
+        monkeypatch.setattr(nb._k, "vote_lookup", record)
         nb.vote_belief(votes, 3, 2)
         assert seen == [min(2, numba.config.NUMBA_NUM_THREADS)]
         assert numba.get_num_threads() == 1
-        monkeypatch.setattr(nb._k, "vote_counts", boom)
+        monkeypatch.setattr(nb._k, "vote_lookup", boom)
         with pytest.raises(RuntimeError):
             nb.vote_counts(votes, 3, 2)
         assert numba.get_num_threads() == 1

@@ -45,8 +45,10 @@ def _count_block(votes, n_classes, i0, i1, local):
 
 
 @njit(**_PAR)
-def vote_counts(votes, n_classes, block, counts, bad):
-    """counts (n, k) uint32 OUT, bad (n_blocks,) int64 OUT: invalid votes per block."""
+def vote_lookup(votes, n_classes, block, table, out, bad):
+    """out (n, k) OUT = table[count of votes for c at i]; bad (n_blocks,) int64 OUT: invalid votes
+    per block. ``table`` maps every possible count 0..T: the identity for counts, c / T (divided
+    once per count: the same IEEE quotient as the reference) for beliefs."""
     n = votes.shape[1]
     k = n_classes
     n_blocks = (n + block - 1) // block
@@ -58,28 +60,7 @@ def vote_counts(votes, n_classes, block, counts, bad):
         for i in range(i0, i1):
             base = (i - i0) * k
             for c in range(k):
-                counts[i, c] = local[base + c]
-
-
-@njit(**_PAR)
-def vote_belief(votes, n_classes, block, belief, bad):
-    """belief (n, k) float64 OUT = count / T (a division, as in the reference); bad as above."""
-    n_members, n = votes.shape
-    k = n_classes
-    # Every count is in [0, T]: divide each possible count once (same IEEE quotient), look up.
-    fraction = np.empty(n_members + 1, dtype=np.float64)
-    for c in range(n_members + 1):
-        fraction[c] = np.float64(c) / np.float64(n_members)
-    n_blocks = (n + block - 1) // block
-    for b in prange(n_blocks):
-        i0 = b * block
-        i1 = min(i0 + block, n)
-        local = np.empty((i1 - i0) * k, dtype=np.uint32)
-        bad[b] = _count_block(votes, n_classes, i0, i1, local)
-        for i in range(i0, i1):
-            base = (i - i0) * k
-            for c in range(k):
-                belief[i, c] = fraction[local[base + c]]
+                out[i, c] = table[local[base + c]]
 
 
 # --------------------------------------------------------------------------------------------

@@ -50,26 +50,26 @@ def _vote_block(n_classes):
     return int(min(1024, max(16, 2048 // n_classes)))
 
 
-def vote_counts(votes, n_classes, n_threads=1):
-    """votes (T, n) ints -> (counts (n, k) uint32, n_invalid). counts[i, c] = #{t: votes[t, i] == c}."""
+def _vote_lookup(votes, n_classes, n_threads, table):
     n = votes.shape[1]
     block = _vote_block(n_classes)
-    counts = np.empty((n, n_classes), dtype=np.uint32)
+    out = np.empty((n, n_classes), dtype=table.dtype)
     bad = np.empty(_n_blocks(n, block), dtype=np.int64)
     with _threads(n_threads):
-        _k.vote_counts(votes, n_classes, block, counts, bad)
-    return counts, int(bad.sum())
+        _k.vote_lookup(votes, n_classes, block, table, out, bad)
+    return out, int(bad.sum())
+
+
+def vote_counts(votes, n_classes, n_threads=1):
+    """votes (T, n) ints -> (counts (n, k) uint32, n_invalid). counts[i, c] = #{t: votes[t, i] == c}."""
+    return _vote_lookup(votes, n_classes, n_threads, np.arange(votes.shape[0] + 1, dtype=np.uint32))
 
 
 def vote_belief(votes, n_classes, n_threads=1):
     """votes (T, n) -> (belief (n, k) float64 = counts / T, n_invalid). Division, not a product."""
-    n = votes.shape[1]
-    block = _vote_block(n_classes)
-    belief = np.empty((n, n_classes), dtype=np.float64)
-    bad = np.empty(_n_blocks(n, block), dtype=np.int64)
-    with _threads(n_threads):
-        _k.vote_belief(votes, n_classes, block, belief, bad)
-    return belief, int(bad.sum())
+    n_members = votes.shape[0]
+    table = np.arange(n_members + 1, dtype=np.float64) / np.float64(n_members)
+    return _vote_lookup(votes, n_classes, n_threads, table)
 
 
 def softmax(logits, n_threads=1):
