@@ -249,7 +249,14 @@ def sign_test(wins, losses):
 
 
 def mean_pairwise_agreement(pred_lists):
-    pairs = [float(np.mean(np.asarray(a) == np.asarray(b))) for a, b in combinations(pred_lists, 2)]
+    """(mean, std, list) of the pairwise agreements (``crembo.metrics.agreement``), pairs in
+    ``itertools.combinations`` order."""
+    if len(pred_lists) < 2:
+        return float("nan"), float("nan"), []
+    from crembo.metrics import agreement
+
+    matrix = agreement([np.asarray(p) for p in pred_lists]).matrix
+    pairs = [float(matrix[a, b]) for a, b in combinations(range(len(pred_lists)), 2)]
     return float(np.mean(pairs)), float(np.std(pairs)), pairs
 
 

@@ -176,7 +176,7 @@ def run_ours(workdir, k, n, thresholds, n_jobs, seed, belief_dtype):
     maxrss_fit = _peak_rss_bytes()
     tracemalloc.stop()
     # final fit: reproduce the chosen student from scratch (binning + one fit)
-    tr, _ = crembo.estimator._stratified_split(np.unique(y, return_inverse=True)[1], est.classes_, 0.15, seed)
+    tr, _ = crembo.estimator.stratified_split(np.unique(y, return_inverse=True)[1], est.classes_, 0.15, seed)
     belief = crembo.teachers.compute_belief(est.teacher_, X[tr], est.classes_, belief_dtype)
     t0 = time.perf_counter()
     oracle = seeded_oracle(student, seed)
@@ -237,7 +237,7 @@ def run_reference(workdir, k, n, seed, budget, ours):
 
     X, y, X_te, y_te, forest = load(workdir, k, n)
     classes, y_enc = np.unique(y, return_inverse=True)
-    tr, va = crembo.estimator._stratified_split(y_enc, classes, 0.15, seed)
+    tr, va = crembo.estimator.stratified_split(y_enc, classes, 0.15, seed)
     X_tr, X_va, y_va = X[tr], X[va], y_enc[va]
     n_tr = len(tr)
     _reset_peak_rss()

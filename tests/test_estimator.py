@@ -124,7 +124,9 @@ def test_teachers_of_every_kind(data):
     W = np.random.default_rng(0).normal(size=(X.shape[1], 3))
     d = crembo.CREMBOClassifier(teacher=crembo.CallableTeacher(lambda Z: Z @ W, kind="logits"), delta=20,
                                 random_state=2).fit(X, y)
-    assert d.score(X_test, d.predict(X_test)) == 1.0
+    # the callable's labels on the validation split are what fidelity_ compares the student with
+    tr, va = crembo.estimator.stratified_split(np.unique(y, return_inverse=True)[1], d.classes_, 0.15, 2)
+    assert d.fidelity_ == np.mean(d.estimator_.predict(X[va]) == np.argmax(X[va] @ W, axis=1))
     with pytest.raises(ValueError, match="belief matrix has 10 rows but X has 160"):
         crembo.CREMBOClassifier(teacher=belief[:10]).fit(X, y)
 
@@ -133,9 +135,13 @@ def test_other_students(data):
     X, y, X_test, _ = data
     clf = crembo.CREMBOClassifier(teacher=small_forest(), student=LogisticRegression(max_iter=300), random_state=0,
                                   delta=3).fit(X, y)
-    assert set(clf.predict(X_test)) <= set(y)
+    np.testing.assert_array_equal(clf.predict(X_test), clf.classes_[clf.estimator_.predict(X_test)])
     assert isinstance(clf.estimator_.estimator_, list)  # one logistic regression per label
-    assert clf.depth_ >= clf.memo_.threshold or not clf.memo_.trace[-1].consistent or clf.threshold_ > clf.memo_threshold_
+    # depth_ is the chosen student's depth on the training belief; MEMO's is >= its threshold
+    tr, _ = crembo.estimator.stratified_split(np.unique(y, return_inverse=True)[1], clf.classes_, 0.15, 0)
+    belief = clf.teacher_.belief(X[tr], clf.classes_)
+    assert clf.depth_ == belief[np.arange(len(tr)), clf.estimator_.predict(X[tr])].min()
+    assert clf.memo_.depth >= clf.memo_.threshold
 
     class Majority:  # an allowed-label learner without sklearn
         def fit_allowed(self, X, allowed):
@@ -233,3 +239,59 @@ def test_check_estimator():
     check_estimator(crembo.CREMBOClassifier(teacher=small_forest(trees=5), delta=2))
     check_estimator(crembo.TrueLabelBaseline())
     check_estimator(crembo.TeacherLabelBaseline(teacher=small_forest(trees=5)))
+
+
+def test_dataframe_reaches_the_teacher_unchanged():
+    # A prefit pipeline selecting columns by name needs the DataFrame; the student gets the array.
+    pd = pytest.importorskip("pandas")
+    from sklearn.compose import ColumnTransformer
+    from sklearn.datasets import load_iris
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    Xdf, y = load_iris(as_frame=True, return_X_y=True)
+    cols = ["sepal length (cm)", "petal width (cm)"]
+    pipe = make_pipeline(ColumnTransformer([("s", StandardScaler(), cols)]), LogisticRegression()).fit(Xdf, y)
+    clf = crembo.CREMBOClassifier(teacher=pipe, random_state=0).fit(Xdf, y)
+    assert list(clf.feature_names_in_) == list(Xdf.columns)
+    tr, _ = crembo.estimator.stratified_split(y.to_numpy(), clf.classes_, 0.15, 0)
+    belief = clf.teacher_.belief(Xdf.iloc[tr], clf.classes_)
+    np.testing.assert_allclose(belief, pipe.predict_proba(Xdf.iloc[tr]))
+    assert clf.depth_ == belief[np.arange(len(tr)), clf.estimator_.predict(Xdf.to_numpy()[tr])].min()
+    assert clf.score(Xdf, y) > 0.8
+    vt = crembo.TeacherLabelBaseline(teacher=pipe, random_state=0).fit(Xdf, y)
+    tree = DecisionTreeClassifier(max_depth=4, class_weight="balanced", random_state=0).fit(
+        Xdf.to_numpy(), pipe.predict(Xdf)
+    )
+    np.testing.assert_array_equal(vt.predict(Xdf), tree.predict(Xdf.to_numpy()))
+
+
+def test_nan_in_X_when_student_and_teacher_allow_it():
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    X, y = make_classification(n_samples=200, n_features=5, n_informative=3, n_classes=3,
+                               n_clusters_per_class=1, random_state=1)
+    X[np.random.default_rng(0).random(X.shape) < 0.1] = np.nan
+    clf = crembo.CREMBOClassifier(
+        teacher=HistGradientBoostingClassifier(max_iter=20, random_state=0),
+        student=crembo.AllowedLabelTreeClassifier(), random_state=0,
+    ).fit(X, y)
+    assert np.isnan(X).any(axis=1).sum() > 50 and clf.score(X, y) > 0.6
+    np.testing.assert_allclose(clf.predict_proba(X).sum(axis=1), 1.0)
+    # a teacher that refuses NaN makes the estimator refuse it up front
+    with pytest.raises(ValueError, match="NaN"):
+        crembo.CREMBOClassifier(teacher=LogisticRegression(), student=crembo.AllowedLabelTreeClassifier()).fit(X, y)
+    with pytest.raises(ValueError, match="NaN"):
+        crembo.TrueLabelBaseline(student=LogisticRegression()).fit(X, y)
+
+
+def test_parallel_scan_gives_native_students_one_thread_each(data):
+    X, y, _, _ = data
+    student = crembo.AllowedLabelTreeClassifier(max_depth=3)
+    clf = crembo.CREMBOClassifier(teacher=small_forest(), student=student, n_jobs=2, random_state=0).fit(X, y)
+    assert student.n_jobs is None  # the user's learner is untouched
+    assert clf.estimator_.n_jobs == 1  # the scan ran 2 workers: one thread per student
+    oracle = crembo.oracles.FitAllowedOracle(student)
+    assert crembo.estimator._scan_oracle(oracle, None) is oracle  # not parallel: keeps every core
+    pinned = crembo.oracles.FitAllowedOracle(crembo.AllowedLabelTreeClassifier(n_jobs=2))
+    assert crembo.estimator._scan_oracle(pinned, 1) is pinned  # the user's own n_jobs wins

@@ -97,7 +97,26 @@ def test_adaboost_members_predict_labels(data):
     names = np.array(["x", "y", "z"])
     ada = AdaBoostClassifier(DecisionTreeClassifier(max_depth=1), n_estimators=6, random_state=0).fit(X, names[y])
     labels = [m.predict(X) for m in ada.estimators_]
-    np.testing.assert_array_equal(make_teacher(ada).belief(X, names), manual_vote_belief(labels, names))
+    np.testing.assert_array_equal(make_teacher(ada, belief="votes").belief(X, names), manual_vote_belief(labels, names))
+
+
+def test_auto_belief_of_weighted_ensembles_is_their_proba(data):
+    # AdaBoost weighs its members and soft voting averages probabilities: unweighted hard votes
+    # would disagree with their predict, so "auto" reads predict_proba (argmax == predict).
+    X, y = data
+    ada = AdaBoostClassifier(DecisionTreeClassifier(max_depth=1), n_estimators=20, random_state=0).fit(X, y)
+    soft = VotingClassifier(
+        [("a", DecisionTreeClassifier(max_depth=2, random_state=0)), ("b", LogisticRegression(max_iter=200)),
+         ("c", DecisionTreeClassifier(max_depth=1, random_state=0))], voting="soft", weights=[1, 3, 1],
+    ).fit(X, y)
+    for model in (ada, soft):
+        teacher = make_teacher(model)
+        assert isinstance(teacher, ProbaTeacher)
+        np.testing.assert_array_equal(np.argmax(teacher.belief(X, model.classes_), axis=1), model.predict(X))
+    assert isinstance(make_teacher(ada, belief="votes"), VoteTeacher)
+    hard = VotingClassifier(soft.estimators, voting="hard").fit(X, y)
+    assert isinstance(make_teacher(hard), VoteTeacher)
+    assert isinstance(make_teacher(RandomForestClassifier(n_estimators=3, random_state=0).fit(X, y)), VoteTeacher)
 
 
 def test_voting_classifier_votes(data):

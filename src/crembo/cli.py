@@ -336,11 +336,10 @@ def load_data(data, target=None, labels=None):
 
 
 def _make_teacher(kind, n_estimators, seed, n_jobs):
-    if kind == "random-forest":
-        from sklearn.ensemble import RandomForestClassifier
+    if kind == "random-forest":  # the paper's teacher, with --n-estimators trees
+        from crembo.teachers import default_teacher
 
-        return RandomForestClassifier(n_estimators=n_estimators, max_depth=12, class_weight="balanced",
-                                      random_state=seed, n_jobs=n_jobs)
+        return default_teacher(seed, n_jobs).set_params(n_estimators=n_estimators)
     if kind == "gradient-boosting":
         from sklearn.ensemble import HistGradientBoostingClassifier
 
@@ -357,9 +356,9 @@ def _make_student(oracle, depth, seed):
         from crembo.tree import AllowedLabelTreeClassifier
 
         return AllowedLabelTreeClassifier(max_depth=depth, random_state=seed)
-    from sklearn.tree import DecisionTreeClassifier
+    from crembo.oracles import default_student  # the paper's student, at --depth
 
-    return DecisionTreeClassifier(max_depth=depth, class_weight="balanced", random_state=seed)
+    return default_student().set_params(max_depth=depth, random_state=seed)
 
 
 def _jsonable(x):
@@ -528,7 +527,7 @@ def run_compress(args, log=None):
     from sklearn.model_selection import train_test_split
 
     import crembo
-    from crembo.estimator import _stratified_split
+    from crembo.estimator import stratified_split
     from crembo.persistence import UntrustedFileError, load_model, save_student
 
     log = log or (lambda msg: None)
@@ -547,7 +546,7 @@ def run_compress(args, log=None):
             X_trval, y_trval, X_test, y_test = X[idx_trval], y[idx_trval], X[idx_test], y[idx_test]
             classes, y_enc = np.unique(y_trval, return_inverse=True)
             try:
-                idx_tr, _ = _stratified_split(y_enc, classes, args.validation_fraction, args.seed)
+                idx_tr, _ = stratified_split(y_enc, classes, args.validation_fraction, args.seed)
             except ValueError as exc:
                 raise CLIError(_one_line(exc)) from None
             log(f"data: {X.shape[0]} samples, {X.shape[1]} features, {len(np.unique(y))} classes")

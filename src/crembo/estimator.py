@@ -15,6 +15,7 @@ import numpy as np
 from joblib import Parallel, delayed, effective_n_jobs
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.model_selection import train_test_split
+from sklearn.utils import _safe_indexing, get_tags
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
@@ -23,8 +24,8 @@ from crembo.beliefs import check_belief
 from crembo.candidates import candidate_thresholds, check_thresholds_param
 from crembo.memo import fit_at_threshold, kernel_jobs, memo, resolve_seed, seeded_oracle
 from crembo.metrics import fidelity
-from crembo.oracles import Oracle, as_oracle, default_student, fresh_estimator
-from crembo.teachers import BeliefTeacher, compute_belief, default_teacher, make_teacher
+from crembo.oracles import FitAllowedOracle, Oracle, as_oracle, default_student, fresh_estimator
+from crembo.teachers import BeliefTeacher, Teacher, compute_belief, default_teacher, make_teacher
 
 __all__ = [
     "CREMBOClassifier",
@@ -33,6 +34,7 @@ __all__ = [
     "TeacherLabelBaseline",
     "fit_baseline_bm",
     "fit_baseline_vt",
+    "stratified_split",
 ]
 
 
@@ -71,7 +73,11 @@ def _check_params(est):
     return check_thresholds_param(est.thresholds)
 
 
-def _stratified_split(y_enc, classes, fraction, seed):
+def stratified_split(y_enc, classes, fraction, seed):
+    """(train, validation) row indices of a stratified split of encoded labels ``y_enc``.
+
+    ValueError (saying which class) when a class has fewer than 2 samples or the split is impossible.
+    """
     counts = np.bincount(y_enc, minlength=len(classes))
     if counts.min() < 2:
         c = int(np.argmin(counts))
@@ -86,6 +92,85 @@ def _stratified_split(y_enc, classes, fraction, seed):
             f"cannot split {len(y_enc)} samples of {len(classes)} classes with validation_fraction="
             f"{fraction}: {exc}"
         ) from exc
+
+
+def _is_dataframe(X):
+    return hasattr(X, "columns") and hasattr(X, "shape") and not isinstance(X, np.ndarray)
+
+
+def _teacher_rows(X_orig, X, rows=None):
+    """What the teacher sees: rows of the original X when it is a DataFrame (a pipeline may select
+    columns by name), else rows of the validated array."""
+    if _is_dataframe(X_orig):
+        return X_orig if rows is None else _safe_indexing(X_orig, rows)
+    return X if rows is None else X[rows]
+
+
+def _allows_nan(est):
+    try:
+        return bool(get_tags(est).input_tags.allow_nan)
+    except Exception:  # not an sklearn estimator
+        return False
+
+
+def _nan_policy(student, teacher=None, check_teacher=False):
+    """``ensure_all_finite`` for validate_data: "allow-nan" when the student (None: the default
+    tree) and, if it is an estimator, the teacher (None: the default forest) accept NaN."""
+    ok = _allows_nan(default_student() if student is None else student)
+    if ok and check_teacher:
+        t = default_teacher() if teacher is None else teacher
+        if hasattr(t, "fit") and not isinstance(t, Teacher):  # callables/matrices/Teachers: their own business
+            ok = _allows_nan(t)
+    return "allow-nan" if ok else True
+
+
+def _scan_oracle(oracle, n_jobs):
+    """The oracle for the parallel scan: a FitAllowedOracle whose learner has n_jobs=None gets the
+    per-worker kernel thread count (otherwise every worker would use every core). The user's
+    learner is not modified."""
+    learner = getattr(oracle, "learner", None)
+    if (
+        n_jobs is None or type(oracle) is not FitAllowedOracle or not hasattr(learner, "get_params")
+        or "n_jobs" not in learner.get_params(deep=False) or learner.get_params(deep=False)["n_jobs"] is not None
+    ):
+        return oracle
+    return FitAllowedOracle(fresh_estimator(learner).set_params(n_jobs=n_jobs))
+
+
+class _PredictMixin:
+    """``predict``/``predict_proba`` of a fitted ``estimator_`` whose predictions are indices into
+    ``classes_``; NaN in X is accepted when ``_nan_policy()`` says so (and the tags say it)."""
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = self._nan_policy() == "allow-nan"
+        return tags
+
+    def _validated(self, X):
+        check_is_fitted(self)
+        return validate_data(self, X, reset=False, ensure_all_finite=self._nan_policy())
+
+    def predict(self, X):
+        X = self._validated(X)
+        return self.classes_[np.asarray(self.estimator_.predict(X), dtype=np.intp)]
+
+    def predict_proba(self, X):
+        """The student's ``predict_proba`` with its columns at their class indices (its own
+        ``classes_``, else all k in order); the one-hot of ``predict`` when it has none of that shape."""
+        X = self._validated(X)
+        k = len(self.classes_)
+        out = np.zeros((X.shape[0], k))
+        if hasattr(self.estimator_, "predict_proba"):
+            p = np.asarray(self.estimator_.predict_proba(X), dtype=np.float64)
+            cols = getattr(self.estimator_, "classes_", None)
+            if p.ndim == 2 and p.shape[0] == X.shape[0]:
+                if cols is not None and len(cols) == p.shape[1]:
+                    out[:, np.asarray(cols, dtype=np.intp)] = p
+                    return out
+                if p.shape[1] == k:
+                    return p
+        out[np.arange(X.shape[0]), np.asarray(self.estimator_.predict(X), dtype=np.intp)] = 1.0
+        return out
 
 
 def _scan_one(oracle, prepared, X, belief, d, seed, eps, backend, n_jobs, X_val, y_val, teacher_val):
@@ -103,7 +188,7 @@ def _progress(iterable, total, verbose, desc):
     return tqdm(iterable, total=total, desc=desc)
 
 
-class CREMBOClassifier(ClassifierMixin, BaseEstimator):
+class CREMBOClassifier(_PredictMixin, ClassifierMixin, BaseEstimator):
     """Compress a teacher into a small robust student with CREMBO (Armstrong & Gilad-Bachrach, 2021).
 
     Parameters
@@ -193,12 +278,16 @@ class CREMBOClassifier(ClassifierMixin, BaseEstimator):
 
     def fit(self, X, y):
         thresholds = _check_params(self)
-        X, y = validate_data(self, X, y)
+        X_orig = X
+        X, y = validate_data(self, X, y, ensure_all_finite=_nan_policy(self.student, self.teacher, True))
         check_classification_targets(y)
         self.classes_, y_enc = np.unique(y, return_inverse=True)
         seed = resolve_seed(self.random_state)
-        tr, va = _stratified_split(y_enc, self.classes_, self.validation_fraction, seed)
+        tr, va = stratified_split(y_enc, self.classes_, self.validation_fraction, seed)
         X_tr, X_va, y_va = X[tr], X[va], y_enc[va]
+        # The teacher gets the caller's rows as given (a DataFrame keeps its column names); the
+        # student gets the validated array.
+        T_tr, T_va = _teacher_rows(X_orig, X, tr), _teacher_rows(X_orig, X, va)
         timings = {}
         clock = time.perf_counter()
 
@@ -209,21 +298,21 @@ class CREMBOClassifier(ClassifierMixin, BaseEstimator):
             clock = now
 
         teacher = self.teacher if self.teacher is not None else default_teacher(seed, self.n_jobs)
-        self.teacher_ = make_teacher(teacher, X[tr], y[tr], random_state=seed, n_jobs=self.n_jobs, backend=self.backend)
+        self.teacher_ = make_teacher(teacher, T_tr, y[tr], random_state=seed, n_jobs=self.n_jobs, backend=self.backend)
         lap("teacher")
         if isinstance(self.teacher_, BeliefTeacher):
             if self.teacher_.matrix.shape[0] != X.shape[0]:
                 raise ValueError(
                     f"the belief matrix has {self.teacher_.matrix.shape[0]} rows but X has {X.shape[0]} samples"
                 )
-            belief = compute_belief(self.teacher_.subset(tr), X_tr, self.classes_, self.belief_dtype)
+            belief = compute_belief(self.teacher_.subset(tr), T_tr, self.classes_, self.belief_dtype)
         else:
-            belief = compute_belief(self.teacher_, X_tr, self.classes_, self.belief_dtype)
+            belief = compute_belief(self.teacher_, T_tr, self.classes_, self.belief_dtype)
         belief = check_belief(belief, backend=self.backend, n_jobs=self.n_jobs)
         lap("belief")
         # The teacher's labels on the validation split, for fidelity (a belief matrix has those rows).
         val_teacher = self.teacher_.subset(va) if isinstance(self.teacher_, BeliefTeacher) else self.teacher_
-        teacher_va = val_teacher.predict(X_va, self.classes_)
+        teacher_va = val_teacher.predict(T_va, self.classes_)
         lap("teacher_validation")
 
         oracle = seeded_oracle(self.student, seed)
@@ -243,9 +332,11 @@ class CREMBOClassifier(ClassifierMixin, BaseEstimator):
         # single-threaded (no oversubscription).
         parallel = Parallel(n_jobs=self.n_jobs, prefer="threads", return_as="generator")
         k_jobs = 1 if effective_n_jobs(self.n_jobs) != 1 else kernel_jobs(belief, self.n_jobs)
+        scan_oracle = _scan_oracle(oracle, k_jobs)
         results = parallel(
             delayed(_scan_one)(
-                oracle, prepared, X_tr, belief, thr[m], seed, self.eps, self.backend, k_jobs, X_va, y_va, teacher_va
+                scan_oracle, prepared, X_tr, belief, thr[m], seed, self.eps, self.backend, k_jobs, X_va, y_va,
+                teacher_va,
             )
             for m in idx
         )
@@ -277,24 +368,8 @@ class CREMBOClassifier(ClassifierMixin, BaseEstimator):
             )
         return self
 
-    def predict(self, X):
-        check_is_fitted(self)
-        X = validate_data(self, X, reset=False)
-        return self.classes_[np.asarray(self.estimator_.predict(X), dtype=np.intp)]
-
-    def predict_proba(self, X):
-        """The student's normalised allowed-label scores when it has ``predict_proba`` giving an
-        (n, k) matrix (its argmax is ``predict``); otherwise the one-hot of ``predict``."""
-        check_is_fitted(self)
-        X = validate_data(self, X, reset=False)
-        k = len(self.classes_)
-        if hasattr(self.estimator_, "predict_proba"):
-            p = np.asarray(self.estimator_.predict_proba(X), dtype=np.float64)
-            if p.shape == (X.shape[0], k):
-                return p
-        out = np.zeros((X.shape[0], k))
-        out[np.arange(X.shape[0]), np.asarray(self.estimator_.predict(X), dtype=np.intp)] = 1.0
-        return out
+    def _nan_policy(self):
+        return _nan_policy(self.student, self.teacher, True)
 
     def export_text(self, feature_names=None, decimals=2, *, class_names=None):
         """The chosen tree student as text.
@@ -338,31 +413,13 @@ def _fit_on_labels(student, X, y_idx, n_classes, seed):
     return fresh_estimator(student, seed).fit(X, y_idx)
 
 
-class _LabelBaseline(ClassifierMixin, BaseEstimator):
+class _LabelBaseline(_PredictMixin, ClassifierMixin, BaseEstimator):
     def _fit_labels(self, X, y_idx, seed):
         self.estimator_ = _fit_on_labels(self.student, X, y_idx, len(self.classes_), seed)
         return self
 
-    def predict(self, X):
-        check_is_fitted(self)
-        X = validate_data(self, X, reset=False)
-        return self.classes_[np.asarray(self.estimator_.predict(X), dtype=np.intp)]
-
-    def predict_proba(self, X):
-        """The student's predict_proba, its columns placed at their class indices."""
-        check_is_fitted(self)
-        X = validate_data(self, X, reset=False)
-        k = len(self.classes_)
-        out = np.zeros((X.shape[0], k))
-        if hasattr(self.estimator_, "predict_proba"):
-            p = np.asarray(self.estimator_.predict_proba(X), dtype=np.float64)
-            cols = getattr(self.estimator_, "classes_", None)
-            cols = np.arange(k) if cols is None else np.asarray(cols, dtype=np.intp)
-            if p.shape == (X.shape[0], len(cols)):
-                out[:, cols] = p
-                return out
-        out[np.arange(X.shape[0]), np.asarray(self.estimator_.predict(X), dtype=np.intp)] = 1.0
-        return out
+    def _nan_policy(self):
+        return _nan_policy(self.student, getattr(self, "teacher", None), hasattr(self, "teacher"))
 
 
 class TrueLabelBaseline(_LabelBaseline):
@@ -373,7 +430,7 @@ class TrueLabelBaseline(_LabelBaseline):
         self.random_state = random_state
 
     def fit(self, X, y):
-        X, y = validate_data(self, X, y)
+        X, y = validate_data(self, X, y, ensure_all_finite=self._nan_policy())
         check_classification_targets(y)
         self.classes_, y_enc = np.unique(y, return_inverse=True)
         return self._fit_labels(X, y_enc, resolve_seed(self.random_state))
@@ -391,13 +448,15 @@ class TeacherLabelBaseline(_LabelBaseline):
         self.backend = backend
 
     def fit(self, X, y):
-        X, y = validate_data(self, X, y)
+        X_orig = X
+        X, y = validate_data(self, X, y, ensure_all_finite=self._nan_policy())
         check_classification_targets(y)
         self.classes_ = np.unique(y)
         seed = resolve_seed(self.random_state)
         teacher = self.teacher if self.teacher is not None else default_teacher(seed, self.n_jobs)
-        self.teacher_ = make_teacher(teacher, X, y, random_state=seed, n_jobs=self.n_jobs, backend=self.backend)
-        labels = self.teacher_.predict(X, self.classes_)
+        T = _teacher_rows(X_orig, X)  # a DataFrame stays one for the teacher (columns by name)
+        self.teacher_ = make_teacher(teacher, T, y, random_state=seed, n_jobs=self.n_jobs, backend=self.backend)
+        labels = self.teacher_.predict(T, self.classes_)
         return self._fit_labels(X, labels, seed)
 
 

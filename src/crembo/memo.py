@@ -18,6 +18,7 @@ from crembo.beliefs import allowed_labels, check_belief
 from crembo.candidates import candidate_thresholds as make_candidates
 from crembo.depth import hypothesis_depth, quantile_depth
 from crembo.oracles import Oracle, as_oracle, fresh_estimator
+from crembo.teachers import _n_rows
 
 __all__ = ["memo", "MemoResult", "OracleCall", "fit_at_threshold", "resolve_seed", "kernel_jobs", "seeded_oracle"]
 
@@ -43,6 +44,10 @@ class MemoResult:
     threshold it is known consistent with; index: that threshold's index in ``thresholds``;
     depth: its actual (eps-quantile) depth on the training belief, >= threshold when
     consistent; trace: every oracle call in order.
+
+    After a gallop jump, ``estimator`` was *trained* at a lower threshold (the one of the call
+    that jumped) than ``threshold``: its depth reaches ``threshold``, so it is consistent with
+    it, but no oracle call was made at ``threshold`` itself.
     """
 
     estimator: object
@@ -101,10 +106,6 @@ def fit_at_threshold(oracle, prepared, X, belief, d, seed, eps=0.0, *, backend=N
     return model, float(depth), time.perf_counter() - start
 
 
-def _n_samples(X):
-    return X.shape[0] if hasattr(X, "shape") else len(X)
-
-
 def memo(
     X,
     belief,
@@ -148,7 +149,10 @@ def memo(
     -------
     MemoResult
         The hypothesis of the largest candidate index i found consistent (with the oracle's
-        answer at i + 1 inconsistent, or i the last index). If none is consistent (only possible
+        answer at i + 1 inconsistent, or i the last index). The oracle need not be monotone (a
+        greedy tree can be consistent at d but not at some d' < d), so the search finds *a*
+        consistent threshold with an inconsistent neighbour, not necessarily the largest
+        consistent one. If none is consistent (only possible
         with custom candidates or eps > 0 and a weak student), the fit at index 0 is returned
         with its trace record saying ``consistent=False``.
     """
@@ -156,7 +160,7 @@ def memo(
         raise ValueError(f"search must be one of {SEARCHES}, got {search!r}")
     eps = v.check_fraction(eps, "eps")
     belief = check_belief(belief, backend=backend, n_jobs=n_jobs)
-    n = _n_samples(X)
+    n = _n_rows(X)
     if n != belief.shape[0]:
         raise ValueError(f"X has {n} samples but the belief has {belief.shape[0]} rows")
     thr = make_candidates(

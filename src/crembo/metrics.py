@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from crembo.depth import hypothesis_depth, quantile_depth
+from crembo.teachers import class_index_map
 
 __all__ = [
     "AgreementResult",
@@ -220,20 +221,17 @@ def _belief_columns(y, classes, k):
     classes = np.asarray(classes)
     if classes.ndim != 1 or classes.shape[0] != k:
         raise ValueError(f"classes must list one label per belief column ({k}), got shape {classes.shape}")
-    try:
-        order = np.argsort(classes, kind="stable")
-        pos = np.searchsorted(classes[order], y)
-        pos = np.minimum(pos, k - 1)
-        found = classes[order][pos] == y
-        idx = order[pos]
+    y = np.asarray(y)
+    try:  # map each distinct label once
+        uniq, inv = np.unique(y, return_inverse=True)
     except TypeError:  # unorderable mixed labels
-        lookup = {c: i for i, c in enumerate(classes.tolist())}
-        idx = np.array([lookup.get(v, -1) for v in y.tolist()], dtype=np.int64)
-        found = idx >= 0
-    if not np.all(found):
-        missing = np.unique(y[~np.asarray(found)])[:5].tolist()
-        raise ValueError(f"the student predicts labels that are not belief columns: {missing}")
-    return np.asarray(idx, dtype=np.int64)
+        uniq, inv = y, np.arange(y.shape[0])
+    try:
+        return class_index_map(uniq, classes)[np.reshape(inv, -1)]
+    except ValueError:
+        known = set(classes.tolist())
+        missing = [c for c in uniq.tolist() if c not in known][:5]
+        raise ValueError(f"the student predicts labels that are not belief columns: {missing}") from None
 
 
 def student_depth(student, belief, X=None, *, classes=None, eps=0.0, backend=None, n_jobs=None):

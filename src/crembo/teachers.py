@@ -2,17 +2,18 @@
 
 ``make_teacher`` accepts
 - an sklearn ensemble with ``estimators_`` of classifiers (random forest, extra trees, bagging,
-  voting, AdaBoost): belief = fraction of members voting for each class (the paper's hard votes),
+  hard voting): belief = fraction of members voting for each class (the paper's hard votes;
+  AdaBoost and soft voting can vote with ``belief="votes"``),
 - any classifier with ``predict_proba`` (gradient boosting, an MLP, a pipeline, stacking, XGBoost,
   LightGBM, ...),
 - a PyTorch ``nn.Module`` returning logits (``TorchTeacher``; torch is an optional extra),
 - a callable returning logits or probabilities (wrap it in ``CallableTeacher`` to say which),
 - a precomputed belief matrix (``BeliefTeacher``; rows aligned with the training X).
 
-``belief=`` chooses how a model's belief is read: "auto" (hard votes for sklearn vote ensembles,
-``predict_proba`` for everything else, softmax of logits for torch modules), "proba", "votes"
-or "logits". Hard votes are defined only where every member of an ensemble is a classifier on
-its own:
+``belief=`` chooses how a model's belief is read: "auto" (hard votes for sklearn forests,
+bagging and hard voting; ``predict_proba`` for everything else, AdaBoost and soft voting
+included; softmax of logits for torch modules), "proba", "votes" or "logits". Hard votes are
+defined only where every member of an ensemble is a classifier on its own:
 
 - sklearn RandomForest, ExtraTrees, Bagging, Voting and AdaBoost: each member's ``predict``.
 - LightGBM ``boosting_type="rf"``: each iteration's tree(s) start from the same initial score
@@ -44,12 +45,13 @@ import sys
 
 import numpy as np
 from joblib import Parallel, delayed
-from sklearn.base import clone, is_classifier, is_regressor
+from sklearn.base import is_classifier, is_regressor
 from sklearn.exceptions import NotFittedError
 from sklearn.tree import DecisionTreeClassifier
 from sklearn.utils.validation import check_is_fitted
 
 from crembo.beliefs import belief_from_logits, belief_from_proba, belief_from_votes, check_belief
+from crembo.oracles import fresh_estimator
 
 __all__ = [
     "Teacher",
@@ -85,17 +87,6 @@ def class_index_map(teacher_classes, classes):
             f"{np.asarray(classes).tolist()}; fit the teacher on the same labels as the student"
         )
     return out
-
-
-def _set_seed(estimator, random_state):
-    """Give every unset ``*random_state`` parameter of a clone a fixed seed (for determinism)."""
-    if random_state is None:
-        return estimator
-    params = estimator.get_params(deep=True)
-    to_set = {k: random_state for k, v in params.items() if k.endswith("random_state") and v is None}
-    if to_set:
-        estimator.set_params(**to_set)
-    return estimator
 
 
 class Teacher:
@@ -199,6 +190,17 @@ def _members_predict_indices(model):
     return isinstance(model, (BaseForest, BaggingClassifier, VotingClassifier))
 
 
+def _members_fit_on_arrays(model):
+    from sklearn.ensemble import BaggingClassifier
+    from sklearn.ensemble._forest import BaseForest
+
+    return isinstance(model, (BaseForest, BaggingClassifier))
+
+
+def _is_dataframe(X):
+    return hasattr(X, "columns") and hasattr(X, "shape") and not isinstance(X, np.ndarray)
+
+
 def _predict_member(member, X, features):
     return member.predict(X if features is None else X[:, features])
 
@@ -229,6 +231,8 @@ class VoteTeacher(Teacher):
 
     def votes(self, X, classes):
         """(T, n) int64 votes as indices into ``classes``."""
+        if _members_fit_on_arrays(self.model) and _is_dataframe(X):
+            X = np.asarray(X)  # forest/bagging members were fitted on the validated array
         members = list(self.model.estimators_)
         features = getattr(self.model, "estimators_features_", None) or [None] * len(members)
         # Tree predict releases the GIL, so threads parallelise without copying X.
@@ -392,6 +396,21 @@ def _is_vote_ensemble(model):
         return False
     # Gradient boosting keeps an array of *regressors* in estimators_: not voters.
     return len(members) > 0 and hasattr(model, "classes_") and all(_is_classifier_object(m) for m in members)
+
+
+def _auto_votes(model):
+    """Whether ``belief="auto"`` reads hard votes: the paper's forests (RandomForest, ExtraTrees),
+    bagging and hard voting, whose own ``predict`` is (close to) the vote majority. AdaBoost and
+    soft voting weigh or average their members, so unweighted votes would disagree with their
+    ``predict``: they (and any other ensemble with ``predict_proba``) use ``predict_proba``."""
+    from sklearn.ensemble import BaggingClassifier, VotingClassifier
+    from sklearn.ensemble._forest import BaseForest
+
+    if isinstance(model, VotingClassifier):
+        return model.voting == "hard"
+    if isinstance(model, (BaseForest, BaggingClassifier)):
+        return True
+    return not hasattr(model, "predict_proba")  # an ensemble with nothing else to read
 
 
 def _is_classifier_object(m):
@@ -692,7 +711,7 @@ def _fit_model(teacher, X, y, random_state):
         raise ValueError(
             f"y has shape {y_arr.shape}: a multi-output target; CREMBO needs one label per sample (1-D y)"
         )
-    model = _set_seed(clone(teacher), random_state)
+    model = fresh_estimator(teacher, random_state)
     if _library(teacher) == "xgboost":
         # XGBoost only accepts labels 0..k-1: fit on the codes, report the original labels.
         uniq, codes = np.unique(y_arr.ravel(), return_inverse=True)
@@ -774,7 +793,7 @@ def make_teacher(teacher, X=None, y=None, *, belief="auto", random_state=None, n
             raise ValueError("belief='logits' applies to callables and torch modules; use 'proba' or 'votes'")
         if belief == "votes":
             return _vote_teacher(teacher, classes, n_jobs, backend)
-        if belief == "auto" and _is_vote_ensemble(teacher):
+        if belief == "auto" and _is_vote_ensemble(teacher) and _auto_votes(teacher):
             return VoteTeacher(teacher, n_jobs=n_jobs, backend=backend)
         if hasattr(teacher, "predict_proba"):
             out = ProbaTeacher(teacher, backend=backend)

@@ -10,8 +10,8 @@ logits, the paper's loss for NN students), so the CREMBO loop is the ordinary es
 
 Softmax beliefs have up to n*k distinct thresholds, most of them tiny (1e-6 and below), so an
 index step ``delta`` spends the scan where the allowed sets barely change. :func:`crembo_torch`
-runs MEMO and the CREMBO scan on :func:`threshold_grid` instead: a few dozen candidates spread
-over both the log and the linear scale, each snapped to a real belief value.
+is ``CREMBOClassifier`` with ``thresholds=n_thresholds`` (:func:`threshold_grid`): a few dozen
+candidates, quantiles and evenly spaced values, each a real belief value.
 :func:`fit_distilled` (Hinton et al.'s knowledge distillation) and :func:`fit_supervised` are the
 baselines the DNN benchmark compares against.
 """
@@ -30,13 +30,11 @@ except ImportError as exc:  # torch is an optional extra, never a core dependenc
         "`pip install 'crembo[torch]'` (or `pip install torch`)."
     ) from exc
 
-from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 
-from crembo.beliefs import check_belief, thresholds
-from crembo.memo import fit_at_threshold, memo, resolve_seed
+from crembo.beliefs import check_belief
+from crembo.candidates import candidate_thresholds
 from crembo.oracles import Oracle
-from crembo.teachers import make_teacher
 
 __all__ = [
     "MLP",
@@ -292,72 +290,48 @@ def fit_distilled(X, teacher_logits, temperature, y=None, alpha=0.0, *, hidden=(
 
 
 def threshold_grid(belief, n_thresholds=40):
-    """About ``n_thresholds`` candidate thresholds of ``belief``, on both log and linear scales.
-
-    Half the points are log-spaced from the smallest positive belief value to 1, half linear on
-    [0, 1]; each is snapped down to the largest unique belief value <= it, so every candidate is a
-    real threshold (a distinct allowed-label matrix); the smallest one is always included. Sorted unique
-    float64 values, at most ``n_thresholds + 1`` of them.
-    """
+    """At most ``n_thresholds`` candidate thresholds of ``belief``: ``CREMBOClassifier``'s
+    ``thresholds=n_thresholds`` (``crembo.candidates.bounded_candidates``: quantiles of the unique
+    values merged with evenly spaced values, each a real belief value; min and max included)."""
     if isinstance(n_thresholds, bool) or not isinstance(n_thresholds, numbers.Integral) or n_thresholds < 2:
         raise ValueError(f"n_thresholds must be an int >= 2, got {n_thresholds!r}")
-    thr = thresholds(belief)
-    positive = thr[thr > 0]
-    if len(thr) <= n_thresholds + 1 or len(positive) == 0:
-        return thr
-    half = n_thresholds // 2
-    grid = np.concatenate([[0.0], np.geomspace(positive[0], 1.0, n_thresholds - half),
-                           np.linspace(0.0, 1.0, half)])
-    snapped = thr[np.clip(np.searchsorted(thr, grid, side="right") - 1, 0, len(thr) - 1)]
-    return np.unique(snapped)
+    return candidate_thresholds(check_belief(belief), int(n_thresholds))
 
 
 class CremboResult:
-    """What :func:`crembo_torch` found; ``predict`` maps the student's indices to ``classes_``."""
+    """What :func:`crembo_torch` found; ``predict`` maps the student's indices to ``classes_``.
 
-    def __init__(self, estimator, threshold, depth, memo_result, scan, classes):
-        self.estimator_ = estimator
-        self.threshold_ = threshold
-        self.depth_ = depth
-        self.memo_ = memo_result
-        self.memo_threshold_ = memo_result.threshold
-        self.scan_ = scan  # dict of arrays: thresholds, validation_scores, depths
-        self.classes_ = classes
+    ``classifier_`` is the fitted ``CREMBOClassifier``; ``scan_`` a dict of arrays (thresholds,
+    validation_scores, depths).
+    """
+
+    def __init__(self, classifier):
+        self.classifier_ = classifier
+        self.estimator_ = classifier.estimator_
+        self.threshold_ = classifier.threshold_
+        self.depth_ = classifier.depth_
+        self.memo_ = classifier.memo_
+        self.memo_threshold_ = classifier.memo_threshold_
+        scan = classifier.scan_
+        self.scan_ = {"thresholds": scan.thresholds, "validation_scores": scan.validation_scores, "depths": scan.depths}
+        self.classes_ = classifier.classes_
 
     def predict(self, X):
-        return self.classes_[self.estimator_.predict(X)]
+        return self.classifier_.predict(X)
 
 
 def crembo_torch(X, y, teacher, student=None, *, n_thresholds=40, validation_fraction=0.15,
                  random_state=None):
-    """CREMBO for neural students on a threshold grid (see :func:`threshold_grid`).
+    """``CREMBOClassifier(teacher, student, thresholds=n_thresholds, ...)`` for a neural student.
 
-    Same algorithm as ``crembo.CREMBOClassifier`` (stratified validation split; teacher belief on
-    the training part; MEMO for the deepest consistent candidate; scan every candidate above it and
-    keep the best validation accuracy, ties to the lowest threshold), but over ``n_thresholds``
-    candidates instead of every distinct belief value. ``teacher``: a fitted or unfitted
-    classifier, or anything ``crembo.teachers.make_teacher`` accepts; ``student``: a
-    :class:`TorchOracle` (default ``TorchOracle()``).
+    Scans every one of at most ``n_thresholds`` candidates (:func:`threshold_grid`) above MEMO's
+    instead of every distinct softmax value. ``student``: a :class:`TorchOracle` (default
+    ``TorchOracle()``). Returns a :class:`CremboResult`.
     """
-    if not 0.0 < validation_fraction < 1.0:
-        raise ValueError(f"validation_fraction must be in (0, 1), got {validation_fraction}")
-    X = np.asarray(X)
-    classes, y_enc = np.unique(np.asarray(y), return_inverse=True)
-    if X.ndim != 2 or len(y_enc) != X.shape[0]:
-        raise ValueError(f"X must be 2-D with one row per label; got X {X.shape} and {len(y_enc)} labels")
-    oracle = TorchOracle() if student is None else student
-    seed = resolve_seed(random_state)
-    tr, va = train_test_split(np.arange(len(y_enc)), test_size=validation_fraction, stratify=y_enc,
-                              random_state=seed)
-    teacher = make_teacher(teacher, X[tr], classes[y_enc[tr]], random_state=seed)
-    belief = check_belief(teacher.belief(X[tr], classes))
-    grid = threshold_grid(belief, n_thresholds)
-    prepared = oracle.prepare(X[tr])
-    m = memo(X[tr], belief, candidate_thresholds=grid, random_state=seed, oracle=oracle, prepared=prepared)
-    rows = []
-    for d in grid[m.index:]:
-        model, depth, _ = fit_at_threshold(oracle, prepared, X[tr], belief, d, seed)
-        rows.append((float(d), float(np.mean(model.predict(X[va]) == y_enc[va])), depth, model))
-    best = int(np.argmax([r[1] for r in rows]))  # first maximum: ties -> the lowest threshold
-    scan = {k: np.array([r[i] for r in rows]) for i, k in enumerate(("thresholds", "validation_scores", "depths"))}
-    return CremboResult(rows[best][3], rows[best][0], rows[best][2], m, scan, classes)
+    from crembo.estimator import CREMBOClassifier
+
+    clf = CREMBOClassifier(
+        teacher=teacher, student=TorchOracle() if student is None else student, thresholds=n_thresholds,
+        validation_fraction=validation_fraction, random_state=random_state,
+    )
+    return CremboResult(clf.fit(X, y))
