@@ -15,6 +15,7 @@ from sklearn.tree import DecisionTreeClassifier
 from sklearn.utils.estimator_checks import check_estimator
 
 import crembo
+from crembo.oracles import paper_student
 
 
 def small_forest(seed=0, trees=10):
@@ -74,7 +75,7 @@ def test_equals_the_papers_algorithm(data, delta):
     X, y, X_test, _ = data
     ref = reference_crembo(X, y, seed=0, delta=delta)
     clf = crembo.CREMBOClassifier(teacher=RandomForestClassifier(n_estimators=10, max_depth=4, class_weight="balanced"),
-                                  delta=delta, random_state=0).fit(X, y)
+                                  student=paper_student(), delta=delta, random_state=0).fit(X, y)
     assert clf.memo_.index == ref["memo_index"]
     np.testing.assert_array_equal(clf.scan_.indices, ref["scan"])
     np.testing.assert_array_equal(clf.scan_.validation_scores, ref["scores"])
@@ -205,7 +206,7 @@ def test_predict_proba_verbose_and_export(data, capsys):
     p = clf.predict_proba(X_test)
     np.testing.assert_allclose(p.sum(axis=1), 1.0)
     np.testing.assert_array_equal(clf.classes_[np.argmax(p, axis=1)], clf.predict(X_test))
-    assert clf.export_text().count("class:") == clf.estimator_.estimator_.get_n_leaves()
+    assert clf.export_text().count("class:") == clf.estimator_.get_n_leaves()  # the default: native tree
 
 
 def test_one_class():

@@ -6,6 +6,7 @@ from sklearn.datasets import make_classification
 from sklearn.linear_model import LogisticRegression
 from sklearn.tree import DecisionTreeClassifier
 
+from crembo.tree import AllowedLabelTreeClassifier
 from crembo.oracles import (
     FitAllowedOracle,
     MultiOutputOracle,
@@ -34,16 +35,19 @@ def prob_of_one(tree, X):
     return np.column_stack(cols)
 
 
-def test_default_oracle_is_the_papers_tree():
+def test_default_oracle_is_the_papers_tree_grown_natively():
     o = as_oracle(None)
-    assert isinstance(o, MultiOutputOracle)
-    assert isinstance(o.estimator, DecisionTreeClassifier)
-    assert o.estimator.max_depth == 4 and o.estimator.class_weight == "balanced"
+    assert isinstance(o, FitAllowedOracle) and isinstance(o.learner, AllowedLabelTreeClassifier)
+    p = o.learner.get_params()
+    assert (p["max_depth"], p["criterion"], p["class_weight"]) == (4, "gini", "balanced")
+    paper = MultiOutputOracle()  # the reference code's own student
+    assert isinstance(paper.estimator, DecisionTreeClassifier)
+    assert paper.estimator.max_depth == 4 and paper.estimator.class_weight == "balanced"
 
 
 def test_multi_output_predicts_most_likely_allowed(data):
     X, _, allowed = data
-    model = as_oracle(None).fit(X, allowed, random_state=0)
+    model = MultiOutputOracle().fit(X, allowed, random_state=0)
     tree = DecisionTreeClassifier(max_depth=4, class_weight="balanced", random_state=0).fit(X, allowed.astype(int))
     scores = prob_of_one(tree, X)
     np.testing.assert_array_equal(model.predict(X), np.argmax(scores, axis=1))
@@ -58,9 +62,9 @@ def test_constant_one_column_and_single_class(data):
     X, _, allowed = data
     a = allowed.copy()
     a[:, 2] = True  # always allowed: its probability of 1 is 1 everywhere
-    model = as_oracle(None).fit(X, a, random_state=0)
+    model = MultiOutputOracle().fit(X, a, random_state=0)
     assert model.allowed_scores(X)[:, 2].min() == 1.0
-    one = as_oracle(None).fit(X, np.ones((len(X), 1), dtype=bool))
+    one = MultiOutputOracle().fit(X, np.ones((len(X), 1), dtype=bool))
     np.testing.assert_array_equal(one.predict(X), 0)
 
 

@@ -356,9 +356,9 @@ def _make_student(oracle, depth, seed):
         from crembo.tree import AllowedLabelTreeClassifier
 
         return AllowedLabelTreeClassifier(max_depth=depth, random_state=seed)
-    from crembo.oracles import default_student  # the paper's student, at --depth
+    from crembo.oracles import paper_student  # the paper's student, at --depth
 
-    return default_student().set_params(max_depth=depth, random_state=seed)
+    return paper_student().set_params(max_depth=depth, random_state=seed)
 
 
 def _jsonable(x):

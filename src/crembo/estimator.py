@@ -24,7 +24,7 @@ from crembo.beliefs import check_belief
 from crembo.candidates import candidate_thresholds, check_thresholds_param
 from crembo.memo import fit_at_threshold, kernel_jobs, memo, resolve_seed, seeded_oracle
 from crembo.metrics import fidelity
-from crembo.oracles import FitAllowedOracle, Oracle, as_oracle, default_student, fresh_estimator
+from crembo.oracles import FitAllowedOracle, Oracle, as_oracle, default_student, fresh_estimator, paper_student
 from crembo.teachers import BeliefTeacher, Teacher, compute_belief, default_teacher, make_teacher
 
 __all__ = [
@@ -403,8 +403,8 @@ class CREMBOClassifier(_PredictMixin, ClassifierMixin, BaseEstimator):
 def _fit_on_labels(student, X, y_idx, n_classes, seed):
     """Train the student on hard labels (indices). sklearn classifiers are fitted directly (the
     paper's BM/VT); allowed-label learners get the one-hot matrix (only the label is allowed)."""
-    if student is None:
-        student = default_student()
+    if student is None:  # the paper's BM/VT: scikit-learn's tree on the labels
+        student = paper_student()
     if isinstance(student, Oracle) or hasattr(student, "fit_allowed"):
         oracle = as_oracle(student)
         allowed = np.zeros((len(y_idx), n_classes), dtype=bool)
