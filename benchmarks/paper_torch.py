@@ -9,7 +9,7 @@ split; the teacher is an sklearn MLP (standardised inputs, hidden (256, 128)) tr
 training part; the student is a torch MLP with one small hidden layer. Methods:
 
 * CREMBO: ``crembo.torch.crembo_torch(..., TorchOracle(...))``: the student is trained on the
-  allowed-label matrix with BCE-with-logits at each threshold of a log+linear grid (softmax
+  allowed-label matrix with BCE-with-logits at each threshold of a bounded grid (softmax
   beliefs have ~n*k distinct values, mostly tiny); 15% validation split.
   MEMO: the deepest consistent student of the same run.
 * KD(T): Hinton et al.'s distillation at temperature T (a grid), trained on the same 85% part;
@@ -66,7 +66,7 @@ def run_seed(seed, cfg):
 
     acc = {"Teacher": float((teacher.predict(X_te) == y_te).mean())}
 
-    # CREMBO on a log+linear grid of thresholds: a softmax belief has ~n*k distinct values, 90% of
+    # CREMBO on a bounded grid of thresholds (quantiles and even steps, crembo.candidates): a softmax belief has ~n*k distinct values, 90% of
     # them below 0.2, so CREMBOClassifier's index step (delta) would scan mostly tiny thresholds.
     n_thr = len(crembo.thresholds(teacher.predict_proba(X_tr)))
     t0 = time.perf_counter()
@@ -116,7 +116,7 @@ def markdown(records, meta):
              f"per seed). Student: torch MLP with hidden {list(cfg['student_hidden'])}, Adam, {cfg['epochs']} "
              "full-batch epochs. CREMBO and KD use the same 85/15 train/validation split (KD's T and CREMBO's "
              f"threshold are both chosen on validation; CREMBO runs `crembo.torch.crembo_torch` on a grid of "
-             f"{cfg['n_thresholds']} thresholds spread on log and linear scales); "
+             f"{cfg['n_thresholds']} thresholds: half quantiles of the belief, half evenly spaced); "
              "BM and VT train on the whole training part.\n")
     L.append("| method | test accuracy (%) mean ± std | wins/ties/losses of CREMBO |")
     L.append("|---|---|---|")
