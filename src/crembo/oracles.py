@@ -156,30 +156,17 @@ class MultiOutputStudent:
         est = self.estimator_
         if est is None or isinstance(est, list) or not hasattr(est, "tree_"):
             raise TypeError("export_text needs a single fitted sklearn tree student")
-        tree = est.tree_
-        node_class = self.node_classes()
+        from crembo.tree.export import tree_text
+
+        tree, node_class = est.tree_, self.node_classes()
+        names = feature_names if feature_names is not None else [f"feature_{f}" for f in range(est.n_features_in_)]
 
         def leaf_label(node):
             c = int(node_class[node])
             return class_names[c] if class_names is not None else c
 
-        lines = []
-
-        def walk(node, level):
-            pad = "|   " * level + "|--- "
-            if tree.children_left[node] == -1:
-                lines.append(f"{pad}class: {leaf_label(node)}")
-                return
-            f = tree.feature[node]
-            name = feature_names[f] if feature_names is not None else f"feature_{f}"
-            thr = f"{tree.threshold[node]:.{decimals}f}"
-            lines.append(f"{pad}{name} <= {thr}")
-            walk(tree.children_left[node], level + 1)
-            lines.append(f"{pad}{name} >  {thr}")
-            walk(tree.children_right[node], level + 1)
-
-        walk(0, 0)
-        return "\n".join(lines) + "\n"
+        return tree_text(tree.children_left, tree.children_right, tree.feature, tree.threshold,
+                         leaf_label, names, decimals)
 
 
 class MultiOutputOracle(Oracle):

@@ -15,20 +15,32 @@ def export_text(tree, feature_names=None, class_names=None, decimals=2, show_cou
     names = list(feature_names) if feature_names is not None else [
         f"feature_{i}" for i in range(tree.n_features_in_)]
     classes = list(class_names) if class_names is not None else [str(c) for c in tree.classes_]
+
+    def leaf(i):
+        extra = f" (allowed for {t.consistency[i]}/{t.n_samples[i]})" if show_counts else ""
+        return f"{classes[t.label[i]]}{extra}"
+
+    return tree_text(t.left, t.right, t.feature, t.threshold, leaf, names, decimals, t.missing_left)
+
+
+def tree_text(left, right, feature, threshold, leaf_label, feature_names, decimals=2, missing_left=None):
+    """Render a binary tree given as node arrays (feature < 0 or left == -1 marks a leaf) in
+    sklearn's ``export_text`` layout; ``leaf_label(i)`` is the text after "class: " and, when
+    ``missing_left`` is given, the side NaN takes is marked "(NaN)". Shared by every tree student."""
     lines = []
 
     def rec(i, depth):
         indent = "|   " * depth + "|--- "
-        if t.feature[i] < 0:
-            extra = f" (allowed for {t.consistency[i]}/{t.n_samples[i]})" if show_counts else ""
-            lines.append(f"{indent}class: {classes[t.label[i]]}{extra}")
+        if feature[i] < 0 or left[i] == -1:
+            lines.append(f"{indent}class: {leaf_label(i)}")
             return
-        name, thr = names[t.feature[i]], f"{t.threshold[i]:.{decimals}f}"
-        nan_l, nan_r = (" (NaN)", "") if t.missing_left[i] else ("", " (NaN)")
+        name, thr = feature_names[feature[i]], f"{threshold[i]:.{decimals}f}"
+        nan_l, nan_r = ("", "") if missing_left is None else (
+            (" (NaN)", "") if missing_left[i] else ("", " (NaN)"))
         lines.append(f"{indent}{name} <= {thr}{nan_l}")
-        rec(t.left[i], depth + 1)
+        rec(left[i], depth + 1)
         lines.append(f"{indent}{name} >  {thr}{nan_r}")
-        rec(t.right[i], depth + 1)
+        rec(right[i], depth + 1)
 
     rec(0, 0)
     return "\n".join(lines) + "\n"
