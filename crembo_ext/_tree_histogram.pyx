@@ -25,6 +25,17 @@ cdef inline Py_ssize_t _row(const Py_ssize_t* offsets, const int* n_bins_nm, Py_
     return offsets[f] + b
 
 
+cdef inline void _add_sample(double* hist_row, const unsigned char* labels, int n_allowed, double w,
+                             Py_ssize_t k) noexcept nogil:
+    """One sample into its histogram row: w to each allowed label, w to the weight column (k + 1),
+    1 to the count column (k). Unweighted fits pass w = 1.0 (the same sums as adding 1.0)."""
+    cdef int p
+    for p in range(n_allowed):
+        hist_row[labels[p]] += w
+    hist_row[k + 1] += w
+    hist_row[k] += 1.0
+
+
 def build_root(
     const unsigned char[::1, :] X_binned,   # IN (n_samples, n_features), Fortran order
     const unsigned char[:, ::1] labels,     # IN (n_samples, k) allowed labels, first n_allowed[i]
@@ -39,21 +50,11 @@ def build_root(
     cdef Py_ssize_t n = X_binned.shape[0]
     cdef Py_ssize_t n_features = X_binned.shape[1]
     cdef Py_ssize_t k = hist.shape[1] - 2
-    cdef Py_ssize_t i, f, p, r
-    cdef double w
+    cdef Py_ssize_t i, f, r
     for f in prange(n_features, schedule="static", num_threads=n_threads, nogil=True):
         for i in range(n):
             r = _row(&offsets[0], &n_bins_nm[0], f, X_binned[i, f])
-            if weighted:
-                w = weights[i]
-                for p in range(n_allowed[i]):
-                    hist[r, labels[i, p]] += w
-                hist[r, k + 1] += w
-            else:
-                for p in range(n_allowed[i]):
-                    hist[r, labels[i, p]] += 1.0
-                hist[r, k + 1] += 1.0
-            hist[r, k] += 1.0
+            _add_sample(&hist[r, 0], &labels[i, 0], n_allowed[i], weights[i] if weighted else 1.0, k)
 
 
 def build_subset(
@@ -71,21 +72,11 @@ def build_subset(
     cdef Py_ssize_t n = sample_indices.shape[0]
     cdef Py_ssize_t n_features = X_binned.shape[1]
     cdef Py_ssize_t k = hist.shape[1] - 2
-    cdef Py_ssize_t j, f, p, r
-    cdef double w
+    cdef Py_ssize_t j, f, r
     for f in prange(n_features, schedule="static", num_threads=n_threads, nogil=True):
         for j in range(n):
             r = _row(&offsets[0], &n_bins_nm[0], f, X_binned[sample_indices[j], f])
-            if weighted:
-                w = weights[j]
-                for p in range(n_allowed[j]):
-                    hist[r, labels[j, p]] += w
-                hist[r, k + 1] += w
-            else:
-                for p in range(n_allowed[j]):
-                    hist[r, labels[j, p]] += 1.0
-                hist[r, k + 1] += 1.0
-            hist[r, k] += 1.0
+            _add_sample(&hist[r, 0], &labels[j, 0], n_allowed[j], weights[j] if weighted else 1.0, k)
 
 
 def label_lists(const unsigned char[:, ::1] allowed,   # IN (n, k) 0/1
