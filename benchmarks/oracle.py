@@ -18,6 +18,10 @@ Part 1, per n and d, depth-4 trees on (X, allowed):
   allowed label), as a fraction of n.
 Part 2 (n = 20,000 with --quick, else also 200,000): whole CREMBOClassifier(teacher=forest,
 delta=1) fit time and test accuracy with each oracle as the student (teacher pre-fitted).
+Part 3 (skip with --no-uci): the five UCI sets of the paper, 5-fold CV, a balanced forest of 100
+trees per fold; CREMBO with crembo's default student (the native tree, gini, balanced) and with
+the paper's (scikit-learn's multi-output tree): test accuracy, time, and the fraction of test
+rows on which the two students predict the same label.
 
 Prints tables; writes benchmarks/results/oracle.json.
 """
@@ -146,6 +150,55 @@ def part2(n, n_jobs, seed=0):
     return out
 
 
+def part3(n_jobs, folds=5, seed=0):
+    """The five UCI sets: CREMBO with the native student (crembo's default) and with scikit-learn's
+    (the paper's), same forest, folds and seeds: test accuracy, time, and how often the two
+    students predict the same label on the test rows."""
+    import warnings
+
+    from sklearn.model_selection import StratifiedKFold
+
+    from crembo import datasets
+    from crembo.oracles import default_student, paper_student
+
+    rows = []
+    for name in datasets.NAMES:
+        X, y = datasets.load(name)[:2]
+        acc = {"native": [], "sklearn": []}
+        secs = {"native": 0.0, "sklearn": 0.0}
+        same = []
+        with warnings.catch_warnings():  # arrhythmia has classes of 2-4 rows: fewer than the folds
+            warnings.simplefilter("ignore", UserWarning)
+            splits = list(StratifiedKFold(folds, shuffle=True, random_state=seed).split(X, y))
+        for f, (tr, te) in enumerate(splits):
+            forest = RandomForestClassifier(n_estimators=100, max_depth=12, class_weight="balanced",
+                                            random_state=f, n_jobs=n_jobs).fit(X[tr], y[tr])
+            pred = {}
+            for key, student in (("native", default_student()), ("sklearn", paper_student())):
+                clf = crembo.CREMBOClassifier(teacher=forest, student=student, delta=1,
+                                              random_state=f, n_jobs=n_jobs)
+                _, t = timed(lambda: clf.fit(X[tr], y[tr]))
+                secs[key] += t
+                pred[key] = clf.predict(X[te])
+                acc[key].append(float(np.mean(pred[key] == y[te])))
+            same.append(float(np.mean(pred["native"] == pred["sklearn"])))
+        row = {"dataset": name, "n": int(X.shape[0]), "p": int(X.shape[1]),
+               "k": int(np.unique(y).size), "folds": folds,
+               **{f"{key}_accuracy_mean": float(np.mean(v)) for key, v in acc.items()},
+               **{f"{key}_accuracy_std": float(np.std(v)) for key, v in acc.items()},
+               **{f"{key}_seconds": secs[key] for key in secs},
+               "speedup": secs["sklearn"] / secs["native"],
+               "same_test_prediction": float(np.mean(same)),
+               "per_fold_accuracy": acc}
+        rows.append(row)
+        print(f"  {name:14s} n={row['n']:4d} k={row['k']:2d}  native {row['native_accuracy_mean']:.3f} "
+              f"+- {row['native_accuracy_std']:.3f} ({secs['native']:5.1f}s)  sklearn "
+              f"{row['sklearn_accuracy_mean']:.3f} +- {row['sklearn_accuracy_std']:.3f} "
+              f"({secs['sklearn']:5.1f}s)  {row['speedup']:4.1f}x  same prediction "
+              f"{row['same_test_prediction']:.3f}", flush=True)
+    return rows
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="n = 20,000 only")
@@ -156,6 +209,8 @@ def main(argv=None):
     ap.add_argument("--sklearn-max-n", type=int, default=200_000,
                     help="above this n, sklearn is timed at the middle threshold only")
     ap.add_argument("--n-jobs", type=int, default=None)
+    ap.add_argument("--no-uci", action="store_true", help="skip part 3 (the five UCI sets)")
+    ap.add_argument("--uci-folds", type=int, default=5)
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "oracle.json"))
     args = ap.parse_args(argv)
     sizes = args.sizes or ([20_000] if args.quick else [20_000, 200_000, 2_000_000])
@@ -173,10 +228,16 @@ def main(argv=None):
         part1_rows += part1(n, args.teacher_rows, args.sklearn_max_n, args.n_jobs)
     print("Part 2: whole CREMBO (delta=1, teacher pre-fitted) with each oracle")
     part2_rows = [part2(n, args.n_jobs) for n in crembo_sizes]
+    part3_rows = []
+    if not args.no_uci:
+        print(f"Part 3: whole CREMBO on the UCI sets ({args.uci_folds}-fold CV, forest of 100 trees), "
+              "native student vs scikit-learn's")
+        part3_rows = part3(args.n_jobs, args.uci_folds)
     result = {
         "command": "python benchmarks/oracle.py" + (" --quick" if args.quick else ""),
         "oracle_fits": part1_rows,
         "crembo": part2_rows,
+        "uci": part3_rows,
         "environment": {
             "python": platform.python_version(), "machine": platform.machine(),
             "cpus": os.cpu_count(), "n_threads": n_threads, "openmp": crembo.openmp_enabled(),

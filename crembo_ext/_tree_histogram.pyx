@@ -10,7 +10,9 @@ weight (1 per sample when unweighted). Allowed sets come as label lists:
 row i holds its n_allowed[i] labels first, so a sample costs |Y_i| + 1 additions instead of
 k + 2 (at the thresholds MEMO probes most rows allow one or two labels). Each feature owns its
 rows of hist, so the prange needs no reduction and the result does not depend on the thread
-count. Also here: ``label_lists`` (allowed matrix -> label lists) and ``apply_tree`` (prediction).
+count. Also here, the grower's other per-sample passes (so a fit makes no (n, k) temporaries):
+``label_lists`` (allowed matrix -> label lists), ``balanced_weights``, ``node_sums`` (a node's
+label counts), ``partition`` (a split's rows), and ``apply_tree`` (prediction).
 """
 
 from cython.parallel import prange
@@ -26,18 +28,35 @@ cdef inline Py_ssize_t _row(const Py_ssize_t* offsets, const int* n_bins_nm, Py_
 
 
 cdef inline void _add_sample(double* hist_row, const unsigned char* labels, int n_allowed, double w,
-                             Py_ssize_t k) noexcept nogil:
-    """One sample into its histogram row: w to each allowed label, w to the weight column (k + 1),
-    1 to the count column (k). Unweighted fits pass w = 1.0 (the same sums as adding 1.0)."""
+                             Py_ssize_t k, bint weighted) noexcept nogil:
+    """One sample into its histogram row: w to each allowed label and to the weight column (k + 1),
+    1 to the count column (k). Unweighted fits add 1.0 and leave the weight column to
+    ``_copy_counts`` (one add fewer per sample and feature)."""
     cdef int p
     for p in range(n_allowed):
         hist_row[labels[p]] += w
-    hist_row[k + 1] += w
     hist_row[k] += 1.0
+    if weighted:
+        hist_row[k + 1] += w
 
 
-def build_root(
+cdef void _copy_counts(double[:, ::1] hist, Py_ssize_t k) noexcept nogil:
+    """Unweighted: the weight column is the count column."""
+    cdef Py_ssize_t r
+    for r in range(hist.shape[0]):
+        hist[r, k + 1] = hist[r, k]
+
+
+# Samples per block: a thread streams one block through each of its features, so the block's
+# label lists, counts and weights are gathered from memory once and then re-read from cache
+# (1.3-1.6x faster than one pass over all samples per feature at 1,000,000 rows, k = 10).
+cdef enum:
+    BLOCK = 4096
+
+
+def build_hist(
     const unsigned char[::1, :] X_binned,   # IN (n_samples, n_features), Fortran order
+    const Py_ssize_t[::1] sample_indices,   # IN (n_node,) rows of the node
     const unsigned char[:, ::1] labels,     # IN (n_samples, k) allowed labels, first n_allowed[i]
     const unsigned char[::1] n_allowed,     # IN (n_samples,)
     const double[::1] weights,              # IN (n_samples,) (ignored when not weighted)
@@ -47,36 +66,114 @@ def build_root(
     bint weighted,
     int n_threads,
 ):
-    cdef Py_ssize_t n = X_binned.shape[0]
-    cdef Py_ssize_t n_features = X_binned.shape[1]
-    cdef Py_ssize_t k = hist.shape[1] - 2
-    cdef Py_ssize_t i, f, r
-    for f in prange(n_features, schedule="static", num_threads=n_threads, nogil=True):
-        for i in range(n):
-            r = _row(&offsets[0], &n_bins_nm[0], f, X_binned[i, f])
-            _add_sample(&hist[r, 0], &labels[i, 0], n_allowed[i], weights[i] if weighted else 1.0, k)
-
-
-def build_subset(
-    const unsigned char[::1, :] X_binned,   # IN (n_samples, n_features), Fortran order
-    const Py_ssize_t[::1] sample_indices,   # IN (n_node,) rows of the node
-    const unsigned char[:, ::1] labels,     # IN (n_node, k) the node's label lists, gathered
-    const unsigned char[::1] n_allowed,     # IN (n_node,) gathered
-    const double[::1] weights,              # IN (n_node,) gathered (ignored when not weighted)
-    const Py_ssize_t[::1] offsets,          # IN (n_features + 1,) first row of each feature
-    const int[::1] n_bins_nm,               # IN (n_features,) non-missing bins per feature
-    double[:, ::1] hist,                    # OUT (offsets[n_features], k + 2), zeroed by caller
-    bint weighted,
-    int n_threads,
-):
+    """The node's histogram. Thread t owns features t, t + n_threads, ...: every feature's rows
+    are summed by one thread in sample order, whatever the thread count."""
     cdef Py_ssize_t n = sample_indices.shape[0]
     cdef Py_ssize_t n_features = X_binned.shape[1]
     cdef Py_ssize_t k = hist.shape[1] - 2
-    cdef Py_ssize_t j, f, r
-    for f in prange(n_features, schedule="static", num_threads=n_threads, nogil=True):
+    cdef Py_ssize_t t, start, stop, j, i, f, r
+    if n_threads < 1:
+        n_threads = 1
+    for t in prange(n_threads, schedule="static", chunksize=1, num_threads=n_threads, nogil=True):
+        start = 0
+        while start < n:
+            stop = start + BLOCK
+            if stop > n:
+                stop = n
+            f = t
+            while f < n_features:
+                for j in range(start, stop):
+                    i = sample_indices[j]
+                    r = _row(&offsets[0], &n_bins_nm[0], f, X_binned[i, f])
+                    _add_sample(&hist[r, 0], &labels[i, 0], n_allowed[i],
+                                weights[i] if weighted else 1.0, k, weighted)
+                f = f + n_threads
+            start = stop
+    if not weighted:
+        _copy_counts(hist, k)
+
+
+def node_sums(
+    const Py_ssize_t[::1] sample_indices,   # IN (n_node,) rows of the node; None: every row
+    const unsigned char[:, ::1] labels,     # IN (n_samples, k) allowed labels, first n_allowed[i]
+    const unsigned char[::1] n_allowed,     # IN (n_samples,)
+    const double[::1] weights,              # IN (n_samples,) (ignored when not weighted)
+    long long[::1] counts,                  # OUT (k,) allowed counts, zeroed by caller
+    double[::1] wsum,                       # OUT (k,) weighted allowed counts, zeroed by caller
+    bint weighted,
+):
+    """A node's allowed counts and weighted ones, summed in sample order (as
+    ``grower.node_stats`` does), so the weighted sums round the same way."""
+    cdef bint every = sample_indices is None
+    cdef Py_ssize_t n = n_allowed.shape[0] if every else sample_indices.shape[0]
+    cdef Py_ssize_t j, i
+    cdef int p
+    with nogil:
         for j in range(n):
-            r = _row(&offsets[0], &n_bins_nm[0], f, X_binned[sample_indices[j], f])
-            _add_sample(&hist[r, 0], &labels[j, 0], n_allowed[j], weights[j] if weighted else 1.0, k)
+            i = j if every else sample_indices[j]
+            for p in range(n_allowed[i]):
+                counts[labels[i, p]] += 1
+                if weighted:
+                    wsum[labels[i, p]] += weights[i]
+
+
+def balanced_weights(
+    const unsigned char[:, ::1] labels,     # IN (n, k) allowed labels (increasing), first n_allowed[i]
+    const unsigned char[::1] n_allowed,     # IN (n,)
+    const double[::1] w1,                   # IN (k,) weight of an allowed label, per column
+    const double[::1] w0,                   # IN (k,) weight of a disallowed one
+    double[::1] out,                        # OUT (n,)
+    int n_threads,
+):
+    """Per sample the product over columns 0..k-1 of w1 or w0, in column order (the rounding of
+    ``estimator.balanced_multioutput_weights``) without an (n, k) temporary."""
+    cdef Py_ssize_t n = labels.shape[0], k = labels.shape[1], i, c
+    cdef int p
+    cdef double prod
+    for i in prange(n, schedule="static", num_threads=n_threads, nogil=True):
+        prod = 1.0
+        p = 0
+        for c in range(k):
+            if p < n_allowed[i] and labels[i, p] == c:
+                prod = prod * w1[c]
+                p = p + 1
+            else:
+                prod = prod * w0[c]
+        out[i] = prod
+
+
+def partition(
+    const unsigned char[::1] codes,          # IN (n_samples,) binned column of the split feature
+    const Py_ssize_t[::1] sample_indices,   # IN (n_node,) rows of the node
+    int bin, int missing_bin, bint missing_left,
+    Py_ssize_t[::1] out,                    # OUT (n_node,) left rows, then right rows
+):
+    """Split a node's rows by ``code <= bin`` (NaN's code goes left iff missing_left), each side
+    keeping their order; returns (n_left, whether any row was NaN)."""
+    cdef Py_ssize_t n = sample_indices.shape[0]
+    cdef Py_ssize_t j, i, nl = 0, nr
+    cdef bint any_missing = False
+    cdef unsigned char code
+    with nogil:
+        for j in range(n):  # count, so both sides can be written in order in one array
+            code = codes[sample_indices[j]]
+            if code == missing_bin:
+                any_missing = True
+                nl = nl + missing_left
+            else:
+                nl = nl + (code <= bin)
+        nr = nl
+        nl = 0
+        for j in range(n):
+            i = sample_indices[j]
+            code = codes[i]
+            if (missing_left if code == missing_bin else code <= bin):
+                out[nl] = i
+                nl = nl + 1
+            else:
+                out[nr] = i
+                nr = nr + 1
+    return nl, any_missing
 
 
 def label_lists(const unsigned char[:, ::1] allowed,   # IN (n, k) 0/1

@@ -8,7 +8,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from crembo._threads import resolve_n_threads
 from crembo.tree.binning import BinnedData, bin_features, check_X
-from crembo.tree.grower import CRITERIA, Grower
+from crembo.tree.grower import CRITERIA, Grower, balanced_factors
 
 
 def balanced_multioutput_weights(allowed):
@@ -17,12 +17,7 @@ def balanced_multioutput_weights(allowed):
     Per output c the balanced weight of a sample is n / (n_classes_c * count of its value in
     column c) (1 when the column is constant); a sample's weight is the product over outputs.
     """
-    n = allowed.shape[0]
-    pos = allowed.sum(axis=0, dtype=np.float64)
-    neg = n - pos
-    both = (pos > 0) & (neg > 0)
-    w1 = np.where(both, n / (2.0 * np.maximum(pos, 1)), 1.0)
-    w0 = np.where(both, n / (2.0 * np.maximum(neg, 1)), 1.0)
+    w1, w0 = balanced_factors(allowed.sum(axis=0, dtype=np.int64), allowed.shape[0])
     return np.prod(np.where(allowed.astype(bool), w1, w0), axis=1, dtype=np.float64)
 
 
@@ -126,8 +121,7 @@ class AllowedLabelTreeClassifier(ClassifierMixin, BaseEstimator):
             raise TypeError("prepared must come from prepare_allowed(X)")
         self._check_params()
         allowed = self._check_allowed(allowed, prepared.n_samples)
-        weights = balanced_multioutput_weights(allowed) if self.class_weight == "balanced" else None
-        grower = Grower(prepared, allowed, weights, self.criterion, self.max_depth,
+        grower = Grower(prepared, allowed, self.class_weight, self.criterion, self.max_depth,
                         self.min_samples_leaf, self.n_jobs)
         self.tree_ = grower.grow_exact() if self.solver == "exact" else grower.grow()
         self.n_features_in_ = prepared.n_features

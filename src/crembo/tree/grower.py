@@ -113,6 +113,17 @@ class Tree:
         return node
 
 
+def balanced_factors(pos, n):
+    """Per output c, the balanced weight of a 1 and of a 0: n / (2 * count of that value), or 1
+    when the column is constant (scikit-learn's ``compute_sample_weight("balanced")``)."""
+    pos = np.asarray(pos, dtype=np.float64)
+    neg = n - pos
+    both = (pos > 0) & (neg > 0)
+    w1 = np.where(both, n / (2.0 * np.maximum(pos, 1)), 1.0)
+    w0 = np.where(both, n / (2.0 * np.maximum(neg, 1)), 1.0)
+    return w1, w0
+
+
 def stats_from_counts(counts, wpos, n, criterion):
     """(label, pure) of a node from its allowed counts and label scores (ties -> lowest label)."""
     label = int(np.argmax(wpos))
@@ -122,9 +133,14 @@ def stats_from_counts(counts, wpos, n, criterion):
 
 
 def node_stats(allowed_rows, w_rows, criterion):
-    """(allowed counts, label, pure, label scores) of a node from its allowed rows."""
+    """(allowed counts, label, pure, label scores) of a node from its allowed rows. Weighted
+    scores are summed in sample order (bincount's), the order the native ``node_sums`` uses."""
     counts = allowed_rows.sum(axis=0, dtype=np.int64)
-    wpos = counts if (criterion == 0 or w_rows is None) else w_rows @ allowed_rows
+    if criterion == 0 or w_rows is None:
+        wpos = counts
+    else:
+        rows, cols = np.nonzero(allowed_rows)
+        wpos = np.bincount(cols, weights=w_rows[rows], minlength=allowed_rows.shape[1])
     label, pure = stats_from_counts(counts, wpos, allowed_rows.shape[0], criterion)
     return counts, label, pure, wpos
 
@@ -138,8 +154,6 @@ class Grower:
         self.binned = binned
         self.Xb = binned.X_binned
         self.allowed = allowed
-        self.weighted = weights is not None
-        self.weights = weights if weights is not None else np.ones(allowed.shape[0])
         self.criterion = CRITERIA[criterion] if isinstance(criterion, str) else criterion
         self.max_depth = max_depth
         self.msl = min_samples_leaf
@@ -151,6 +165,10 @@ class Grower:
         self.labels = np.empty(allowed.shape, dtype=np.uint8)
         self.n_allowed = np.empty(allowed.shape[0], dtype=np.uint8)
         label_lists(allowed, self.labels, self.n_allowed, self._threads(allowed.size))
+        if isinstance(weights, str) and weights == "balanced":
+            weights = self._balanced_weights()
+        self.weighted = weights is not None
+        self.weights = weights if weights is not None else np.ones(allowed.shape[0])
         F = binned.n_features
         self.offsets = binned.offsets
         self.nb = binned.n_bins_nonmissing
@@ -158,6 +176,20 @@ class Grower:
         self._out = (np.empty(F), np.empty(F), np.empty(F, np.int32), np.empty(F, np.int32))
         self._scratch = np.empty((F, 2 * (self.k + 2)))
         self._free = []  # histogram buffers no node uses any more
+        self._rows_scratch = np.empty(allowed.shape[0], dtype=np.intp)
+
+    def _balanced_weights(self):
+        """``estimator.balanced_multioutput_weights`` from the label lists (same rounding, no
+        (n, k) temporaries)."""
+        from crembo._ext._tree_histogram import balanced_weights, node_sums
+
+        n = self.allowed.shape[0]
+        pos = np.zeros(self.k, dtype=np.int64)
+        node_sums(None, self.labels, self.n_allowed, np.empty(0), pos, np.empty(self.k), False)
+        w1, w0 = balanced_factors(pos, n)
+        out = np.empty(n)
+        balanced_weights(self.labels, self.n_allowed, w1, w0, out, self._threads(self.allowed.size))
+        return out
 
     # -- kernels -------------------------------------------------------------------------
     def _threads(self, work, cutoff=None):
@@ -182,14 +214,10 @@ class Grower:
         from crembo._ext import _tree_histogram as H
 
         hist = self._zeros()
-        F = self.binned.n_features
         if idx is None:
-            H.build_root(self.Xb, self.labels, self.n_allowed, self.weights, self.offsets,
-                         self.nb, hist, self.weighted, self._threads(self.Xb.size))
-        else:
-            w = self.weights[idx] if self.weighted else self.weights[:1]
-            H.build_subset(self.Xb, idx, self.labels[idx], self.n_allowed[idx], w, self.offsets,
-                           self.nb, hist, self.weighted, self._threads(idx.shape[0] * F))
+            idx = np.arange(self.Xb.shape[0])
+        H.build_hist(self.Xb, idx, self.labels, self.n_allowed, self.weights, self.offsets,
+                     self.nb, hist, self.weighted, self._threads(idx.shape[0] * self.binned.n_features))
         return hist
 
     def _best_split(self, hist):
@@ -214,35 +242,40 @@ class Grower:
             label, pure = stats_from_counts(counts, counts, n, self.criterion)
             scores = counts
         else:
-            rows = self.allowed if idx is None else self.allowed[idx]
-            w = (self.weights if idx is None else self.weights[idx]) if self.weighted else None
-            counts, label, pure, scores = node_stats(rows, w, self.criterion)
+            from crembo._ext._tree_histogram import node_sums
+
+            counts, scores = np.zeros(self.k, dtype=np.int64), np.zeros(self.k)
+            node_sums(idx, self.labels, self.n_allowed, self.weights, counts, scores, self.weighted)
+            if not self.weighted or self.criterion == 0:
+                scores = counts
+            label, pure = stats_from_counts(counts, scores, n, self.criterion)
         node = tree.add(depth, counts, label, n, scores)
         can_split = depth < self.max_depth and n >= 2 * self.msl and n >= 2 and not pure
         return node, can_split
 
     def _partition(self, tree, node, idx, f, b, ml):
-        codes = self.Xb[:, f] if idx is None else self.Xb[idx, f]
-        missing = codes == self.binned.missing_bin
-        go_left = codes <= b
-        if ml:
-            go_left |= missing
-        n_left = int(go_left.sum())
-        if not missing.any():  # direction not learned here: NaNs follow the majority
-            ml = n_left >= codes.shape[0] - n_left
-        rows = np.arange(codes.shape[0]) if idx is None else idx
+        from crembo._ext._tree_histogram import partition
+
+        if idx is None:
+            idx = np.arange(self.Xb.shape[0])
+        n = idx.shape[0]
+        # in place: the children are views of the parent's rows (no allocation per node)
+        n_left, any_missing = partition(self.Xb[:, f], idx, b, self.binned.missing_bin, ml,
+                                        self._rows_scratch[:n])
+        idx[:] = self._rows_scratch[:n]
+        if not any_missing:  # direction not learned here: NaNs follow the majority
+            ml = n_left >= n - n_left
         row = tree.rows[node]
         row.update(feature=int(f), bin=int(b), threshold=self.binned.threshold(f, b),
                    missing_left=bool(ml))
-        return rows[go_left], rows[~go_left]
+        return idx[:n_left], idx[n_left:]
 
     def grow(self):
         tree = Tree(self.k)
         # Samples ordered by how many labels they allow (stable): every node keeps that order, so
         # the histogram's per-sample label loop has runs of equal length and its branch predicts
-        # well. Weighted sums keep the original order so that they round as the reference's do.
-        root = None if self.weighted else np.argsort(self.n_allowed, kind="stable")
-        self._grow(tree, root, 0, None)
+        # well (2.4x faster at 2,000,000 rows with 2.5 labels per row than in the original order).
+        self._grow(tree, np.argsort(self.n_allowed, kind="stable"), 0, None)
         return tree.finalize()
 
     def _grow(self, tree, idx, depth, hist):
@@ -288,11 +321,7 @@ class Grower:
         for f in range(F):
             order[f] = np.argsort(self.Xb[:, f], kind="stable")
             starts[f, 1:] = np.cumsum(np.bincount(self.Xb[:, f], minlength=n_codes))
-        hist = self._zeros()
-        from crembo._ext._tree_histogram import build_root
-
-        build_root(self.Xb, self.labels, self.n_allowed, self.weights, self.offsets, self.nb,
-                   hist, False, self.n_threads)
+        hist = self._hist(None)
         T = self.n_threads
         bufs = np.empty((T, 4, b.total_bins, self.k + 2))
         scratch = np.empty((T, 3 * (self.k + 2)))
