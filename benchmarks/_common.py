@@ -134,3 +134,17 @@ def _jsonable(x):
     if isinstance(x, np.ndarray):
         return x.tolist()
     return str(x)
+
+
+def drop_singleton_classes(X, y):
+    """Drop the samples of classes seen once: CREMBO's stratified validation split needs two.
+
+    Only arrhythmia has such classes (3 classes of 2-4 samples); every method then trains on the
+    same rows, and test samples of a dropped class count as errors for all of them.
+    """
+    labels, counts = np.unique(y, return_counts=True)
+    rare = labels[counts < 2]
+    if len(rare) == 0:
+        return X, y, 0
+    keep = ~np.isin(y, rare)
+    return X[keep], y[keep], int((~keep).sum())

@@ -35,6 +35,9 @@ from pathlib import Path
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).parent))
+from _common import drop_singleton_classes  # noqa: E402
+
 ROOT = Path(__file__).resolve().parent.parent
 METHODS = ("CREMBO", "MEMO", "BM", "VT", "Teacher")
 # Reference baselines outside the paper: BM and VT without class weights. With balanced weights a
@@ -161,20 +164,6 @@ def fit_and_predict(X_fit, y_fit, X_eval, kind, cfg, seed, keep_scan=False):
         info["scan"] = {k: np.asarray(_scan_field(scan, k), dtype=float).tolist()
                         for k in ("thresholds", "validation_scores", "depths")}
     return preds, info
-
-
-def drop_singleton_classes(X, y):
-    """Drop the samples of classes seen once: CREMBO's stratified validation split needs two.
-
-    Only arrhythmia has such classes (3 classes of 2-4 samples); every method then trains on the
-    same rows, and test samples of a dropped class count as errors for all of them.
-    """
-    labels, counts = np.unique(y, return_counts=True)
-    rare = labels[counts < 2]
-    if len(rare) == 0:
-        return X, y, 0
-    keep = ~np.isin(y, rare)
-    return X[keep], y[keep], int((~keep).sum())
 
 
 def _scan_field(scan, name):
