@@ -142,6 +142,28 @@ def load(workdir, k, n):
             np.load(d / "y_test.npy"), joblib.load(d / "teacher.joblib"))
 
 
+# ----------------------------------------------------------------------------- memory model
+
+# Per-fit transient bytes of the native tree (docs/cost_model.md): per training row FIT_ROW_BYTES
+# (sample order, partition scratch and weights: 8 bytes each; label counts, and argsort's scratch)
+# plus 2 per class (the bool allowed matrix of the threshold and the tree's uint8 label lists),
+# plus HIST_BUFFERS flat float64 histograms of total_bins x (k + 2).
+FIT_ROW_BYTES, FIT_CLASS_BYTES, HIST_BUFFERS = 37, 2, 4
+
+
+def predicted_peak_bytes(n, n_tr, p, k, belief_bytes, n_jobs, total_bins, forest_nodes):
+    """The cost model's traced peak of ``fit`` beyond the data: the larger of the belief stage
+    (the split's copies of X, the belief, the flattened forest, one chunk of float32 rows and its
+    votes) and the scan stage (the copies, the belief, the binned X, n_jobs concurrent fits)."""
+    split = 8 * n * p
+    belief = belief_bytes * n_tr * k
+    chunk = min(n_tr, 32 * 2**20 // (4 * p))
+    at_belief = split + belief + 32 * forest_nodes + chunk * (4 * p + 2 * k)
+    fit = n_tr * (FIT_ROW_BYTES + FIT_CLASS_BYTES * k) + HIST_BUFFERS * 8 * total_bins * (k + 2)
+    at_scan = split + belief + n_tr * p + n_jobs * fit
+    return int(max(at_belief, at_scan))
+
+
 # ----------------------------------------------------------------------------- ours
 
 
@@ -180,7 +202,8 @@ def run_ours(workdir, k, n, thresholds, n_jobs, seed, belief_dtype):
     belief = crembo.teachers.compute_belief(est.teacher_, X[tr], est.classes_, belief_dtype)
     t0 = time.perf_counter()
     oracle = seeded_oracle(student, seed)
-    model = oracle.fit(oracle.prepare(X[tr]), crembo.allowed_labels(belief, est.threshold_), seed)
+    prepared = oracle.prepare(X[tr])
+    model = oracle.fit(prepared, crembo.allowed_labels(belief, est.threshold_), seed)
     final_seconds = time.perf_counter() - t0
     same = bool(np.array_equal(model.predict(X_te[:10000]), est.estimator_.predict(X_te[:10000])))
     t0 = time.perf_counter()
@@ -201,7 +224,11 @@ def run_ours(workdir, k, n, thresholds, n_jobs, seed, belief_dtype):
         "final_fit_reproduces_student": same,
         "memory": {"tracemalloc_peak_bytes": peak_fit, "rss_before_fit_bytes": rss0, "peak_rss_bytes": maxrss_fit,
                    "rss_peak_beyond_data_bytes": maxrss_fit - rss0, "peak_rss_reset": hwm_reset,
-                   "data_bytes": X.nbytes + y.nbytes},
+                   "data_bytes": X.nbytes + y.nbytes,
+                   "model_peak_bytes": predicted_peak_bytes(
+                       n, len(tr), X.shape[1], k, np.dtype(belief_dtype).itemsize, n_jobs,
+                       getattr(prepared, "total_bins", 0),
+                       sum(e.tree_.node_count for e in forest.estimators_))},
     }
 
 
@@ -363,6 +390,7 @@ def report(results):
             "-" if ref is None else f"{ref_total:.0f}" + ("" if ref.get("ran") else " (extrap.)"),
             "-" if ref is None else f"{ref_total / r['target_seconds']:.1f}x",
             mib(r["memory"]["tracemalloc_peak_bytes"]),
+            mib(r["memory"]["model_peak_bytes"]) if "model_peak_bytes" in r["memory"] else "-",
             mib(r["memory"]["rss_peak_beyond_data_bytes"]),
             mib(ref["rss_peak_beyond_data_bytes"]) if ref and "rss_peak_beyond_data_bytes" in ref else "-",
             f"{r['test_accuracy']:.4f}",
@@ -370,7 +398,8 @@ def report(results):
         ])
     return markdown_table(
         ["n", "k", "thresholds", "cands", "belief s", "bin s", "MEMO s", "scan s", "final fit s",
-         "belief+MEMO+scan s", "reference s", "speed-up", "traced MiB", "RSS MiB", "ref RSS MiB", "test acc",
+         "belief+MEMO+scan s", "reference s", "speed-up", "traced MiB", "model MiB", "RSS MiB", "ref RSS MiB",
+         "test acc",
          "ref test acc"],
         rows,
     )
