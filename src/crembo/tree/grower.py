@@ -233,22 +233,16 @@ class Grower:
         return best, int(bins[best]), bool(mls[best])
 
     # -- growth --------------------------------------------------------------------------
-    def _new_node(self, tree, idx, depth, hist=None):
-        """Add a node; its stats come from the histogram when there is one (exact integer counts
-        when unweighted), else from its rows of the allowed matrix."""
-        n = self.allowed.shape[0] if idx is None else idx.shape[0]
-        if hist is not None and not self.weighted:
-            counts = np.rint(hist[: self._f0, : self.k].sum(axis=0)).astype(np.int64)
-            label, pure = stats_from_counts(counts, counts, n, self.criterion)
-            scores = counts
-        else:
-            from crembo._ext._tree_histogram import node_sums
+    def _new_node(self, tree, idx, depth):
+        """Add a node; its label counts (and weighted ones) are summed over its label lists."""
+        from crembo._ext._tree_histogram import node_sums
 
-            counts, scores = np.zeros(self.k, dtype=np.int64), np.zeros(self.k)
-            node_sums(idx, self.labels, self.n_allowed, self.weights, counts, scores, self.weighted)
-            if not self.weighted or self.criterion == 0:
-                scores = counts
-            label, pure = stats_from_counts(counts, scores, n, self.criterion)
+        n = self.allowed.shape[0] if idx is None else idx.shape[0]
+        counts, scores = np.zeros(self.k, dtype=np.int64), np.zeros(self.k)
+        node_sums(idx, self.labels, self.n_allowed, self.weights, counts, scores, self.weighted)
+        if not self.weighted or self.criterion == 0:
+            scores = counts
+        label, pure = stats_from_counts(counts, scores, n, self.criterion)
         node = tree.add(depth, counts, label, n, scores)
         can_split = depth < self.max_depth and n >= 2 * self.msl and n >= 2 and not pure
         return node, can_split
@@ -282,7 +276,7 @@ class Grower:
         n = self.allowed.shape[0] if idx is None else idx.shape[0]
         if hist is None and depth < self.max_depth and n >= max(2, 2 * self.msl):
             hist = self._hist(idx)  # the node may split: it needs its histogram anyway
-        node, can_split = self._new_node(tree, idx, depth, hist)
+        node, can_split = self._new_node(tree, idx, depth)
         split = self._best_split(hist) if can_split else None
         if split is None:
             self._release(hist)
