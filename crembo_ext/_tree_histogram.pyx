@@ -12,7 +12,8 @@ k + 2 (at the thresholds MEMO probes most rows allow one or two labels). Each fe
 rows of hist, so the prange needs no reduction and the result does not depend on the thread
 count. Also here, the grower's other per-sample passes (so a fit makes no (n, k) temporaries):
 ``label_lists`` (allowed matrix -> label lists), ``balanced_weights``, ``node_sums`` (a node's
-label counts), ``partition`` (a split's rows), and ``apply_tree`` (prediction).
+label counts), ``partition`` (a split's rows), and ``apply_tree`` / ``apply_binned`` (prediction
+on raw or binned rows).
 """
 
 from cython.parallel import prange
@@ -211,6 +212,34 @@ def apply_tree(
                 node = left[node]
             elif x != x:  # NaN
                 node = left[node] if missing_left[node] else right[node]
+            else:
+                node = right[node]
+        out[i] = node
+
+
+def apply_binned(
+    const unsigned char[::1, :] X_binned,   # IN (n_samples, n_features), Fortran order
+    const Py_ssize_t[::1] feature,          # IN (n_nodes,) -1 at leaves
+    const Py_ssize_t[::1] bin,              # IN (n_nodes,) code <= bin goes left
+    const unsigned char[::1] missing_left,  # IN (n_nodes,) where NaN's code goes
+    const Py_ssize_t[::1] left,             # IN (n_nodes,)
+    const Py_ssize_t[::1] right,            # IN (n_nodes,)
+    int missing_bin,                        # the binned code of NaN
+    Py_ssize_t[::1] out,                    # OUT (n_samples,) leaf id
+    int n_threads,
+):
+    """Leaf of each binned row: the training partition (a threshold lies between the codes it
+    separates, so this equals ``apply_tree`` on the raw rows), reading 1 byte per level."""
+    cdef Py_ssize_t n = X_binned.shape[0], i, node
+    cdef unsigned char code
+    for i in prange(n, schedule="static", num_threads=n_threads, nogil=True):
+        node = 0
+        while feature[node] >= 0:
+            code = X_binned[i, feature[node]]
+            if code == missing_bin:
+                node = left[node] if missing_left[node] else right[node]
+            elif code <= bin[node]:
+                node = left[node]
             else:
                 node = right[node]
         out[i] = node

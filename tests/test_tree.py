@@ -54,6 +54,7 @@ def test_greedy_equals_reference(seed, k, criterion):
     assert est.get_n_leaves() > 1
     # prediction on raw floats reproduces the binned training partition (NaN rule included)
     assert consistency_of(est, X, allowed) == est.consistency_count_ == ref.leaf_consistency()
+    np.testing.assert_array_equal(est.predict_prepared(est.prepare_allowed(X)), est.predict(X))
 
 
 @pytest.mark.parametrize("seed", range(3))
@@ -294,6 +295,15 @@ def test_thread_count_independence(params, monkeypatch):
     for n_jobs in (2, 3, 2):  # races show up intermittently: repeat
         other = AllowedLabelTreeClassifier(n_jobs=n_jobs, **params).fit(X, allowed)
         assert_same_tree(one.tree_, other.tree_)
+
+
+def test_predict_prepared_validates():
+    X, allowed = make_data(0)
+    est = AllowedLabelTreeClassifier(max_depth=2).fit(X, allowed)
+    with pytest.raises(TypeError, match="prepare_allowed"):
+        est.predict_prepared(X)
+    with pytest.raises(ValueError, match="features"):
+        est.predict_prepared(est.prepare_allowed(X[:, :2]))
 
 
 def test_prepared_reuse_and_threshold_api():

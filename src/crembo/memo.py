@@ -102,7 +102,7 @@ def fit_at_threshold(oracle, prepared, X, belief, d, seed, eps=0.0, *, backend=N
     start = time.perf_counter()
     allowed = allowed_labels(belief, d, backend=backend, n_jobs=n_jobs, validate=False)
     model = oracle.fit(prepared, allowed, seed)
-    depth = depth_of(belief, model.predict(X), eps, backend=backend, n_jobs=n_jobs)
+    depth = depth_of(belief, oracle.predict_training(model, prepared, X), eps, backend=backend, n_jobs=n_jobs)
     return model, float(depth), time.perf_counter() - start
 
 

@@ -165,6 +165,18 @@ class AllowedLabelTreeClassifier(ClassifierMixin, BaseEstimator):
         """Predicted label of each row (class indices 0..k-1 when fitted on allowed sets)."""
         return self.classes_[self.tree_.label[self.apply(X)]]
 
+    def predict_prepared(self, prepared):
+        """Labels of the rows of a ``prepare_allowed`` result: the same as ``predict`` on the X it
+        binned, read from the 1-byte codes (MEMO and CREMBO score every fit on its training rows)."""
+        check_is_fitted(self, "tree_")
+        if not isinstance(prepared, BinnedData):
+            raise TypeError("prepared must come from prepare_allowed(X)")
+        if prepared.n_features != self.n_features_in_:
+            raise ValueError(f"prepared has {prepared.n_features} features, the tree was fitted on "
+                             f"{self.n_features_in_}")
+        leaves = self.tree_.apply_binned(prepared, resolve_n_threads(self.n_jobs, prepared.n_samples))
+        return self.classes_[self.tree_.label[leaves]]
+
     def predict_proba(self, X):
         """The leaf's label scores (allowed counts; weighted for "gini") normalised per row; the
         argmax is ``predict``'s label. Uniform at a leaf where no label is allowed."""

@@ -96,6 +96,15 @@ class Tree:
                    self.right, out, n_threads)
         return out
 
+    def apply_binned(self, binned, n_threads=1):
+        """Leaf id of each row of a BinnedData (the rows the tree may have been grown on)."""
+        from crembo._ext._tree_histogram import apply_binned
+
+        out = np.empty(binned.n_samples, dtype=np.intp)
+        apply_binned(binned.X_binned, self.feature, self.bin, self.missing_left.view(np.uint8),
+                     self.left, self.right, binned.missing_bin, out, n_threads)
+        return out
+
     def _apply_numpy(self, X):
         node = np.zeros(X.shape[0], dtype=np.intp)
         active = np.arange(X.shape[0])
