@@ -119,27 +119,20 @@ def node_sums(
 
 
 def balanced_weights(
-    const unsigned char[:, ::1] labels,     # IN (n, k) allowed labels (increasing), first n_allowed[i]
-    const unsigned char[::1] n_allowed,     # IN (n,)
-    const double[::1] w1,                   # IN (k,) weight of an allowed label, per column
-    const double[::1] w0,                   # IN (k,) weight of a disallowed one
+    const unsigned char[:, ::1] allowed,    # IN (n, k) 0/1
+    const double[:, ::1] factors,           # IN (k, 2) per column: weight of a 0, of a 1
     double[::1] out,                        # OUT (n,)
     int n_threads,
 ):
-    """Per sample the product over columns 0..k-1 of w1 or w0, in column order (the rounding of
-    ``estimator.balanced_multioutput_weights``) without an (n, k) temporary."""
-    cdef Py_ssize_t n = labels.shape[0], k = labels.shape[1], i, c
-    cdef int p
+    """Per sample the product over columns 0..k-1 of its factor, in column order (the rounding of
+    ``estimator.balanced_multioutput_weights``) without an (n, k) temporary; the factor is
+    looked up, not branched on."""
+    cdef Py_ssize_t n = allowed.shape[0], k = allowed.shape[1], i, c
     cdef double prod
     for i in prange(n, schedule="static", num_threads=n_threads, nogil=True):
         prod = 1.0
-        p = 0
         for c in range(k):
-            if p < n_allowed[i] and labels[i, p] == c:
-                prod = prod * w1[c]
-                p = p + 1
-            else:
-                prod = prod * w0[c]
+            prod = prod * factors[c, allowed[i, c] != 0]
         out[i] = prod
 
 

@@ -188,8 +188,8 @@ class Grower:
         self._rows_scratch = np.empty(allowed.shape[0], dtype=np.intp)
 
     def _balanced_weights(self):
-        """``estimator.balanced_multioutput_weights`` from the label lists (same rounding, no
-        (n, k) temporaries)."""
+        """``estimator.balanced_multioutput_weights`` natively (same rounding, no (n, k)
+        temporaries)."""
         from crembo._ext._tree_histogram import balanced_weights, node_sums
 
         n = self.allowed.shape[0]
@@ -197,7 +197,7 @@ class Grower:
         node_sums(None, self.labels, self.n_allowed, np.empty(0), pos, np.empty(self.k), False)
         w1, w0 = balanced_factors(pos, n)
         out = np.empty(n)
-        balanced_weights(self.labels, self.n_allowed, w1, w0, out, self._threads(self.allowed.size))
+        balanced_weights(self.allowed, np.column_stack([w0, w1]), out, self._threads(self.allowed.size))
         return out
 
     # -- kernels -------------------------------------------------------------------------
