@@ -175,7 +175,10 @@ class AllowedLabelTreeClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError(f"prepared has {prepared.n_features} features, the tree was fitted on "
                              f"{self.n_features_in_}")
         leaves = self.tree_.apply_binned(prepared, resolve_n_threads(self.n_jobs, prepared.n_samples))
-        return self.classes_[self.tree_.label[leaves]]
+        labels = self.tree_.label[leaves]
+        if self.classes_.dtype.kind in "iu" and np.array_equal(self.classes_, np.arange(self.n_classes_)):
+            return labels  # fitted on allowed sets: the labels are the class indices
+        return self.classes_[labels]
 
     def predict_proba(self, X):
         """The leaf's label scores (allowed counts; weighted for "gini") normalised per row; the
