@@ -140,13 +140,21 @@ def partition(
     const unsigned char[::1] codes,          # IN (n_samples,) binned column of the split feature
     const Py_ssize_t[::1] sample_indices,   # IN (n_node,) rows of the node
     int bin, int missing_bin, bint missing_left,
+    const unsigned char[:, ::1] labels,     # IN (n_samples, k) allowed labels, first n_allowed[i]
+    const unsigned char[::1] n_allowed,     # IN (n_samples,)
+    const double[::1] weights,              # IN (n_samples,) (ignored when not weighted)
+    bint weighted,
     Py_ssize_t[::1] out,                    # OUT (n_node,) left rows, then right rows
+    long long[:, ::1] counts,               # OUT (2, k) children's allowed counts, zeroed by caller
+    double[:, ::1] wsum,                    # OUT (2, k) and weighted ones, zeroed by caller
 ):
     """Split a node's rows by ``code <= bin`` (NaN's code goes left iff missing_left), each side
-    keeping their order; returns (n_left, whether any row was NaN)."""
+    keeping their order, and sum each child's label counts on the way (in the child's row order:
+    the sums ``node_sums`` would give); returns (n_left, whether any row was NaN)."""
     cdef Py_ssize_t n = sample_indices.shape[0]
     cdef Py_ssize_t j, i, nl = 0, nr
     cdef bint any_missing = False
+    cdef int side, p
     cdef unsigned char code
     with nogil:
         for j in range(n):  # count, so both sides can be written in order in one array
@@ -164,9 +172,15 @@ def partition(
             if (missing_left if code == missing_bin else code <= bin):
                 out[nl] = i
                 nl = nl + 1
+                side = 0
             else:
                 out[nr] = i
                 nr = nr + 1
+                side = 1
+            for p in range(n_allowed[i]):
+                counts[side, labels[i, p]] += 1
+                if weighted:
+                    wsum[side, labels[i, p]] += weights[i]
     return nl, any_missing
 
 

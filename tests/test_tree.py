@@ -152,11 +152,17 @@ def test_node_sums_and_partition_kernels(seed):
     codes[rng.random(n) < 0.1] = 9  # the missing bin
     for base, b, ml in ((np.arange(n), 2, False), (idx, 3, True), (idx, 0, False), (idx[:5], 9, True)):
         out = np.empty(base.size, np.intp)
-        nl, any_missing = partition(codes, base, b, 9, ml, out)
+        counts, wsum = np.zeros((2, k), np.int64), np.zeros((2, k))
+        nl, any_missing = partition(codes, base, b, 9, ml, labels, n_allowed, w, True, out, counts,
+                                    wsum)
         go = (codes[base] <= b) | ((codes[base] == 9) & ml)
         np.testing.assert_array_equal(out[:nl], base[go])
         np.testing.assert_array_equal(out[nl:], base[~go])
         assert any_missing == bool((codes[base] == 9).any())
+        for side, rows in enumerate((base[go], base[~go])):  # the children's node_sums, bit for bit
+            ref_counts, _, _, ref_wsum = node_stats(allowed[rows], w[rows], 1)
+            np.testing.assert_array_equal(counts[side], ref_counts)
+            np.testing.assert_array_equal(wsum[side], ref_wsum)
 
 
 def _sk_predict(model, X):

@@ -242,13 +242,17 @@ class Grower:
         return best, int(bins[best]), bool(mls[best])
 
     # -- growth --------------------------------------------------------------------------
-    def _new_node(self, tree, idx, depth):
-        """Add a node; its label counts (and weighted ones) are summed over its label lists."""
+    def _new_node(self, tree, idx, depth, sums=None):
+        """Add a node; its label counts (and weighted ones) are ``sums`` (from the parent's
+        partition) or summed over its label lists."""
         from crembo._ext._tree_histogram import node_sums
 
         n = self.allowed.shape[0] if idx is None else idx.shape[0]
-        counts, scores = np.zeros(self.k, dtype=np.int64), np.zeros(self.k)
-        node_sums(idx, self.labels, self.n_allowed, self.weights, counts, scores, self.weighted)
+        if sums is None:
+            counts, scores = np.zeros(self.k, dtype=np.int64), np.zeros(self.k)
+            node_sums(idx, self.labels, self.n_allowed, self.weights, counts, scores, self.weighted)
+        else:
+            counts, scores = sums
         if not self.weighted or self.criterion == 0:
             scores = counts
         label, pure = stats_from_counts(counts, scores, n, self.criterion)
@@ -262,16 +266,18 @@ class Grower:
         if idx is None:
             idx = np.arange(self.Xb.shape[0])
         n = idx.shape[0]
+        counts, wsum = np.zeros((2, self.k), dtype=np.int64), np.zeros((2, self.k))
         # in place: the children are views of the parent's rows (no allocation per node)
         n_left, any_missing = partition(self.Xb[:, f], idx, b, self.binned.missing_bin, ml,
-                                        self._rows_scratch[:n])
+                                        self.labels, self.n_allowed, self.weights, self.weighted,
+                                        self._rows_scratch[:n], counts, wsum)
         idx[:] = self._rows_scratch[:n]
         if not any_missing:  # direction not learned here: NaNs follow the majority
             ml = n_left >= n - n_left
         row = tree.rows[node]
         row.update(feature=int(f), bin=int(b), threshold=self.binned.threshold(f, b),
                    missing_left=bool(ml))
-        return idx[:n_left], idx[n_left:]
+        return idx[:n_left], idx[n_left:], (counts[0], wsum[0]), (counts[1], wsum[1])
 
     def grow(self):
         tree = Tree(self.k)
@@ -281,16 +287,16 @@ class Grower:
         self._grow(tree, np.argsort(self.n_allowed, kind="stable"), 0, None)
         return tree.finalize()
 
-    def _grow(self, tree, idx, depth, hist):
+    def _grow(self, tree, idx, depth, hist, sums=None):
         n = self.allowed.shape[0] if idx is None else idx.shape[0]
         if hist is None and depth < self.max_depth and n >= max(2, 2 * self.msl):
             hist = self._hist(idx)  # the node may split: it needs its histogram anyway
-        node, can_split = self._new_node(tree, idx, depth)
+        node, can_split = self._new_node(tree, idx, depth, sums)
         split = self._best_split(hist) if can_split else None
         if split is None:
             self._release(hist)
             return node
-        left_idx, right_idx = self._partition(tree, node, idx, *split)
+        left_idx, right_idx, sums_l, sums_r = self._partition(tree, node, idx, *split)
         hist_l = hist_r = None
         if depth + 1 < self.max_depth:  # children may split: they need histograms
             # the larger child is the parent minus the smaller, in the parent's buffer
@@ -303,8 +309,8 @@ class Grower:
         else:
             self._release(hist)
         del hist
-        tree.rows[node]["left"] = self._grow(tree, left_idx, depth + 1, hist_l)
-        tree.rows[node]["right"] = self._grow(tree, right_idx, depth + 1, hist_r)
+        tree.rows[node]["left"] = self._grow(tree, left_idx, depth + 1, hist_l, sums_l)
+        tree.rows[node]["right"] = self._grow(tree, right_idx, depth + 1, hist_r, sums_r)
         return node
 
     def grow_exact(self):
@@ -341,13 +347,14 @@ class Grower:
         if best < 0:
             return tree.finalize()
         r = res_int[best]
-        left_idx, right_idx = self._partition(tree, root, None, best, r[0], r[1])
-        for side, idx, (fs, bs, ms) in (("left", left_idx, r[3:6]), ("right", right_idx, r[6:9])):
-            child = self._new_node(tree, idx, 1)[0]
+        left_idx, right_idx, sums_l, sums_r = self._partition(tree, root, None, best, r[0], r[1])
+        for side, idx, sums, (fs, bs, ms) in (("left", left_idx, sums_l, r[3:6]),
+                                              ("right", right_idx, sums_r, r[6:9])):
+            child = self._new_node(tree, idx, 1, sums)[0]
             tree.rows[root][side] = child
             if fs >= 0:
-                li, ri = self._partition(tree, child, idx, fs, bs, ms)
-                tree.rows[child]["left"] = self._new_node(tree, li, 2)[0]
-                tree.rows[child]["right"] = self._new_node(tree, ri, 2)[0]
+                li, ri, sl, sr = self._partition(tree, child, idx, fs, bs, ms)
+                tree.rows[child]["left"] = self._new_node(tree, li, 2, sl)[0]
+                tree.rows[child]["right"] = self._new_node(tree, ri, 2, sr)[0]
         tree.exact_consistency = float(res_cons[best])
         return tree.finalize()
