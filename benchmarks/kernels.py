@@ -7,7 +7,9 @@ One command (defaults: n = 1,000,000 samples, T = 100 members, k = 10 classes):
 
 What is timed
 - Each backend kernel called directly (``crembo.get_backend(name).<kernel>``: inputs already
-  validated, as MEMO/CREMBO call them), best wall time of ``--repeat`` runs after a first call.
+  validated, as MEMO/CREMBO call them), best wall time of ``--repeat`` runs (at least 7 for calls
+  under 0.3 s) after a first call, in ``--rounds`` rounds over all native kernels (default 2: on a
+  shared 2-core machine one round is easily disturbed by other processes).
   The first call is reported separately: for Numba it includes the JIT compile, or only the load
   from Numba's on-disk cache when that is warm (``--cold-numba`` empties it for the run).
 - The paper's reference vote counting: per-member predictions stacked into (T, n), then
@@ -15,8 +17,22 @@ What is timed
   first ``--baseline-rows`` samples and scaled linearly to n (it is O(n); marked "scaled").
 - The memory-bandwidth bound, in the same run: the fastest single read of the int64 votes array
   (NumPy ``sum`` on one thread; a Numba ``prange`` sum and NumPy sums of halves in 2 threads in
-  parallel). Each kernel's minimum traffic (inputs read once + outputs written once, see
-  ``min_bytes``) divided by that bandwidth is its bound; "x bound" = time / bound time.
+  parallel). Each kernel's minimum traffic (inputs read once + outputs written once, ``min_bytes``)
+  divided by that read bandwidth is its bound; ``x_bound`` = best time / bound time. This is the
+  strict bound of the issue (a write counted like a read).
+- ``x_bound_rw``: the same bytes, but outputs priced at the measured write bandwidth of a *fresh*
+  array (``np.empty`` + fill, in parallel), which is what an allocating kernel pays: page faults
+  and zeroing of new pages, and a read-for-ownership of every written line. Both are reported.
+- Gather kernels (``pointwise_depth``, ``hypothesis_depth``, ``count_consistent``,
+  ``quantile_depth``) read one element of each belief row. ``min_bytes`` counts that element
+  only (optimistic: the hardware moves whole 64-byte lines). ``x_bound_line`` uses the
+  cache-line traffic instead: min(row bytes, 64) per row (rows are contiguous, so rows shorter
+  than a line mean the whole matrix). Both are reported side by side.
+- Compute-bound kernels get a measured floor instead of a memory bound, in the same run:
+  ``softmax`` is floored by ``np.exp`` over the same n*k values (NumPy's SIMD exp, in L2-sized
+  chunks, one thread) divided by the thread count, plus the memory bound; ``unique_values`` on a
+  softmax belief (n*k distinct values: the hash sets overflow and it sorts) is compared with
+  ``np.sort`` of the same values on one thread. ``x_floor`` = best time / floor time.
 Every native result is checked against the reference backend (softmax within 4 ulp).
 """
 
@@ -124,6 +140,11 @@ def measure_bandwidth(arr, n_threads, repeat):
 
 
 def kernel_cases(data, n_classes, eps=0.05):
+    """[(label, kernel, make_args, bytes)] where bytes = {"in", "out"[, "line_in"][, "floor"]}.
+
+    "in"/"out": bytes read/written at least once; "line_in": the input bytes in whole cache lines
+    for gathers; "floor": the name of a compute floor measured in the same run.
+    """
     belief, labels, proba, logits = data["belief"], data["labels"], data["proba"], data["logits"]
     n, k = belief.shape
     f8 = 8
@@ -132,31 +153,96 @@ def kernel_cases(data, n_classes, eps=0.05):
         if np.iinfo(dtype).max < n_classes - 1:
             continue
         votes = votes_as(data, dtype)
-        cases.append((f"vote_counts[{dtype}]", "vote_counts", lambda v=votes: (v, n_classes), votes.nbytes + n * k * 4))
+        cases.append((f"vote_counts[{dtype}]", "vote_counts", lambda v=votes: (v, n_classes), {"in": votes.nbytes, "out": n * k * 4}))
         if dtype in ("uint8", "int64"):  # smallest, and what sklearn's float predictions become
-            cases.append((f"vote_belief[{dtype}]", "vote_belief", lambda v=votes: (v, n_classes), votes.nbytes + n * k * f8))
+            cases.append((f"vote_belief[{dtype}]", "vote_belief", lambda v=votes: (v, n_classes), {"in": votes.nbytes, "out": n * k * f8}))
     nk = n * k * f8
+    line = n * min(k * f8, 64)  # one gathered element per row, in whole cache lines
     softmax_belief = proba
     label_matrix = votes_as(data, "int32")  # rank the members themselves: (T, n) predictions
+    lab = labels.nbytes
     cases += [
-        ("softmax", "softmax", lambda: (logits,), 2 * nk),
-        ("belief_status", "belief_status", lambda: (proba, 1e-5), nk + n),
-        ("normalize_belief", "normalize_belief", lambda: (proba, 1e-5), 2 * nk + n),
-        ("unique_values[vote belief]", "unique_values", lambda: (belief,), nk),
-        ("unique_values[softmax belief]", "unique_values", lambda: (softmax_belief,), nk),
-        ("allowed_labels", "allowed_labels", lambda: (belief, 0.3), nk + n * k),
-        ("pointwise_depth", "pointwise_depth", lambda: (belief, labels), 3 * n * f8),
-        ("hypothesis_depth", "hypothesis_depth", lambda: (belief, labels), 2 * n * f8),
-        ("count_consistent", "count_consistent", lambda: (belief, labels, 0.3), 2 * n * f8),
-        (f"quantile_depth[eps={eps}]", "quantile_depth", lambda: (belief, labels, int(eps * n)), 2 * n * f8),
+        ("softmax", "softmax", lambda: (logits,), {"in": nk, "out": nk, "floor": "exp"}),
+        ("belief_status", "belief_status", lambda: (proba, 1e-5), {"in": nk, "out": n}),
+        ("normalize_belief", "normalize_belief", lambda: (proba, 1e-5), {"in": nk, "out": nk + n}),
+        ("unique_values[vote belief]", "unique_values", lambda: (belief,), {"in": nk, "out": 0}),
+        ("unique_values[softmax belief]", "unique_values", lambda: (softmax_belief,), {"in": nk, "out": nk, "floor": "sort"}),
+        ("allowed_labels", "allowed_labels", lambda: (belief, 0.3), {"in": nk, "out": n * k}),
+        ("pointwise_depth", "pointwise_depth", lambda: (belief, labels), {"in": lab + n * f8, "out": n * f8, "line_in": lab + line}),
+        ("hypothesis_depth", "hypothesis_depth", lambda: (belief, labels), {"in": lab + n * f8, "out": 0, "line_in": lab + line}),
+        ("count_consistent", "count_consistent", lambda: (belief, labels, 0.3), {"in": lab + n * f8, "out": 0, "line_in": lab + line}),
+        (
+            f"quantile_depth[eps={eps}]",
+            "quantile_depth",
+            lambda: (belief, labels, int(eps * n)),
+            {"in": lab + n * f8, "out": 0, "line_in": lab + line},
+        ),
         (
             f"hypothesis_depths[m={label_matrix.shape[0]}]",
             "hypothesis_depths",
             lambda: (belief, label_matrix),
-            label_matrix.nbytes + nk,
+            {"in": label_matrix.nbytes + nk, "out": 0},  # belief blocks stay cached across hypotheses
         ),
     ]
     return cases
+
+
+def measure_write_bandwidth(nbytes, n_threads, repeat):
+    """Fastest write of a *fresh* array of ``nbytes`` (np.empty + fill): (best, {writer: GB/s})."""
+    count = nbytes // 8
+    writers = {"numpy empty + fill (1 thread)": lambda: np.empty(count).fill(1.0)}
+    try:
+        import numba
+
+        @numba.njit(parallel=True, nogil=True)
+        def _prange_fill(m):
+            a = np.empty(m)
+            for i in numba.prange(m):
+                a[i] = 1.0
+            return a
+
+        _prange_fill(1000)
+        previous = numba.get_num_threads()
+
+        def numba_write():
+            numba.set_num_threads(min(n_threads, numba.config.NUMBA_NUM_THREADS))
+            try:
+                return _prange_fill(count)
+            finally:
+                numba.set_num_threads(previous)
+
+        writers[f"numba empty + prange fill ({n_threads} threads)"] = numba_write
+    except ImportError:
+        pass
+    rates = {}
+    for name, fn in writers.items():
+        wall, _, _, _ = best_of(fn, repeat=max(3, repeat), warmup=1)
+        rates[name] = count * 8 / wall / 1e9
+    best = max(rates, key=rates.get)
+    return best, rates
+
+
+def measure_floors(data, n_threads, repeat):
+    """Compute floors (seconds) measured in this run: {"exp": ..., "sort": ...} and descriptions."""
+    logits = data["logits"]
+    z = logits - logits.max(axis=1, keepdims=True)
+    chunk = max(1, 65536 // z.shape[1])
+    out = np.empty_like(z)
+
+    def exp_chunks():
+        for a in range(0, z.shape[0], chunk):
+            np.exp(z[a : a + chunk], out=out[a : a + chunk])
+
+    exp_s, _, _, _ = best_of(exp_chunks, repeat=max(3, repeat), warmup=1)
+    values = data["proba"].reshape(-1)
+    sort_s, _, _, _ = best_of(lambda: np.sort(values), repeat=max(2, min(repeat, 3)), warmup=0)
+    floors = {"exp": exp_s / n_threads, "sort": sort_s}
+    notes = {
+        "exp": f"np.exp over the same {z.size:,} values in L2-sized chunks, one thread: {exp_s * 1e3:.1f} ms, "
+        f"divided by {n_threads} threads (+ the memory bound)",
+        "sort": f"np.sort of the same {values.size:,} float64 values, one thread: {sort_s * 1e3:.1f} ms",
+    }
+    return floors, notes, {"np_exp_1_thread_s": exp_s, "np_sort_1_thread_s": sort_s}
 
 
 def same_as_reference(kernel, actual, expected):
@@ -204,7 +290,8 @@ def main(argv=None):
     parser.add_argument("--n", type=int, default=1_000_000, help="samples (default 1,000,000)")
     parser.add_argument("--members", type=int, default=100, help="ensemble members T (default 100)")
     parser.add_argument("--classes", type=int, default=10, help="classes k (default 10)")
-    parser.add_argument("--repeat", type=int, default=3, help="timed runs per kernel; the best is kept")
+    parser.add_argument("--repeat", type=int, default=3, help="timed runs per kernel (at least 7 when a call takes < 0.3 s); the best is kept")
+    parser.add_argument("--rounds", type=int, default=2, help="timing rounds of the native kernels; the best is kept")
     parser.add_argument("--threads", default=None, help="comma-separated n_threads for native kernels (default: 1 and all CPUs)")
     parser.add_argument("--backends", default=None, help="comma-separated subset of the available backends")
     parser.add_argument("--baseline-rows", type=int, default=20_000, help="rows the paper baseline runs on (scaled to n)")
@@ -247,7 +334,8 @@ def main(argv=None):
     print(f"\nbandwidth (before the kernels): {bw_rates[bw_reader]:.2f} GB/s ({bw_reader}); single-thread read {single:.2f} GB/s")
 
     results = []
-    for label, kernel, make_args, min_bytes in kernel_cases(data, n_classes):
+    for label, kernel, make_args, nbytes in kernel_cases(data, n_classes):
+        min_bytes = nbytes["in"] + nbytes["out"]
         fn_args = make_args()
         expected = None
         runs = [(name, module, t) for name, module in backends.items() for t in ([1] if name == "reference" else thread_counts)]
@@ -260,7 +348,9 @@ def main(argv=None):
                 # no JIT: the first call is a fair sample, and the slow NumPy paths need no more
                 wall, cpu, walls = first, first_cpu, [first]
             else:
-                wall, cpu, walls, out = best_of(lambda: fn(*fn_args, threads), repeat=args.repeat)
+                # fast kernels get more runs: on a shared machine the best of 3 is often disturbed
+                reps = args.repeat if first > 0.3 else max(args.repeat, 7)
+                wall, cpu, walls, out = best_of(lambda: fn(*fn_args, threads), repeat=reps)
             if name == "reference":
                 expected = out
             row = {
@@ -273,6 +363,10 @@ def main(argv=None):
                 "times_s": walls,
                 "first_call_s": first,
                 "min_bytes": int(min_bytes),
+                "in_bytes": int(nbytes["in"]),
+                "out_bytes": int(nbytes["out"]),
+                **({"line_bytes": int(nbytes["line_in"] + nbytes["out"])} if "line_in" in nbytes else {}),
+                **({"floor": nbytes["floor"]} if "floor" in nbytes else {}),
                 "gb_per_s": min_bytes / wall / 1e9,
                 "_out": out,
             }
@@ -289,14 +383,52 @@ def main(argv=None):
             del r["_out"]
         print(f"  {label}: " + ", ".join(f"{r['backend']}/{r['n_threads']} {r['best_s'] * 1e3:.1f} ms" for r in results if r["case"] == label), flush=True)
 
+    # A second round of the native kernels (on a shared machine one round is easily disturbed;
+    # the reference is slow and steady enough for one): keep the faster best of the two rounds.
+    for _ in range(1, args.rounds):
+        cases = {c[0]: c for c in kernel_cases(data, n_classes)}
+        for r in results:
+            if r["backend"] == "reference":
+                continue
+            _, kernel, make_args, _ = cases[r["case"]]
+            fn, fn_args = getattr(backends[r["backend"]], kernel), make_args()
+            wall, cpu, walls, _ = best_of(lambda: fn(*fn_args, r["n_threads"]), repeat=len(r["times_s"]))
+            r["times_s"] = r["times_s"] + walls
+            if wall < r["best_s"]:
+                r["best_s"], r["cpu_s_of_best"] = wall, cpu
+                r["gb_per_s"] = r["min_bytes"] / wall / 1e9
+        for r in results:
+            ref_rows = [q for q in results if q["case"] == r["case"] and q["backend"] == "reference"]
+            if ref_rows:
+                r["speedup_vs_reference"] = ref_rows[0]["best_s"] / r["best_s"]
+
     # the bandwidth again, after the kernels: on a shared machine keep the faster of the two
     _, bw_rates_after = measure_bandwidth(votes64, n_threads, args.repeat)
     bw_rates = {k_: max(v, bw_rates_after[k_]) for k_, v in bw_rates.items()}
     bw_reader = max(bw_rates, key=bw_rates.get)
     bandwidth = bw_rates[bw_reader] * 1e9
+    wr_writer, wr_rates = measure_write_bandwidth(n * n_classes * 8, n_threads, args.repeat)
+    write_bw = wr_rates[wr_writer] * 1e9
+    floors, floor_notes, floor_raw = measure_floors(data, n_threads, args.repeat)
+    print(f"write bandwidth (fresh array): {wr_rates[wr_writer]:.2f} GB/s ({wr_writer}); "
+          + "; ".join(floor_notes.values()))
     for r in results:
         r["bound_s"] = r["min_bytes"] / bandwidth
         r["x_bound"] = r["best_s"] / r["bound_s"]
+        r["bound_rw_s"] = r["in_bytes"] / bandwidth + r["out_bytes"] / write_bw
+        r["x_bound_rw"] = r["best_s"] / r["bound_rw_s"]
+        if "line_bytes" in r:
+            r["bound_line_s"] = r["line_bytes"] / bandwidth
+            r["x_bound_line"] = r["best_s"] / r["bound_line_s"]
+        if "floor" in r:
+            # softmax: the exp floor on the threads this row used, plus its memory bound;
+            # unique: one thread's np.sort of the same values
+            threads = r["n_threads"] if r["backend"] != "reference" else 1
+            fl = floors[r["floor"]]
+            if r["floor"] == "exp":
+                fl = floors["exp"] * n_threads / threads + r["bound_s"]
+            r["floor_s"] = fl
+            r["x_floor"] = r["best_s"] / fl
 
     # the paper's reference code path, on a subsample, scaled linearly to n
     rows = min(args.baseline_rows, n)
@@ -313,7 +445,8 @@ def main(argv=None):
     }
 
     # Markdown table
-    headers = ["kernel", "backend", "threads", "best (ms)", "CPU (ms)", "first call (s)", "GB/s", "x bound", "vs reference", "vs paper", "same"]
+    headers = ["kernel", "backend", "threads", "best (ms)", "CPU (ms)", "first call (s)", "GB/s", "x bound", "x bound rw",
+               "x line / floor", "vs reference", "vs paper", "same"]
     table = []
     for r in results:
         vs_paper = ""
@@ -329,6 +462,8 @@ def main(argv=None):
                 f"{r['first_call_s']:.3f}",
                 f"{r['gb_per_s']:.2f}",
                 f"{r['x_bound']:.1f}x",
+                f"{r['x_bound_rw']:.1f}x",
+                f"{r['x_bound_line']:.1f}x line" if "x_bound_line" in r else (f"{r['x_floor']:.2f}x {r['floor']}" if "x_floor" in r else ""),
                 f"{r.get('speedup_vs_reference', float('nan')):.1f}x",
                 vs_paper,
                 "yes" if r.get("matches_reference", True) else "NO",
@@ -345,6 +480,8 @@ def main(argv=None):
             f"{n_members * n * 8 / baseline['scaled_s'] / 1e9:.3f}",
             "",
             "",
+            "",
+            "",
             "1x",
             "yes" if b_ok else "NO",
         ]
@@ -354,8 +491,9 @@ def main(argv=None):
     print(
         f"\nPaper baseline timed on {rows:,} rows and scaled x{scale:.0f} to n = {n:,} (scaled). "
         f"Bound: min bytes (inputs read once + outputs written once) / {bw_rates[bw_reader]:.2f} GB/s "
-        f"({bw_reader}, int64 votes, {votes64.nbytes / 1e6:,.0f} MB). Depth kernels count n labels + n "
-        f"gathered values; a gathered value really pulls a 64-byte cache line, so their bound is optimistic. "
+        f"({bw_reader}, int64 votes, {votes64.nbytes / 1e6:,.0f} MB). 'x bound rw' prices outputs at the "
+        f"fresh-array write bandwidth {wr_rates[wr_writer]:.2f} GB/s ({wr_writer}). Gathers: 'x line' counts "
+        f"min(row bytes, 64) per row instead of one element. Floors: {floor_notes['exp']}; {floor_notes['sort']}. "
         f"Kernels are called directly (no validation). 'first call' includes Numba's compile / cache load."
     )
 
@@ -367,6 +505,7 @@ def main(argv=None):
             "members": n_members,
             "classes": n_classes,
             "repeat": args.repeat,
+            "rounds": args.rounds,
             "n_threads": thread_counts,
             "backends": list(backends),
             "backend_import_s": load_s,
@@ -381,7 +520,17 @@ def main(argv=None):
             "bound_gb_per_s": bw_rates[bw_reader],
             "readers_gb_per_s": bw_rates,
             "array": f"votes int64 {votes64.shape}, {votes64.nbytes} bytes",
+            "write_bound_writer": wr_writer,
+            "write_gb_per_s": wr_rates[wr_writer],
+            "writers_gb_per_s": wr_rates,
         },
+        "bounds_note": (
+            "x_bound: (inputs read once + outputs written once) at the read bandwidth (the issue's bound). "
+            "x_bound_rw: outputs at the fresh-array write bandwidth instead. x_bound_line (gather kernels): "
+            "the hardware moves whole 64-byte lines, so min(row bytes, 64) per row instead of one element; "
+            "the optimistic x_bound is kept beside it. x_floor: compute floors measured in this run."
+        ),
+        "floors": {"notes": floor_notes, **floor_raw},
         "paper_baseline_vote_belief": baseline,
         "results": results,
     }

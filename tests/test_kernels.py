@@ -722,3 +722,70 @@ def test_unavailable_backend(monkeypatch, name):
     with pytest.raises(ImportError):
         with crembo.use_backend(name):
             pass
+
+
+# -- unique_values on many distinct values: per-thread sorts merged natively ------------------
+
+
+def _many_values(case, seed=7):
+    """(20000, 10) float64 with ~100,000 distinct values (past every hash limit), duplicates
+    spread over the whole array (so across the sorted parts), plus the case's special values."""
+    rng = np.random.default_rng(seed)
+    pool = rng.random(100_000)
+    values = pool[rng.integers(0, pool.size, size=200_000)]
+    if case in ("pos_zero", "both_zeros"):
+        values[rng.integers(0, values.size, size=50)] = 0.0
+    if case in ("neg_zero", "both_zeros"):
+        values[rng.integers(0, values.size, size=50)] = -0.0
+    if case == "nan":
+        values[[3, 150_000]] = np.nan
+    return values.reshape(20_000, 10)
+
+
+@pytest.mark.parametrize("backend_name", [b for b in AVAILABLE_BACKENDS if b != "reference"])
+@pytest.mark.parametrize("case", ["plain", "pos_zero", "neg_zero", "both_zeros", "nan", "float32"])
+@pytest.mark.parametrize("n_threads", [1, 2, 3])
+def test_unique_values_sorted_path(backend_name, case, n_threads):
+    belief = _many_values(case)
+    if case == "float32":
+        belief = belief.astype(np.float32)
+    expected = ref.unique_values(belief)
+    actual = backends.get_backend(backend_name).unique_values(belief, n_threads)
+    assert actual.dtype == np.float64 and actual.shape == expected.shape
+    nan = np.isnan(expected)
+    assert (np.isnan(actual) == nan).all()
+    assert (actual[~nan].view(np.uint64) == expected[~nan].view(np.uint64)).all()  # signs of zero too
+
+
+@pytest.mark.parametrize("backend_name", [b for b in AVAILABLE_BACKENDS if b != "reference"])
+def test_merge_sorted_unique_edges(backend_name):
+    if backend_name == "cython":
+        from crembo._ext._kernels import merge_unique_into as merge
+    else:
+        from crembo.backends._numba_kernels import merge_sorted_unique as merge
+    cases = [
+        ([], []),
+        ([1.0], []),
+        ([], [2.0, 2.0]),
+        ([0.1, 0.1, 0.5, 0.9], [0.1, 0.5, 0.5, 1.0]),
+        ([0.2, 0.3], [0.0, 0.05]),
+        ([0.0, 0.7, 0.7], [0.7, 0.8, 0.8, 0.8]),
+    ]
+    for a, b in cases:
+        a, b = np.array(a, dtype=np.float64), np.array(b, dtype=np.float64)
+        out = np.empty(a.size + b.size)
+        m = merge(a, b, out)
+        np.testing.assert_array_equal(out[:m], np.unique(np.concatenate([a, b])))
+
+
+@pytest.mark.parametrize("backend_name", [b for b in AVAILABLE_BACKENDS if b != "reference"])
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES)
+def test_softmax_bit_exact_across_chunks_and_threads(backend_name, dtype):
+    """Both native softmaxes use NumPy's exp on row chunks: exactly the reference, whatever the
+    chunking (n is not a multiple of the chunk) or the thread count."""
+    rng = np.random.default_rng(3)
+    logits = (rng.standard_normal((20_011, 7)) * 30).astype(dtype)
+    expected = ref.softmax(logits)
+    module = backends.get_backend(backend_name)
+    for n_threads in (1, 2, 3):
+        np.testing.assert_array_equal(module.softmax(logits, n_threads), expected)

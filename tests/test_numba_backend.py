@@ -92,7 +92,7 @@ def test_thread_count_set_and_restored(monkeypatch):
         nb.vote_belief(votes, 3, 2)
         assert seen == [min(2, numba.config.NUMBA_NUM_THREADS)]
         assert numba.get_num_threads() == 1
-        monkeypatch.setattr(nb._k, "vote_lookup", boom)
+        monkeypatch.setattr(nb._k, "vote_counts", boom)
         with pytest.raises(RuntimeError):
             nb.vote_counts(votes, 3, 2)
         assert numba.get_num_threads() == 1

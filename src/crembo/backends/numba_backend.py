@@ -7,7 +7,9 @@ data shape only, so results do not depend on the thread count. With ``NUMBA_DISA
 same code runs as plain Python (for coverage and debuggers).
 """
 
+import concurrent.futures
 import contextlib
+import threading
 
 import numba
 import numpy as np
@@ -20,9 +22,8 @@ NAME = "numba"
 from crembo.backends.reference import ROW_BAD_SUM, ROW_NEGATIVE, ROW_NONFINITE, ROW_OK  # noqa: E402,F401
 
 _SAMPLE_BLOCK = 16384  # samples per parallel task in the depth kernels
-_UNIQUE_BLOCK = 65536  # belief entries per hash set in unique_values
-_UNIQUE_LIMIT = 4096  # distinct values per block before falling back to np.unique
-_UNIQUE_CAP = 2 * _UNIQUE_LIMIT  # hash slots per block (load <= 1/2)
+_UNIQUE_BLOCK = 262144  # belief entries per hash set in unique_values
+_UNIQUE_LIMIT = 4096  # distinct values per block before falling back to sorting
 
 
 @contextlib.contextmanager
@@ -45,44 +46,87 @@ def _n_blocks(n, block):
 
 
 def _vote_block(n_classes):
-    # Local counts of one block (block * k uint32) stay within ~8 KiB, in L1 (measured best
-    # among 128..3200 samples per block at k = 10 for uint8 and int64 votes).
-    return int(min(1024, max(16, 2048 // n_classes)))
-
-
-def _vote_lookup(votes, n_classes, n_threads, table):
-    n = votes.shape[1]
-    block = _vote_block(n_classes)
-    out = np.empty((n, n_classes), dtype=table.dtype)
-    bad = np.empty(_n_blocks(n, block), dtype=np.int64)
-    with _threads(n_threads):
-        _k.vote_lookup(votes, n_classes, block, table, out, bad)
-    return out, int(bad.sum())
+    # The block's uint32 counts (block * k) stay within ~20 KiB, in L1, while the T member rows
+    # stream through; >= 64 samples keep each row segment several cache lines long.
+    return int(min(1024, max(64, 5120 // max(n_classes, 1))))
 
 
 def vote_counts(votes, n_classes, n_threads=1):
     """votes (T, n) ints -> (counts (n, k) uint32, n_invalid). counts[i, c] = #{t: votes[t, i] == c}."""
-    return _vote_lookup(votes, n_classes, n_threads, np.arange(votes.shape[0] + 1, dtype=np.uint32))
+    n = votes.shape[1]
+    block = _vote_block(n_classes)
+    out = np.empty((n, n_classes), dtype=np.uint32)
+    bad = np.empty(_n_blocks(n, block), dtype=np.int64)
+    with _threads(n_threads):
+        _k.vote_counts(np.ascontiguousarray(votes), n_classes, block, out, bad)
+    return out, int(bad.sum())
 
 
 def vote_belief(votes, n_classes, n_threads=1):
     """votes (T, n) -> (belief (n, k) float64 = counts / T, n_invalid). Division, not a product."""
-    n_members = votes.shape[0]
+    n_members, n = votes.shape
     table = np.arange(n_members + 1, dtype=np.float64) / np.float64(n_members)
-    return _vote_lookup(votes, n_classes, n_threads, table)
+    block = _vote_block(n_classes)
+    out = np.empty((n, n_classes), dtype=np.float64)
+    bad = np.empty(_n_blocks(n, block), dtype=np.int64)
+    with _threads(n_threads):
+        _k.vote_lookup(np.ascontiguousarray(votes), n_classes, block, table, out, bad)
+    return out, int(bad.sum())
+
+
+_SOFTMAX_CHUNK = 65536  # logits per chunk: a chunk's input and output stay in L2 through 3 steps
+
+
+_POOL = None
+_POOL_LOCK = threading.Lock()
+
+
+def _pool(n_workers):
+    """A process-wide thread pool for kernels whose inner step is a NumPy call (it drops the GIL)."""
+    global _POOL
+    with _POOL_LOCK:
+        if _POOL is None or _POOL._max_workers < n_workers:
+            if _POOL is not None:
+                _POOL.shutdown(wait=False)
+            _POOL = concurrent.futures.ThreadPoolExecutor(n_workers, thread_name_prefix="crembo-numba")
+        return _POOL
+
+
+def _run_row_parts(fn, n, n_threads, min_rows):
+    """fn(lo, hi) on min(n_threads, n // min_rows) contiguous row ranges, one per thread."""
+    parts = max(1, min(int(n_threads), numba.config.NUMBA_NUM_THREADS, n // max(min_rows, 1)))
+    if parts == 1:
+        fn(0, n)
+        return
+    step = -(-n // parts)
+    futures = [_pool(parts - 1).submit(fn, lo, min(lo + step, n)) for lo in range(step, n, step)]
+    fn(0, step)  # the calling thread takes the first part
+    for f in futures:
+        f.result()
 
 
 def softmax(logits, n_threads=1):
     """Row-wise softmax in float64: exp(z - max(z)) / sum, summed left to right.
 
-    ``exp`` is numpy's (vectorised, and faster than a scalar libm call per entry in a Numba loop),
-    so the result equals the reference exactly; the max and the normalisation run in Numba.
+    ``exp`` is numpy's (SIMD, several times faster than a scalar libm call per entry), so the
+    result equals the reference exactly. Rows are processed in chunks that stay in L2 (shift in
+    Numba, ``np.exp`` in place, divide in Numba), one contiguous part of the rows per thread.
     """
     out = np.empty(logits.shape, dtype=np.float64)
-    with _threads(n_threads):
-        _k.shift_by_row_max(logits, out)
-        np.exp(out, out=out)
-        _k.divide_by_row_sum(out)
+    n, k = logits.shape
+    if n == 0 or k == 0:
+        return out
+    rows = max(1, _SOFTMAX_CHUNK // k)
+
+    def part(lo, hi):
+        for a in range(lo, hi, rows):
+            b = min(a + rows, hi)
+            chunk = out[a:b]
+            _k.shift_by_row_max(logits[a:b], chunk)
+            np.exp(chunk, out=chunk)
+            _k.divide_by_row_sum(chunk)
+
+    _run_row_parts(part, n, n_threads, rows)
     return out
 
 
@@ -90,7 +134,7 @@ def belief_status(proba, atol, n_threads=1):
     """Row status int8 (n,): ROW_NONFINITE, else ROW_NEGATIVE, else ROW_BAD_SUM, else ROW_OK."""
     status = np.empty(proba.shape[0], dtype=np.int8)
     with _threads(n_threads):
-        _k.belief_status(proba, float(atol), status)
+        _k.belief_status(np.ascontiguousarray(proba), float(atol), status)
     return status
 
 
@@ -99,30 +143,68 @@ def normalize_belief(proba, atol, n_threads=1):
     belief = np.empty(proba.shape, dtype=np.float64)
     status = np.empty(proba.shape[0], dtype=np.int8)
     with _threads(n_threads):
-        _k.normalize_belief(proba, float(atol), belief, status)
+        _k.normalize_belief(np.ascontiguousarray(proba), float(atol), belief, status)
     return belief, status
+
+
+def _sorted_unique(values, n_threads, merge, original):
+    """np.unique(values) for float64 ``values`` (sorted in place): one np.sort per thread on
+    contiguous parts, then branch-free native merges that drop duplicates on the way.
+
+    NaN, or both signs of zero, go to np.unique of ``original`` (the unsorted belief: its sort
+    decides which zero it keeps, and that depends on the order it starts from).
+    """
+    parts = max(1, min(int(n_threads), numba.config.NUMBA_NUM_THREADS, values.size // 65536))
+    step = max(1, -(-values.size // parts))
+    pieces = [values[lo : lo + step] for lo in range(0, values.size, step)] or [values]
+    if len(pieces) == 1:
+        pieces[0].sort()
+    else:
+        for f in [_pool(len(pieces)).submit(p.sort) for p in pieces]:
+            f.result()
+    signs = set()
+    for p in pieces:
+        if p.size and np.isnan(p[-1]):  # NaN sorts last
+            return _ref.unique_values(original)
+        lo, hi = np.searchsorted(p, 0.0, "left"), np.searchsorted(p, 0.0, "right")
+        signs.update(np.unique(np.signbit(p[lo:hi])).tolist())
+    if len(signs) > 1:
+        return _ref.unique_values(original)
+    empty = np.empty(0)
+    merged = False
+    while len(pieces) > 1 or not merged:  # pairwise rounds (one dedupe pass if 1 part)
+        merged = True
+        pairs = [(pieces[i], pieces[i + 1] if i + 1 < len(pieces) else empty) for i in range(0, len(pieces), 2)]
+        outs = [np.empty(a.size + b.size) for a, b in pairs]
+        if len(pairs) == 1:
+            sizes = [merge(*pairs[0], outs[0])]
+        else:
+            sizes = list(_pool(len(pairs)).map(merge, *zip(*pairs), outs))
+        pieces = [o[:m] for o, m in zip(outs, sizes)]
+    return pieces[0]
 
 
 def unique_values(belief, n_threads=1):
     """Sorted unique values of the belief, as float64 (the candidate thresholds).
 
-    Hash sets of bit patterns per block, merged; np.unique when values are many, when NaN occurs,
-    or when both signs of zero occur (numpy then decides which one it keeps).
+    Few distinct values (vote beliefs: at most T + 1): hash sets of bit patterns per block,
+    merged. Many (softmax beliefs), NaN, or both signs of zero: ``_sorted_unique``.
     """
     flat = np.ascontiguousarray(belief).reshape(-1)
-    bits = flat.view(np.int64 if flat.dtype == np.float64 else np.int32)
+    flat = flat.astype(np.float64, copy=False)  # float32 too: np.unique sees float64 values
+    bits = flat.view(np.uint64)
     n_blocks = _n_blocks(bits.shape[0], _UNIQUE_BLOCK)
     found = np.empty((n_blocks, _UNIQUE_LIMIT), dtype=bits.dtype)
     n_found = np.empty(n_blocks, dtype=np.int64)
     flags = np.empty(n_blocks, dtype=np.int64)
     with _threads(n_threads):
-        _k.unique_blocks(bits, _UNIQUE_BLOCK, _UNIQUE_CAP, _UNIQUE_LIMIT, found, n_found, flags)
+        _k.unique_blocks(bits, _UNIQUE_BLOCK, _UNIQUE_LIMIT, found, n_found, flags)
     if flags.any():
-        return _ref.unique_values(belief)
-    cap = 16
-    while cap < 2 * int(n_found.sum()):
-        cap *= 2
-    merged = _k.merge_unique(found, n_found, cap)
+        return _sorted_unique(flat.astype(np.float64), n_threads, _k.merge_sorted_unique, belief)
+    cap_log2 = 4
+    while (1 << cap_log2) < 2 * int(n_found.sum()):
+        cap_log2 += 1
+    merged = _k.merge_unique(found, n_found, cap_log2)
     values = merged.view(flat.dtype).astype(np.float64)
     zeros = values[values == 0]
     if np.isnan(values).any() or np.unique(np.signbit(zeros)).size > 1:
@@ -145,7 +227,7 @@ def pointwise_depth(belief, labels, n_threads=1):
     depth = np.empty(n, dtype=np.float64)
     bad = np.empty(_n_blocks(n, _SAMPLE_BLOCK), dtype=np.int64)
     with _threads(n_threads):
-        _k.pointwise_depth(belief, labels, _SAMPLE_BLOCK, depth, bad)
+        _k.pointwise_depth(np.ascontiguousarray(belief), labels, _SAMPLE_BLOCK, depth, bad)
     return depth, int(bad.sum())
 
 
@@ -156,15 +238,17 @@ def _min_depths(belief, label_matrix, n_threads):
     block = _SAMPLE_BLOCK if m == 1 else max(64, min(_SAMPLE_BLOCK, 131072 // belief.shape[1]))
     nb = _n_blocks(n, block)
     mins = np.empty((m, nb), dtype=np.float64)
-    stats = np.empty((m, nb, 4), dtype=np.int64)
+    stats = np.empty((m, nb, 3), dtype=np.int64)
+    belief = np.ascontiguousarray(belief)
     with _threads(n_threads):
         _k.min_depth_blocks(belief, label_matrix, block, mins, stats)
     depths = mins.min(axis=1)
     depths[stats[:, :, 1].any(axis=1)] = np.nan
-    # Both signs of zero among the values: numpy's reduction order picks the sign; ask it.
-    ambiguous = (depths == 0) & stats[:, :, 2].any(axis=1) & stats[:, :, 3].any(axis=1)
-    for j in np.flatnonzero(ambiguous):
-        depths[j] = _ref.hypothesis_depth(belief, label_matrix[j])[0]
+    # Both signs of zero among the minima: numpy's reduction order picks the sign; ask it.
+    for j in np.flatnonzero(depths == 0):
+        zero = mins[j] == 0
+        if stats[j, zero, 2].any() or np.unique(np.signbit(mins[j, zero])).size > 1:
+            depths[j] = _ref.hypothesis_depth(belief, label_matrix[j])[0]
     return depths, int(stats[:, :, 0].sum())
 
 
@@ -186,7 +270,7 @@ def count_consistent(belief, labels, threshold, n_threads=1):
     good = np.empty(nb, dtype=np.int64)
     bad = np.empty(nb, dtype=np.int64)
     with _threads(n_threads):
-        _k.count_consistent(belief, labels, np.float64(threshold), _SAMPLE_BLOCK, good, bad)
+        _k.count_consistent(np.ascontiguousarray(belief), labels, np.float64(threshold), _SAMPLE_BLOCK, good, bad)
     return int(good.sum()), int(bad.sum())
 
 
