@@ -23,7 +23,9 @@ trees per fold; CREMBO with crembo's default student (the native tree, gini, bal
 the paper's (scikit-learn's multi-output tree): test accuracy, time, and the fraction of test
 rows on which the two students predict the same label.
 
-Prints tables; writes benchmarks/results/oracle.json.
+--n-jobs (default None, as CREMBOClassifier's default: the scan runs its fits one after the
+other and crembo's kernels use every core; sklearn's tree is single-threaded) applies to both
+oracles alike. Prints tables; writes benchmarks/results/oracle.json.
 """
 
 import argparse
