@@ -61,6 +61,166 @@ cdef extern from *:
     """
     void crembo_prefetch(const void* p) noexcept nogil
 
+cdef extern from *:
+    """
+    #include <stddef.h>
+    #include <stdint.h>
+    #include <string.h>
+    #if defined(__GNUC__) || defined(__clang__)
+    #define crembo_prefetch_l2(p) __builtin_prefetch((p), 0, 2)
+    #else
+    #define crembo_prefetch_l2(p) ((void)0)
+    #endif
+
+    /* Counting uint8 votes with byte compares: per block of samples, one uint8 counter per
+       (class, sample) (acc[c * w + j], k * w bytes, in L1), and 16 samples at a time:
+       counter -= (votes == c) over 16 lanes. That is k compares per 16 votes instead of a
+       load-increment-store per vote (measured ~0.5 ns per vote, the old limit). A lane counts at
+       most 255 votes, so members go in groups of 255. */
+    #if defined(__GNUC__) || defined(__clang__)
+    #define CREMBO_U8_LANES 16
+    typedef uint8_t crembo_u8v __attribute__((vector_size(16)));
+    static inline crembo_u8v crembo_u8v_load(const uint8_t* p) { crembo_u8v v; memcpy(&v, p, 16); return v; }
+    static inline void crembo_u8v_store(uint8_t* p, crembo_u8v v) { memcpy(p, &v, 16); }
+
+    /* acc[c * w + j] += #{t < rows : r[t * n + j] == c} for j < wv (a multiple of 16). Eight
+       members per pass: their vectors stay in registers while the k counter rows are updated,
+       so each counter vector is loaded and stored once per eight members. */
+    static void crembo_u8_lanes(const uint8_t* r, ptrdiff_t rows, ptrdiff_t rows_after, ptrdiff_t n,
+                                ptrdiff_t wv, ptrdiff_t k, uint8_t* acc, ptrdiff_t w,
+                                const uint8_t* next, ptrdiff_t next_w, ptrdiff_t T)
+    {
+        ptrdiff_t t = 0, j, c, q, u;
+        for (; t + 8 <= rows; t += 8) {
+            const uint8_t* p = r + t * n;
+            /* the rows 16 ahead: a block reads short row segments, too short for the hardware
+               prefetcher to ramp up on (past the last row: the first rows of the next block,
+               from next, next_w bytes each) */
+            for (j = 0; j < wv; j += 16) {
+                crembo_u8v v0 = crembo_u8v_load(p + j), v1 = crembo_u8v_load(p + n + j),
+                           v2 = crembo_u8v_load(p + 2 * n + j), v3 = crembo_u8v_load(p + 3 * n + j),
+                           v4 = crembo_u8v_load(p + 4 * n + j), v5 = crembo_u8v_load(p + 5 * n + j),
+                           v6 = crembo_u8v_load(p + 6 * n + j), v7 = crembo_u8v_load(p + 7 * n + j);
+                crembo_u8v cv = {0};
+                if ((j & 63) == 0)
+                    for (q = 16; q < 24; q++) {
+                        u = t + q - rows_after;   /* < 0: a row of this block */
+                        if (u < 0) crembo_prefetch(p + q * n + j);
+                        else if (u < T && j < next_w) crembo_prefetch(next + u * n + j);
+                    }
+                for (c = 0; c < k; c++) {
+                    uint8_t* a = acc + c * w + j;
+                    /* a true compare is all ones (-1): subtracting it adds one */
+                    crembo_u8v s = (crembo_u8v)(v0 == cv) + (crembo_u8v)(v1 == cv)
+                                 + (crembo_u8v)(v2 == cv) + (crembo_u8v)(v3 == cv)
+                                 + (crembo_u8v)(v4 == cv) + (crembo_u8v)(v5 == cv)
+                                 + (crembo_u8v)(v6 == cv) + (crembo_u8v)(v7 == cv);
+                    crembo_u8v_store(a, crembo_u8v_load(a) - s);
+                    cv += 1;
+                }
+            }
+        }
+        for (; t < rows; t++) {
+            const uint8_t* p = r + t * n;
+            for (j = 0; j < wv; j += 16) {
+                crembo_u8v v0 = crembo_u8v_load(p + j), cv = {0};
+                for (c = 0; c < k; c++) {
+                    uint8_t* a = acc + c * w + j;
+                    crembo_u8v_store(a, crembo_u8v_load(a) - (crembo_u8v)(v0 == cv));
+                    cv += 1;
+                }
+            }
+        }
+    }
+    #else
+    #define CREMBO_U8_LANES 0
+    static void crembo_u8_lanes(const uint8_t* r, ptrdiff_t rows, ptrdiff_t rows_after, ptrdiff_t n,
+                                ptrdiff_t wv, ptrdiff_t k, uint8_t* acc, ptrdiff_t w,
+                                const uint8_t* next, ptrdiff_t next_w, ptrdiff_t T) {}
+    #endif
+
+    /* Votes of samples [i0, i0 + w) of uint8 votes (T, n), k <= CREMBO_U8_MAX_K. With belief == NULL,
+       counts[j * k + c] (uint32, any prior content) is overwritten with the counts; else, when
+       T <= 255, belief[j * k + c] = tab[count] directly (counts untouched), or counts is used as
+       scratch first. acc: k * w bytes of scratch. Returns the number of votes outside [0, k). */
+    static ptrdiff_t crembo_count_u8(const uint8_t* votes, ptrdiff_t T, ptrdiff_t n, ptrdiff_t i0,
+                                     ptrdiff_t w, ptrdiff_t k, uint8_t* acc, uint32_t* counts,
+                                     double* belief, const double* tab)
+    {
+        ptrdiff_t g0, g1, t, j, c, m, wv = CREMBO_U8_LANES ? w - w % 16 : 0, total = 0;
+        const uint8_t* base = votes + i0;
+        for (g0 = 0; g0 < T; g0 = g1) {
+            g1 = g0 + 255 < T ? g0 + 255 : T;
+            memset(acc, 0, (size_t)(k * w));
+            crembo_u8_lanes(base + g0 * n, g1 - g0, T - g0, n, wv, k, acc, w,
+                            base + w, i0 + 2 * w <= n ? w : n - i0 - w, T);
+            for (t = g0; t < g1; t++) {   /* samples past the last full vector */
+                const uint8_t* p = base + t * n;
+                for (j = wv; j < w; j++)
+                    if (p[j] < k) acc[p[j] * w + j]++;
+            }
+            if (belief != NULL && g0 == 0 && g1 == T) {   /* one group: straight to the belief */
+                for (j = 0; j < w; j++)
+                    for (c = 0; c < k; c++) {
+                        uint8_t a = acc[c * w + j];
+                        total += a;
+                        belief[j * k + c] = tab[a];
+                    }
+                return T * w - total;
+            }
+            for (j = 0; j < w; j++)
+                for (c = 0; c < k; c++) {
+                    uint8_t a = acc[c * w + j];
+                    total += a;
+                    counts[j * k + c] = g0 == 0 ? a : counts[j * k + c] + a;
+                }
+        }
+        if (belief != NULL)
+            for (m = 0; m < w * k; m++) belief[m] = tab[counts[m]];
+        return T * w - total;
+    }
+    """
+    void crembo_prefetch_l2(const void* p) noexcept nogil
+
+cdef extern from *:
+    """
+    /* Unique values, fast path: whether any of the float64 patterns keys[a:b] is at neither its
+       home slot nor the next one of the hash table (or is the empty marker), without a branch
+       per value so that the lookups overlap. Kept scalar: GCC's -O3 vectorizes this loop with
+       emulated 64-bit multiplies and gathers, measured 2x slower. */
+    #if defined(__GNUC__) && !defined(__clang__)
+    #define CREMBO_SCALAR __attribute__((optimize("no-tree-vectorize")))
+    #else
+    #define CREMBO_SCALAR
+    #endif
+    #define CREMBO_MISS_BODY(KEY)                                                              \
+        uint64_t miss = 0;                                                                     \
+        for (ptrdiff_t j = a; j < b; j++) {                                                    \
+            uint64_t key = (KEY), h = (key * 0x9E3779B97F4A7C15ULL) >> shift;                  \
+            miss |= ((table[h] != key) & (table[(h + 1) & mask] != key)) | (key == empty);     \
+        }                                                                                      \
+        return miss;
+    CREMBO_SCALAR static uint64_t crembo_miss_f64(const double* data, ptrdiff_t a, ptrdiff_t b,
+            const uint64_t* table, int shift, uint64_t mask, uint64_t empty) {
+        CREMBO_MISS_BODY(crembo_bits(data[j]))
+    }
+    CREMBO_SCALAR static uint64_t crembo_miss_f32(const float* data, ptrdiff_t a, ptrdiff_t b,
+            const uint64_t* table, int shift, uint64_t mask, uint64_t empty) {
+        CREMBO_MISS_BODY(crembo_bits((double)data[j]))
+    }
+    """
+    uint64_t crembo_miss_f64(const double* data, Py_ssize_t a, Py_ssize_t b, const uint64_t* table,
+                             int shift, uint64_t mask, uint64_t empty) noexcept nogil
+    uint64_t crembo_miss_f32(const float* data, Py_ssize_t a, Py_ssize_t b, const uint64_t* table,
+                             int shift, uint64_t mask, uint64_t empty) noexcept nogil
+    Py_ssize_t crembo_count_u8(const uint8_t* votes, Py_ssize_t T, Py_ssize_t n, Py_ssize_t i0,
+                               Py_ssize_t w, Py_ssize_t k, uint8_t* acc, uint32_t* counts,
+                               double* belief, const double* tab) noexcept nogil
+
+# uint8 votes with at most this many classes are counted with byte compares (k per 16 votes);
+# past it one increment per vote is cheaper.
+cdef Py_ssize_t U8_MAX_K = 32
+
 # Rows of votes prefetched ahead of the pair being counted. Each block reads T short row
 # segments, too short for the hardware prefetcher to ramp up on; prefetching them explicitly
 # overlaps the memory reads with the counting (measured ~1.5x faster for int64 votes).
@@ -170,6 +330,17 @@ def vote_counts_into(
         return _count_out_of_range(votes, k)
     cdef const vote_t* base = &votes[0, 0]
     cdef uint32_t* out = &counts[0, 0]
+    cdef uint8_t* acc
+    if vote_t is uint8_t:
+        if k <= U8_MAX_K:
+            with nogil, parallel(num_threads=n_threads):
+                acc = <uint8_t*>malloc(B * k)   # one per thread: the block's byte counters
+                for b in prange(n_blocks, schedule="static"):
+                    i0 = b * B
+                    i1 = min(i0 + B, n)
+                    n_bad += crembo_count_u8(base, T, n, i0, i1 - i0, k, acc, out + i0 * k, NULL, NULL)
+                free(acc)
+            return n_bad
     for b in prange(n_blocks, nogil=True, schedule="static", num_threads=n_threads):
         i0 = b * B
         i1 = min(i0 + B, n)
@@ -202,6 +373,18 @@ def vote_belief_into(
     cdef double* out = &belief[0, 0]
     cdef uint32_t* scr = &scratch[0, 0]
     cdef Py_ssize_t scr_stride = scratch.shape[1]
+    cdef uint8_t* acc
+    if vote_t is uint8_t:
+        if k <= U8_MAX_K:
+            with nogil, parallel(num_threads=n_threads):
+                acc = <uint8_t*>malloc(B * k)   # one per thread: the block's byte counters
+                for b in prange(n_blocks, schedule="static"):
+                    i0 = b * B
+                    i1 = min(i0 + B, n)
+                    n_bad += crembo_count_u8(base, T, n, i0, i1 - i0, k, acc,
+                                             scr + threadid() * scr_stride, out + i0 * k, tab)
+                free(acc)
+            return n_bad
     for b in prange(n_blocks, nogil=True, schedule="static", num_threads=n_threads):
         buf = scr + threadid() * scr_stride
         i0 = b * B
@@ -492,10 +675,25 @@ cdef int _hs_grow(HashSet* s) noexcept nogil:
     return 0
 
 
+cdef Py_ssize_t PREFETCH_VALUES = 256   # values read ahead in _unique_part
+
+
+cdef inline uint64_t _key_of(const real_t* data, Py_ssize_t j) noexcept nogil:
+    if real_t is double:
+        return (<const uint64_t*>data)[j]
+    else:
+        return crembo_bits(<double>data[j])
+
+
 cdef uint8_t _unique_part(const real_t* data, Py_ssize_t start, Py_ssize_t stop, HashSet* s) noexcept nogil:
-    cdef Py_ssize_t j
+    """Insert the float64 bit patterns of data[start:stop] into s; return the part's flags.
+
+    Keys are the raw patterns (+0.0 and -0.0 differ), and a value's flags (NaN, which zero) are
+    taken when it is inserted: every value found in the table was flagged then.
+    """
+    cdef Py_ssize_t j, q, q1
     cdef double x
-    cdef uint64_t key, h, cur, mask
+    cdef uint64_t key, h, cur, mask, miss
     cdef uint64_t* keys
     cdef int shift
     cdef uint8_t flags = 0
@@ -506,31 +704,49 @@ cdef uint8_t _unique_part(const real_t* data, Py_ssize_t start, Py_ssize_t stop,
     keys = s.keys
     shift = s.shift
     mask = <uint64_t>(s.cap - 1)
-    for j in range(start, stop):
-        x = data[j]
-        key = crembo_bits(x)
-        # Branch-free flags (measured 2x faster than branching here): a NaN only needs noticing,
-        # the caller then falls back to np.unique; +0.0 and -0.0 share the key 0 and the sign
-        # is decided from the flags.
-        flags = flags | (x != x) | ((key == NEG_ZERO) << 3) | ((key == 0) << 2)
-        key = key & (0 - <uint64_t>((key << 1) != 0))
-        h = (key * 0x9E3779B97F4A7C15ULL) >> shift
-        while True:
-            cur = keys[h]
-            if cur == key:
-                break
-            if cur == EMPTY:
-                keys[h] = key
-                s.size += 1
-                # load factor <= 1/4: nearly every lookup then ends at its first slot
-                if 4 * s.size > s.cap:
-                    if _hs_grow(s) != 0:
-                        return flags | F_OVERFLOW
-                    keys = s.keys
-                    shift = s.shift
-                    mask = <uint64_t>(s.cap - 1)
-                break
-            h = (h + 1) & mask
+    q = start
+    while q < stop:
+        q1 = min(q + 16, stop)
+        # The hardware prefetcher keeps too few lines in flight for this loop (latency-bound at
+        # ~4 ns per value without these): ask for the values 2 KiB ahead.
+        if q + PREFETCH_VALUES + 16 <= stop:
+            crembo_prefetch(data + q + PREFETCH_VALUES)
+            crembo_prefetch(data + q + PREFETCH_VALUES + 8)
+        # Fast path, one branch per 16 values: each value is at its home slot or the next one
+        # (nearly always, at load <= 1/4); the per-value probe loop was the limit (~2 ns per
+        # value). The empty marker is a NaN pattern and must take the slow path to be flagged.
+        if real_t is double:
+            miss = crembo_miss_f64(data, q, q1, keys, shift, mask, EMPTY)
+        else:
+            miss = crembo_miss_f32(data, q, q1, keys, shift, mask, EMPTY)
+        if miss == 0:
+            q = q1
+            continue
+        for j in range(q, q1):   # slow path: look up (and insert) one value at a time
+            key = _key_of(data, j)
+            if key == EMPTY:   # it would be "found" in any empty slot: flag it as the NaN it is
+                flags = flags | F_NAN
+                continue
+            h = (key * 0x9E3779B97F4A7C15ULL) >> shift
+            while True:
+                cur = keys[h]
+                if cur == key:
+                    break
+                if cur == EMPTY:
+                    x = crembo_from_bits(key)
+                    flags = flags | (x != x) | ((key == NEG_ZERO) << 3) | ((key == 0) << 2)
+                    keys[h] = key
+                    s.size += 1
+                    # load factor <= 1/4: nearly every lookup then ends at its first slot
+                    if 4 * s.size > s.cap:
+                        if _hs_grow(s) != 0:
+                            return flags | F_OVERFLOW
+                        keys = s.keys
+                        shift = s.shift
+                        mask = <uint64_t>(s.cap - 1)
+                    break
+                h = (h + 1) & mask
+        q = q1
     return flags
 
 
@@ -571,7 +787,7 @@ def unique_values_hashed(
         for p in range(n_parts):
             pos += sets[p].size
         out = np.empty(pos, dtype=np.float64)
-        _collect(out, sets, n_parts, flags & F_NEG_ZERO != 0)
+        _collect(out, sets, n_parts)
         return out
     finally:
         for p in range(n_parts):
@@ -579,15 +795,13 @@ def unique_values_hashed(
         free(sets)
 
 
-cdef void _collect(double[::1] out, HashSet* sets, Py_ssize_t n_parts, bint neg_zero):
+cdef void _collect(double[::1] out, HashSet* sets, Py_ssize_t n_parts):
     cdef Py_ssize_t p, j, pos = 0
     cdef uint64_t key
     for p in range(n_parts):
         for j in range(sets[p].cap):
             key = sets[p].keys[j]
             if key != EMPTY:
-                if key == 0 and neg_zero:
-                    key = NEG_ZERO
                 out[pos] = crembo_from_bits(key)
                 pos += 1
 
@@ -714,6 +928,74 @@ cdef inline void _min_depth_range(
     n_bad[0] += bad
 
 
+cdef inline void _pair_step(const real_t* row, size_t kk, size_t u, size_t v, double* ma, double* mb,
+                            uint8_t* na, uint8_t* nb, Py_ssize_t* bad) noexcept nogil:
+    cdef double x, y
+    if u < kk:
+        x = row[u]
+        if not (x >= ma[0]):
+            if x != x:
+                na[0] = 1
+            else:
+                ma[0] = x
+    else:
+        bad[0] += 1
+    if v < kk:
+        y = row[v]
+        if not (y >= mb[0]):
+            if y != y:
+                nb[0] = 1
+            else:
+                mb[0] = y
+    else:
+        bad[0] += 1
+
+
+cdef inline void _min_depth_pair(
+    const real_t* b,            # IN  (n, k) belief
+    Py_ssize_t k,
+    const label_t* la,          # IN  labels of hypothesis j
+    const label_t* lb,          # IN  labels of hypothesis j + 1 (may be la: then ignore min_b)
+    Py_ssize_t i0,
+    Py_ssize_t i1,
+    Py_ssize_t ahead,           # prefetch the labels this far ahead (into L2) while i + ahead < n
+    Py_ssize_t n,
+    double* min_a,              # INOUT running minima (strict <: the first minimum wins)
+    double* min_b,
+    uint8_t* nan_a,             # INOUT set when a valid depth is NaN
+    uint8_t* nan_b,
+    Py_ssize_t* n_bad,          # INOUT invalid labels
+) noexcept nogil:
+    """The minimum gather of two hypotheses in one pass: the row addressing and the loop
+    overhead are shared, and the two gathers overlap. ``not (x >= m)`` is the one test on the
+    hot path: it is true for x < m and for NaN, both rare, told apart off the hot path."""
+    cdef Py_ssize_t i, e, bad = 0
+    cdef size_t kk = <size_t>k
+    cdef double ma = min_a[0], mb = min_b[0]
+    cdef uint8_t na = 0, nb = 0
+    cdef const real_t* row = b + i0 * k
+    i = i0
+    while i + 8 <= i1:
+        # one line of each hypothesis' labels, a block ahead: m short row segments are too
+        # many streams for the hardware prefetcher, and one burst per block stalls on them
+        if i + ahead < n:
+            crembo_prefetch_l2(la + i + ahead)
+            crembo_prefetch_l2(lb + i + ahead)
+        for e in range(8):   # a constant count: unrolled, no loop-exit mispredictions
+            _pair_step(row, kk, <size_t>la[i + e], <size_t>lb[i + e], &ma, &mb, &na, &nb, &bad)
+            row = row + k
+        i = i + 8
+    while i < i1:
+        _pair_step(row, kk, <size_t>la[i], <size_t>lb[i], &ma, &mb, &na, &nb, &bad)
+        row = row + k
+        i = i + 1
+    min_a[0] = ma
+    min_b[0] = mb
+    nan_a[0] |= na
+    nan_b[0] |= nb
+    n_bad[0] += bad
+
+
 def hypothesis_depths_into(
     const real_t[:, ::1] belief,         # IN  (n, k)
     const label_t[:, ::1] label_matrix,  # IN  (m, n) predictions of m hypotheses
@@ -723,7 +1005,13 @@ def hypothesis_depths_into(
     """Depth of each hypothesis; returns the total number of invalid labels."""
     cdef Py_ssize_t n = belief.shape[0], k = belief.shape[1], m = label_matrix.shape[0]
     cdef Py_ssize_t j, p, i0, i1, blk, n_parts, step, n_bad = 0, bad
-    cdef Py_ssize_t BLOCK = 4096   # samples per pass over the hypotheses: belief rows stay cached
+    # Samples per pass over the hypotheses: the block's belief rows (<= 24 KiB) stay in L1 while
+    # all m hypotheses gather from them (a 4096-row block lived in L2, and moving its lines to L1
+    # once per hypothesis was the limit).
+    cdef Py_ssize_t BLOCK = max(64, min(4096, 24576 // (k * <Py_ssize_t>sizeof(real_t)) // 16 * 16))
+    if m == 1:   # one pass over the belief: nothing to keep cached, long blocks
+        BLOCK = 4096
+    cdef Py_ssize_t LINE_F = 64 // sizeof(real_t), q
     cdef double cur
     cdef uint8_t nan
     if m == 0:
@@ -755,8 +1043,21 @@ def hypothesis_depths_into(
         i0 = p * step
         while i0 < min((p + 1) * step, n):
             i1 = min(i0 + BLOCK, (p + 1) * step, n)
-            for j in range(m):
-                _min_depth_range(b, k, L + j * n, i0, i1, &part_min[p, j], &part_nan[p, j], &part_bad[p])
+            j = 0
+            while j < m:
+                # a share of the next block's belief lines into L2 (a sequential read, but the
+                # hardware prefetcher does not keep far enough ahead)
+                q = i1 * k + (j * (BLOCK * k) // m) // LINE_F * LINE_F
+                while m > 1 and q < min(i1 * k + ((j + 2) * (BLOCK * k) // m), n * k):
+                    crembo_prefetch_l2(b + q)
+                    q = q + LINE_F
+                if j + 1 < m:
+                    _min_depth_pair(b, k, L + j * n, L + (j + 1) * n, i0, i1, i1 - i0, n, &part_min[p, j],
+                                    &part_min[p, j + 1], &part_nan[p, j], &part_nan[p, j + 1], &part_bad[p])
+                    j = j + 2
+                else:
+                    _min_depth_range(b, k, L + j * n, i0, i1, &part_min[p, j], &part_nan[p, j], &part_bad[p])
+                    j = j + 1
             i0 = i1
     for j in range(m):
         cur = INFINITY

@@ -789,3 +789,69 @@ def test_softmax_bit_exact_across_chunks_and_threads(backend_name, dtype):
     module = backends.get_backend(backend_name)
     for n_threads in (1, 2, 3):
         np.testing.assert_array_equal(module.softmax(logits, n_threads), expected)
+
+
+# -- the fast paths of the native kernels: byte-counter votes, hash fast path, L1 depth blocks --
+
+
+@pytest.mark.parametrize("backend_name", [b for b in AVAILABLE_BACKENDS if b != "reference"])
+@pytest.mark.parametrize("n_members", [1, 7, 8, 9, 255, 256, 600])  # groups of 255 per byte counter
+@pytest.mark.parametrize("n_classes", [1, 10, 32, 33])  # 33: past the byte-compare limit
+def test_uint8_vote_counting_paths(backend_name, n_members, n_classes):
+    """uint8 votes with few classes are counted with byte compares, 16 samples at a time: sample
+    counts that are not multiples of 16 or of the block, and invalid votes (>= k), included."""
+    rng = np.random.default_rng(n_members * 100 + n_classes)
+    votes = rng.integers(0, n_classes + 3, size=(n_members, 1237)).astype(np.uint8)
+    votes[:, 5] = 255
+    module = backends.get_backend(backend_name)
+    for n_threads in (1, 2, 3):
+        for kernel in ("vote_counts", "vote_belief"):
+            assert_same(getattr(module, kernel)(votes, n_classes, n_threads), getattr(ref, kernel)(votes, n_classes),
+                        where=f"{kernel} T={n_members} k={n_classes}")
+
+
+@pytest.mark.parametrize("backend_name", [b for b in AVAILABLE_BACKENDS if b != "reference"])
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES)
+def test_unique_values_hash_fast_path(backend_name, dtype):
+    """Few distinct values in long runs of chunks that are all known, then new values late, the
+    empty-slot marker (an all-ones NaN pattern), and each sign of zero alone or both."""
+    rng = np.random.default_rng(11)
+    module = backends.get_backend(backend_name)
+    base = rng.choice(np.arange(101) / 100, size=300_000)
+    marker = np.uint64(0xFFFFFFFFFFFFFFFF).view(np.float64)
+    cases = {"plain": base.copy()}
+    late = base.copy()
+    late[-3:] = [0.123, 0.456, 0.789]  # new values in the last chunk of the last part
+    cases["late"] = late
+    for name, special in [("marker", marker), ("neg_zero", -0.0), ("nan", np.nan)]:
+        c = base.copy()
+        c[c == 0.0] = 0.5
+        c[[17, 250_000]] = special
+        cases[name] = c
+    both = base.copy()
+    both[both == 0.0] = -0.0
+    both[3] = 0.0
+    cases["both_zeros"] = both
+    for name, values in cases.items():
+        belief = values.reshape(-1, 10).astype(dtype)
+        expected = ref.unique_values(belief)
+        for n_threads in (1, 2, 3):
+            assert_same(module.unique_values(belief, n_threads), expected, where=f"{name} threads={n_threads}")
+
+
+@pytest.mark.parametrize("backend_name", [b for b in AVAILABLE_BACKENDS if b != "reference"])
+@pytest.mark.parametrize("n_classes", [3, 10, 700])  # L1 sub-blocks of many, some and 64 rows
+def test_hypothesis_depths_many_blocks(backend_name, n_classes):
+    """Many hypotheses over many L1 sub-blocks (the next one's labels prefetched), minima late
+    in the samples, and invalid labels."""
+    rng = np.random.default_rng(n_classes)
+    n = 40_003
+    votes = rng.integers(0, n_classes, size=(15, n))
+    belief = ref.vote_belief(votes, n_classes)[0]
+    labels = rng.integers(-1, n_classes + 1, size=(23, n))
+    labels[:, -1] = np.argmin(belief[-1])  # the minimum, possibly, at the very last sample
+    module = backends.get_backend(backend_name)
+    for dtype in LABEL_DTYPES:
+        for n_threads in (1, 2, 3):
+            assert_same(module.hypothesis_depths(belief, labels.astype(dtype), n_threads),
+                        ref.hypothesis_depths(belief, labels.astype(dtype)), where=f"{dtype} threads={n_threads}")

@@ -31,17 +31,18 @@ _SER = dict(cache=True, nogil=True, error_model="numpy")
 # too short for the hardware prefetcher to ramp up on (same scheme as the Cython kernel).
 _PREFETCH_ROWS = 4
 
-if numba.config.DISABLE_JIT:
+def _make_prefetch(locality):
+    """An intrinsic hinting the CPU to load the cache line holding ``arr[idx]`` (1-D array) for
+    reading; locality 3 keeps it in L1, 2 in L2 (llvm.prefetch's scale)."""
+    if numba.config.DISABLE_JIT:
 
-    def prefetch(arr, idx):
-        """No-op in pure Python mode."""
+        def prefetch(arr, idx):
+            """No-op in pure Python mode."""
 
-else:
+        return prefetch
 
     @intrinsic
     def prefetch(typingctx, arr, idx):
-        """Hint the CPU to load the cache line holding ``arr[idx]`` (1-D array) for reading."""
-
         def codegen(context, builder, signature, args):
             aryty = signature.args[0]
             ary = context.make_array(aryty)(context, builder, args[0])
@@ -49,10 +50,16 @@ else:
             i8p, i32 = ir.IntType(8).as_pointer(), ir.IntType(32)
             fnty = ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32])
             fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.prefetch.p0i8")
-            builder.call(fn, [builder.bitcast(ptr, i8p), i32(0), i32(3), i32(1)])
+            builder.call(fn, [builder.bitcast(ptr, i8p), i32(0), i32(locality), i32(1)])
             return context.get_dummy_value()
 
         return types.void(arr, idx), codegen
+
+    return prefetch
+
+
+prefetch = _make_prefetch(3)
+prefetch_l2 = _make_prefetch(2)
 
 
 @njit(**_SER)
@@ -100,6 +107,92 @@ def _count_block(flat, T, n, n_classes, i0, i1, buf, off):
                 bad += 1
             base += k
     return bad
+
+
+@njit(**_SER)
+def _count_block_u8(flat, T, n, k, i0, i1, acc, counts, off):
+    """Votes of samples i0:i1 of uint8 votes (k small): counts[off + (i - i0) * k + c] is
+    overwritten with the counts; acc: >= k * (i1 - i0) uint8 scratch. Returns #invalid votes.
+
+    One byte counter per (class, sample) in acc[c * w + j] (in L1): for each class, a compare
+    over the contiguous votes of four members at once, which LLVM vectorizes. That is k byte
+    compares per vote lane instead of a load-increment-store per vote (the old ~0.5 ns per vote
+    limit). A byte counts at most 255 votes: members go in groups of 255.
+    """
+    w = i1 - i0
+    total = 0
+    g0 = 0
+    while g0 < T:
+        g1 = min(g0 + 255, T)
+        acc[: k * w] = 0
+        t = g0
+        while t < g1:
+            r0 = flat[t * n + i0 : t * n + i1]
+            if t + 4 <= g1:
+                r1 = flat[(t + 1) * n + i0 : (t + 1) * n + i1]
+                r2 = flat[(t + 2) * n + i0 : (t + 2) * n + i1]
+                r3 = flat[(t + 3) * n + i0 : (t + 3) * n + i1]
+                if t + 12 <= T:  # rows 8 ahead: short segments, the hardware prefetcher lags
+                    for q in range(0, w, 64):
+                        for a in range(8, 12):
+                            prefetch(flat, (t + a) * n + i0 + q)
+                for c in range(k):
+                    cc = np.uint8(c)
+                    row = acc[c * w : (c + 1) * w]
+                    for j in range(w):
+                        row[j] += np.uint8(r0[j] == cc) + np.uint8(r1[j] == cc) + np.uint8(r2[j] == cc) + np.uint8(r3[j] == cc)
+                t += 4
+            else:
+                for c in range(k):
+                    cc = np.uint8(c)
+                    row = acc[c * w : (c + 1) * w]
+                    for j in range(w):
+                        row[j] += np.uint8(r0[j] == cc)
+                t += 1
+        for j in range(w):  # to the (samples, classes) layout of the output
+            base = off + j * k
+            for c in range(k):
+                x = np.uint32(acc[c * w + j])
+                total += x
+                if g0 == 0:
+                    counts[base + c] = x
+                else:
+                    counts[base + c] += x
+        g0 = g1
+    return T * w - total
+
+
+@njit(**_PAR)
+def vote_counts_u8(votes, n_classes, block, out, bad):
+    """vote_counts for uint8 votes and few classes (see _count_block_u8)."""
+    T, n = votes.shape
+    flat = votes.reshape(-1)
+    o = out.reshape(-1)
+    n_blocks = (n + block - 1) // block
+    for b in prange(n_blocks):
+        i0 = b * block
+        i1 = min(i0 + block, n)
+        acc = np.empty((i1 - i0) * n_classes, dtype=np.uint8)
+        bad[b] = _count_block_u8(flat, T, n, n_classes, i0, i1, acc, o, i0 * n_classes)
+
+
+@njit(**_PAR)
+def vote_lookup_u8(votes, n_classes, block, table, out, bad):
+    """vote_lookup for uint8 votes and few classes (see _count_block_u8)."""
+    T, n = votes.shape
+    flat = votes.reshape(-1)
+    o = out.reshape(-1)
+    n_blocks = (n + block - 1) // block
+    for b in prange(n_blocks):
+        i0 = b * block
+        i1 = min(i0 + block, n)
+        m = (i1 - i0) * n_classes
+        acc = np.empty(m, dtype=np.uint8)
+        local = np.empty(m, dtype=np.uint32)
+        bad[b] = _count_block_u8(flat, T, n, n_classes, i0, i1, acc, local, 0)
+        base = i0 * n_classes
+        for j in range(m):
+            o[base + j] = table[local[j]]
 
 
 @njit(**_PAR)
@@ -302,24 +395,37 @@ def _insert(table, mask, shift, key):
 
 @njit(**_SER)
 def _first_new(bits, i, i1, table, mask, shift):
-    """Index of the first value of bits[i:i1] absent from the table, or i1.
+    """Index of the first value of bits[i:i1] absent from the table (or the empty marker), or i1.
 
-    The hot loop of unique_blocks, kept minimal (one hash, one load, one compare per value, and
-    a test for the empty marker): extra work in it measured up to 2x slower.
+    Fast path, one branch per 16 values: each is looked up at its home slot and the next one
+    (where nearly every key sits, at load <= 1/4) without early exit, so the lookups overlap
+    (the per-value probe loop was the limit, ~1.5 ns per value). A chunk with a miss is redone
+    value by value.
     """
     while i < i1:
-        key = bits[i]
-        if key == _EMPTY:
-            return i
-        j = np.int64((key * _HMUL) >> shift)
-        while True:
-            cur = table[j]
-            if cur == key:
-                break
-            if cur == _EMPTY:
-                return i
-            j = (j + 1) & mask
-        i += 1
+        q1 = min(i + 16, i1)
+        if q1 + 256 <= i1:  # the hardware prefetcher keeps too few lines in flight here
+            prefetch(bits, i + 256)
+            prefetch(bits, i + 264)
+        miss = False
+        for q in range(i, q1):
+            key = bits[q]
+            j = np.int64((key * _HMUL) >> shift)
+            miss |= ((table[j] != key) & (table[(j + 1) & mask] != key)) | (key == _EMPTY)
+        if miss:
+            for q in range(i, q1):
+                key = bits[q]
+                if key == _EMPTY:
+                    return q
+                j = np.int64((key * _HMUL) >> shift)
+                while True:
+                    cur = table[j]
+                    if cur == key:
+                        break
+                    if cur == _EMPTY:
+                        return q
+                    j = (j + 1) & mask
+        i = q1
     return i1
 
 
@@ -464,8 +570,19 @@ def count_consistent(belief, labels, threshold, block, good, bad):
         bad[b] = nb
 
 
+@njit(**_SER)
+def _min_step(x, lo, mixed, has_nan):
+    """(lo, mixed, has_nan) after a value x that is not > lo: strict < (the first minimum wins),
+    a tie noting a sign of zero other than lo's, or a NaN."""
+    if x < lo:
+        return x, mixed, has_nan
+    if x == lo:
+        return lo, mixed | (np.signbit(x) != np.signbit(lo)), has_nan
+    return lo, mixed, 1
+
+
 @njit(**_PAR)
-def min_depth_blocks(belief, label_matrix, block, mins, stats):
+def min_depth_blocks(belief, label_matrix, block, sub, mins, stats):
     """Per (hypothesis j, block b): the min of valid belief[i, labels[j, i]] and its side facts.
 
     mins (m, n_blocks) OUT: +inf when the block has no valid label.
@@ -473,36 +590,71 @@ def min_depth_blocks(belief, label_matrix, block, mins, stats):
     tied with the running minimum with the other sign (+0.0 vs -0.0: np.min's own reduction order
     then decides the sign, so the caller asks it). Tracking zeros on every value instead
     measured ~1.7x slower.
+
+    A block is walked in sub-blocks of ``sub`` rows whose belief stays in L1 while all m
+    hypotheses gather from it (from L2, moving its lines to L1 once per hypothesis was the
+    limit); the labels of the next sub-block are prefetched into L2 (m short row segments are
+    too many streams for the hardware prefetcher).
     """
     n, k = belief.shape
     m = label_matrix.shape[0]
     n_blocks = (n + block - 1) // block
     f = belief.reshape(-1)  # C-contiguous (the wrapper makes sure)
     ku = np.uint64(k)
-    for task in prange(m * n_blocks):
-        # block-major: one thread walks all hypotheses over a block while it is in cache
-        b = task // m
-        j = task - b * m
+    line = max(1, 64 // label_matrix.itemsize)
+    for b in prange(n_blocks):
         i0 = b * block
         i1 = min(i0 + block, n)
-        lo = np.inf
-        nb = 0
-        has_nan = 0
-        mixed = False
-        for i in range(i0, i1):
-            # one unsigned compare rejects both lab < 0 and lab >= k
-            lab = np.uint64(np.int64(label_matrix[j, i]))
-            if lab < ku:
-                x = np.float64(f[np.uint64(i) * ku + lab])
-                if x < lo:  # strict: the first minimum wins
-                    lo = x
-                elif x == lo:
-                    mixed |= np.signbit(x) != np.signbit(lo)
-                elif x != x:
-                    has_nan = 1
-            else:
-                nb += 1
-        mins[j, b] = lo
-        stats[j, b, 0] = nb
-        stats[j, b, 1] = has_nan
-        stats[j, b, 2] = mixed
+        for j in range(m):
+            mins[j, b] = np.inf
+            stats[j, b, 0] = 0
+            stats[j, b, 1] = 0
+            stats[j, b, 2] = 0
+        s0 = i0
+        while s0 < i1:
+            s1 = min(s0 + sub, i1)
+            s2 = min(s1 + sub, i1)
+            for q in range(s1 * k, s2 * k, max(1, 64 // f.itemsize)):  # next sub-block's belief
+                prefetch_l2(f, q)
+            j = 0
+            while j < m:  # two hypotheses per pass: shared addressing, overlapping gathers
+                j2 = min(j + 1, m - 1)  # odd m: the last one alone
+                two = j2 != j
+                la = label_matrix[j]
+                lb = label_matrix[j2]
+                for q in range(s1, s2, line):
+                    prefetch_l2(la, q)
+                    prefetch_l2(lb, q)
+                lo_a, lo_b = mins[j, b], mins[j2, b]
+                nb_a = nb_b = 0
+                nan_a = nan_b = 0
+                mixed_a = mixed_b = False
+                for i in range(s0, s1):
+                    base = np.uint64(i) * ku
+                    # one unsigned compare rejects both lab < 0 and lab >= k
+                    ua = np.uint64(np.int64(la[i]))
+                    if ua < ku:
+                        x = np.float64(f[base + ua])
+                        if not (x > lo_a):  # one test on the hot path: less, ties, NaN are rarer
+                            lo_a, mixed_a, nan_a = _min_step(x, lo_a, mixed_a, nan_a)
+                    else:
+                        nb_a += 1
+                    if two:
+                        ub = np.uint64(np.int64(lb[i]))
+                        if ub < ku:
+                            y = np.float64(f[base + ub])
+                            if not (y > lo_b):
+                                lo_b, mixed_b, nan_b = _min_step(y, lo_b, mixed_b, nan_b)
+                        else:
+                            nb_b += 1
+                mins[j, b] = lo_a
+                stats[j, b, 0] += nb_a
+                stats[j, b, 1] |= nan_a
+                stats[j, b, 2] |= mixed_a
+                if two:
+                    mins[j2, b] = lo_b
+                    stats[j2, b, 0] += nb_b
+                    stats[j2, b, 1] |= nan_b
+                    stats[j2, b, 2] |= mixed_b
+                j += 2
+            s0 = s1

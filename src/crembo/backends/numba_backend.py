@@ -51,14 +51,23 @@ def _vote_block(n_classes):
     return int(min(1024, max(64, 5120 // max(n_classes, 1))))
 
 
+_U8_MAX_CLASSES = 32  # uint8 votes with at most this many classes: byte-compare counting
+
+
+def _byte_votes(votes, n_classes):
+    # k byte compares per vote lane beat one increment per vote only while k is small
+    return votes.dtype == np.uint8 and 0 < n_classes <= _U8_MAX_CLASSES
+
+
 def vote_counts(votes, n_classes, n_threads=1):
     """votes (T, n) ints -> (counts (n, k) uint32, n_invalid). counts[i, c] = #{t: votes[t, i] == c}."""
     n = votes.shape[1]
     block = _vote_block(n_classes)
     out = np.empty((n, n_classes), dtype=np.uint32)
     bad = np.empty(_n_blocks(n, block), dtype=np.int64)
+    kernel = _k.vote_counts_u8 if _byte_votes(votes, n_classes) else _k.vote_counts
     with _threads(n_threads):
-        _k.vote_counts(np.ascontiguousarray(votes), n_classes, block, out, bad)
+        kernel(np.ascontiguousarray(votes), n_classes, block, out, bad)
     return out, int(bad.sum())
 
 
@@ -69,8 +78,9 @@ def vote_belief(votes, n_classes, n_threads=1):
     block = _vote_block(n_classes)
     out = np.empty((n, n_classes), dtype=np.float64)
     bad = np.empty(_n_blocks(n, block), dtype=np.int64)
+    kernel = _k.vote_lookup_u8 if _byte_votes(votes, n_classes) else _k.vote_lookup
     with _threads(n_threads):
-        _k.vote_lookup(np.ascontiguousarray(votes), n_classes, block, table, out, bad)
+        kernel(np.ascontiguousarray(votes), n_classes, block, table, out, bad)
     return out, int(bad.sum())
 
 
@@ -234,14 +244,15 @@ def pointwise_depth(belief, labels, n_threads=1):
 def _min_depths(belief, label_matrix, n_threads):
     """(depths (m,), n_invalid) from per-block minima combined in block order."""
     m, n = label_matrix.shape
-    # rows whose belief (block * k * itemsize bytes) stays in L2 while all m hypotheses read it
-    block = _SAMPLE_BLOCK if m == 1 else max(64, min(_SAMPLE_BLOCK, 131072 // belief.shape[1]))
+    block = _SAMPLE_BLOCK
+    # rows whose belief (<= 24 KiB) stays in L1 while all m hypotheses gather from it
+    sub = max(64, min(block, 24576 // (belief.shape[1] * belief.itemsize) // 16 * 16)) if m > 1 else block
     nb = _n_blocks(n, block)
     mins = np.empty((m, nb), dtype=np.float64)
     stats = np.empty((m, nb, 3), dtype=np.int64)
     belief = np.ascontiguousarray(belief)
     with _threads(n_threads):
-        _k.min_depth_blocks(belief, label_matrix, block, mins, stats)
+        _k.min_depth_blocks(belief, label_matrix, block, sub, mins, stats)
     depths = mins.min(axis=1)
     depths[stats[:, :, 1].any(axis=1)] = np.nan
     # Both signs of zero among the minima: numpy's reduction order picks the sign; ask it.
