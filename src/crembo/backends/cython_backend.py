@@ -6,13 +6,10 @@ C-contiguous or not of a compiled dtype are converted here, so the kernels can a
 directly on what the public API hands them.
 """
 
-import concurrent.futures
-import threading
-
 import numpy as np
 
 from crembo._ext import _kernels as _k
-from crembo.backends import reference as _ref
+from crembo.backends import _thread_parts as _parts
 
 NAME = "cython"
 
@@ -55,34 +52,6 @@ def vote_belief(votes, n_classes, n_threads=1):
 
 
 _SOFTMAX_CHUNK = 65536  # logits per chunk: a chunk's input and output stay in L2 through 3 steps
-_POOL = None
-_POOL_LOCK = threading.Lock()
-
-
-def _pool(n_workers):
-    """A process-wide thread pool for kernels whose inner step is a NumPy call (it drops the GIL)."""
-    global _POOL
-    with _POOL_LOCK:
-        if _POOL is None or _POOL._max_workers < n_workers:
-            if _POOL is not None:
-                _POOL.shutdown(wait=False)
-            _POOL = concurrent.futures.ThreadPoolExecutor(n_workers, thread_name_prefix="crembo-cython")
-        return _POOL
-
-
-def _run_row_parts(fn, n, n_threads, min_rows):
-    """fn(lo, hi) on min(n_threads, n // min_rows) contiguous row ranges, one per thread."""
-    parts = max(1, min(_threads(n_threads), n // max(min_rows, 1)))
-    if parts == 1:
-        fn(0, n)
-        return
-    step = -(-n // parts)
-    futures = [_pool(parts - 1).submit(fn, lo, min(lo + step, n)) for lo in range(step, n, step)]
-    fn(0, step)  # the calling thread takes the first part
-    for f in futures:
-        f.result()
-
-
 def softmax(logits, n_threads=1):
     """Row-wise softmax in float64 (max-subtracted, summed left to right).
 
@@ -105,7 +74,7 @@ def softmax(logits, n_threads=1):
             np.exp(chunk, out=chunk)
             _k.softmax_divide(chunk)
 
-    _run_row_parts(part, n, n_threads, rows)
+    _parts.run_row_parts(part, n, _threads(n_threads), rows)
     return out
 
 
@@ -126,53 +95,16 @@ def normalize_belief(proba, atol, n_threads=1):
     return belief, status
 
 
-def _sorted_unique(values, n_threads, merge, original):
-    """np.unique(values) for float64 ``values`` (sorted in place): one np.sort per thread on
-    contiguous parts, then branch-free native merges that drop duplicates on the way.
-
-    NaN, or both signs of zero, go to np.unique of ``original`` (the unsorted belief: its sort
-    decides which zero it keeps, and that depends on the order it starts from).
-    """
-    parts = max(1, min(n_threads, values.size // 65536))
-    step = -(-values.size // parts)
-    pieces = [values[lo : lo + step] for lo in range(0, values.size, step)]
-    if len(pieces) == 1:
-        pieces[0].sort()
-    else:
-        for f in [_pool(len(pieces)).submit(p.sort) for p in pieces]:
-            f.result()
-    signs = set()
-    for p in pieces:
-        if p.size and np.isnan(p[-1]):  # NaN sorts last
-            return _ref.unique_values(original)
-        lo, hi = np.searchsorted(p, 0.0, "left"), np.searchsorted(p, 0.0, "right")
-        signs.update(np.unique(np.signbit(p[lo:hi])).tolist())
-    if len(signs) > 1:
-        return _ref.unique_values(original)
-    empty = np.empty(0)
-    merged = False
-    while len(pieces) > 1 or not merged:  # pairwise rounds (one dedupe pass if 1 part)
-        merged = True
-        pairs = [(pieces[i], pieces[i + 1] if i + 1 < len(pieces) else empty) for i in range(0, len(pieces), 2)]
-        outs = [np.empty(a.size + b.size) for a, b in pairs]
-        if len(pairs) == 1:
-            sizes = [merge(*pairs[0], outs[0])]
-        else:
-            sizes = list(_pool(len(pairs)).map(merge, *zip(*pairs), outs))
-        pieces = [o[:m] for o, m in zip(outs, sizes)]
-    return pieces[0]
-
-
 def unique_values(belief, n_threads=1):
     """Sorted unique values of the belief as float64 (exactly ``np.unique(belief.astype(float64))``).
 
     Few distinct values (vote beliefs: at most T + 1): per-thread hash sets, then np.unique of
-    what they found. Many (softmax beliefs): parallel sort and merge, see ``_sorted_unique``.
+    what they found. Many (softmax beliefs): parallel sort and merge, see ``_thread_parts.sorted_unique``.
     """
     belief = _as(belief, _FLOAT_DTYPES, np.float64)
     distinct = _k.unique_values_hashed(belief, _threads(n_threads))
     if distinct is None:  # many distinct values, NaN, or both signed zeros
-        return _sorted_unique(belief.astype(np.float64).reshape(-1), _threads(n_threads), _k.merge_unique_into, belief)
+        return _parts.sorted_unique(belief.astype(np.float64).reshape(-1), _threads(n_threads), _k.merge_unique_into, belief)
     return np.unique(distinct)
 
 

@@ -7,14 +7,13 @@ data shape only, so results do not depend on the thread count. With ``NUMBA_DISA
 same code runs as plain Python (for coverage and debuggers).
 """
 
-import concurrent.futures
 import contextlib
-import threading
 
 import numba
 import numpy as np
 
 from crembo.backends import _numba_kernels as _k
+from crembo.backends import _thread_parts as _parts
 from crembo.backends import reference as _ref
 
 NAME = "numba"
@@ -87,34 +86,6 @@ def vote_belief(votes, n_classes, n_threads=1):
 _SOFTMAX_CHUNK = 65536  # logits per chunk: a chunk's input and output stay in L2 through 3 steps
 
 
-_POOL = None
-_POOL_LOCK = threading.Lock()
-
-
-def _pool(n_workers):
-    """A process-wide thread pool for kernels whose inner step is a NumPy call (it drops the GIL)."""
-    global _POOL
-    with _POOL_LOCK:
-        if _POOL is None or _POOL._max_workers < n_workers:
-            if _POOL is not None:
-                _POOL.shutdown(wait=False)
-            _POOL = concurrent.futures.ThreadPoolExecutor(n_workers, thread_name_prefix="crembo-numba")
-        return _POOL
-
-
-def _run_row_parts(fn, n, n_threads, min_rows):
-    """fn(lo, hi) on min(n_threads, n // min_rows) contiguous row ranges, one per thread."""
-    parts = max(1, min(int(n_threads), numba.config.NUMBA_NUM_THREADS, n // max(min_rows, 1)))
-    if parts == 1:
-        fn(0, n)
-        return
-    step = -(-n // parts)
-    futures = [_pool(parts - 1).submit(fn, lo, min(lo + step, n)) for lo in range(step, n, step)]
-    fn(0, step)  # the calling thread takes the first part
-    for f in futures:
-        f.result()
-
-
 def softmax(logits, n_threads=1):
     """Row-wise softmax in float64: exp(z - max(z)) / sum, summed left to right.
 
@@ -136,7 +107,7 @@ def softmax(logits, n_threads=1):
             np.exp(chunk, out=chunk)
             _k.divide_by_row_sum(chunk)
 
-    _run_row_parts(part, n, n_threads, rows)
+    _parts.run_row_parts(part, n, min(int(n_threads), numba.config.NUMBA_NUM_THREADS), rows)
     return out
 
 
@@ -157,48 +128,11 @@ def normalize_belief(proba, atol, n_threads=1):
     return belief, status
 
 
-def _sorted_unique(values, n_threads, merge, original):
-    """np.unique(values) for float64 ``values`` (sorted in place): one np.sort per thread on
-    contiguous parts, then branch-free native merges that drop duplicates on the way.
-
-    NaN, or both signs of zero, go to np.unique of ``original`` (the unsorted belief: its sort
-    decides which zero it keeps, and that depends on the order it starts from).
-    """
-    parts = max(1, min(int(n_threads), numba.config.NUMBA_NUM_THREADS, values.size // 65536))
-    step = max(1, -(-values.size // parts))
-    pieces = [values[lo : lo + step] for lo in range(0, values.size, step)] or [values]
-    if len(pieces) == 1:
-        pieces[0].sort()
-    else:
-        for f in [_pool(len(pieces)).submit(p.sort) for p in pieces]:
-            f.result()
-    signs = set()
-    for p in pieces:
-        if p.size and np.isnan(p[-1]):  # NaN sorts last
-            return _ref.unique_values(original)
-        lo, hi = np.searchsorted(p, 0.0, "left"), np.searchsorted(p, 0.0, "right")
-        signs.update(np.unique(np.signbit(p[lo:hi])).tolist())
-    if len(signs) > 1:
-        return _ref.unique_values(original)
-    empty = np.empty(0)
-    merged = False
-    while len(pieces) > 1 or not merged:  # pairwise rounds (one dedupe pass if 1 part)
-        merged = True
-        pairs = [(pieces[i], pieces[i + 1] if i + 1 < len(pieces) else empty) for i in range(0, len(pieces), 2)]
-        outs = [np.empty(a.size + b.size) for a, b in pairs]
-        if len(pairs) == 1:
-            sizes = [merge(*pairs[0], outs[0])]
-        else:
-            sizes = list(_pool(len(pairs)).map(merge, *zip(*pairs), outs))
-        pieces = [o[:m] for o, m in zip(outs, sizes)]
-    return pieces[0]
-
-
 def unique_values(belief, n_threads=1):
     """Sorted unique values of the belief, as float64 (the candidate thresholds).
 
     Few distinct values (vote beliefs: at most T + 1): hash sets of bit patterns per block,
-    merged. Many (softmax beliefs), NaN, or both signs of zero: ``_sorted_unique``.
+    merged. Many (softmax beliefs), NaN, or both signs of zero: ``_thread_parts.sorted_unique``.
     """
     flat = np.ascontiguousarray(belief).reshape(-1)
     flat = flat.astype(np.float64, copy=False)  # float32 too: np.unique sees float64 values
@@ -210,7 +144,8 @@ def unique_values(belief, n_threads=1):
     with _threads(n_threads):
         _k.unique_blocks(bits, _UNIQUE_BLOCK, _UNIQUE_LIMIT, found, n_found, flags)
     if flags.any():
-        return _sorted_unique(flat.astype(np.float64), n_threads, _k.merge_sorted_unique, belief)
+        return _parts.sorted_unique(flat.astype(np.float64), min(int(n_threads), numba.config.NUMBA_NUM_THREADS),
+                                     _k.merge_sorted_unique, belief)
     cap_log2 = 4
     while (1 << cap_log2) < 2 * int(n_found.sum()):
         cap_log2 += 1
