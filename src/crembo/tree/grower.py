@@ -13,7 +13,10 @@ Missing values: when the node's training samples include NaNs on the split featu
 is learned (both are scored); otherwise NaNs go to the child with more training samples (left on
 a tie). Histograms (flat, see ``BinnedData.offsets``): the smaller child is built from its
 samples, the larger one is the parent minus the smaller (sibling subtraction, in the parent's
-buffer); buffers are recycled within a fit, so a node costs no allocation.
+buffer); buffers are recycled within a fit, so a node costs no allocation. Rows are visited in
+order of their allowed-set size (stable; the reference tree does the same, so weighted sums round
+alike) and partitioned in place, each node's rows a slice of one array; a split's pass also sums
+its children's label counts.
 """
 
 import numpy as np
