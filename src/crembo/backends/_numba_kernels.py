@@ -408,10 +408,12 @@ def _first_new(bits, i, i1, table, mask, shift):
             prefetch(bits, i + 256)
             prefetch(bits, i + 264)
         miss = False
+        umask = np.uint64(mask)
         for q in range(i, q1):
             key = bits[q]
-            j = np.int64((key * _HMUL) >> shift)
-            miss |= ((table[j] != key) & (table[(j + 1) & mask] != key)) | (key == _EMPTY)
+            # unsigned slot numbers: no negative-index wraparound code in the hot loop
+            u = (key * _HMUL) >> shift
+            miss |= ((table[u] != key) & (table[(u + np.uint64(1)) & umask] != key)) | (key == _EMPTY)
         if miss:
             for q in range(i, q1):
                 key = bits[q]
@@ -632,21 +634,21 @@ def min_depth_blocks(belief, label_matrix, block, sub, mins, stats):
                 for i in range(s0, s1):
                     base = np.uint64(i) * ku
                     # one unsigned compare rejects both lab < 0 and lab >= k
-                    ua = np.uint64(np.int64(la[i]))
+                    ua = np.uint64(np.int64(la[np.uint64(i)]))  # unsigned index: no wraparound code
                     if ua < ku:
                         x = np.float64(f[base + ua])
                         if not (x > lo_a):  # one test on the hot path: less, ties, NaN are rarer
                             lo_a, mixed_a, nan_a = _min_step(x, lo_a, mixed_a, nan_a)
                     else:
                         nb_a += 1
-                    if two:
-                        ub = np.uint64(np.int64(lb[i]))
-                        if ub < ku:
-                            y = np.float64(f[base + ub])
-                            if not (y > lo_b):
-                                lo_b, mixed_b, nan_b = _min_step(y, lo_b, mixed_b, nan_b)
-                        else:
-                            nb_b += 1
+                    # odd m: lb is la and this half is discarded (cheaper than a test per row)
+                    ub = np.uint64(np.int64(lb[np.uint64(i)]))
+                    if ub < ku:
+                        y = np.float64(f[base + ub])
+                        if not (y > lo_b):
+                            lo_b, mixed_b, nan_b = _min_step(y, lo_b, mixed_b, nan_b)
+                    else:
+                        nb_b += 1
                 mins[j, b] = lo_a
                 stats[j, b, 0] += nb_a
                 stats[j, b, 1] |= nan_a
