@@ -36,6 +36,31 @@ def run_row_parts(fn, n, n_threads, min_rows):
         f.result()
 
 
+SOFTMAX_CHUNK = 65536  # logits per chunk: a chunk's input and output stay in L2 through 3 steps
+
+
+def chunked_softmax(logits, shift_into, divide, n_threads):
+    """Row-wise softmax: per L2-sized chunk of rows, the backend's ``shift_into(rows, out)``
+    (z - max(z)), NumPy's SIMD ``exp`` in place (the reference's exp, so results are equal bit for
+    bit), then the backend's ``divide(out)`` by the row sums; one contiguous part per thread."""
+    out = np.empty(logits.shape, dtype=np.float64)
+    n, k = logits.shape
+    if n == 0 or k == 0:
+        return out
+    rows = max(1, SOFTMAX_CHUNK // k)
+
+    def part(lo, hi):
+        for a in range(lo, hi, rows):
+            b = min(a + rows, hi)
+            chunk = out[a:b]
+            shift_into(logits[a:b], chunk)
+            np.exp(chunk, out=chunk)
+            divide(chunk)
+
+    run_row_parts(part, n, n_threads, rows)
+    return out
+
+
 def sorted_unique(values, n_threads, merge, original):
     """np.unique(values) for float64 ``values`` (sorted in place): one np.sort per thread on
     contiguous parts, then the backend's branch-free native ``merge(a, b, out) -> size`` rounds

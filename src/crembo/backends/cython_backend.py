@@ -51,7 +51,6 @@ def vote_belief(votes, n_classes, n_threads=1):
     return belief, int(n_invalid)
 
 
-_SOFTMAX_CHUNK = 65536  # logits per chunk: a chunk's input and output stay in L2 through 3 steps
 def softmax(logits, n_threads=1):
     """Row-wise softmax in float64 (max-subtracted, summed left to right).
 
@@ -60,22 +59,7 @@ def softmax(logits, n_threads=1):
     ``np.exp`` in place, divide in Cython, all without the GIL), one contiguous part per thread.
     """
     logits = _as(logits, _FLOAT_DTYPES, np.float64)
-    out = np.empty(logits.shape, dtype=np.float64)
-    n, k = logits.shape
-    if n == 0 or k == 0:
-        return out
-    rows = max(1, _SOFTMAX_CHUNK // k)
-
-    def part(lo, hi):
-        for a in range(lo, hi, rows):
-            b = min(a + rows, hi)
-            chunk = out[a:b]
-            _k.softmax_shift_into(logits[a:b], chunk)
-            np.exp(chunk, out=chunk)
-            _k.softmax_divide(chunk)
-
-    _parts.run_row_parts(part, n, _threads(n_threads), rows)
-    return out
+    return _parts.chunked_softmax(logits, _k.softmax_shift_into, _k.softmax_divide, _threads(n_threads))
 
 
 def belief_status(proba, atol, n_threads=1):

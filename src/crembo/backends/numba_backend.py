@@ -83,9 +83,6 @@ def vote_belief(votes, n_classes, n_threads=1):
     return out, int(bad.sum())
 
 
-_SOFTMAX_CHUNK = 65536  # logits per chunk: a chunk's input and output stay in L2 through 3 steps
-
-
 def softmax(logits, n_threads=1):
     """Row-wise softmax in float64: exp(z - max(z)) / sum, summed left to right.
 
@@ -93,22 +90,8 @@ def softmax(logits, n_threads=1):
     result equals the reference exactly. Rows are processed in chunks that stay in L2 (shift in
     Numba, ``np.exp`` in place, divide in Numba), one contiguous part of the rows per thread.
     """
-    out = np.empty(logits.shape, dtype=np.float64)
-    n, k = logits.shape
-    if n == 0 or k == 0:
-        return out
-    rows = max(1, _SOFTMAX_CHUNK // k)
-
-    def part(lo, hi):
-        for a in range(lo, hi, rows):
-            b = min(a + rows, hi)
-            chunk = out[a:b]
-            _k.shift_by_row_max(logits[a:b], chunk)
-            np.exp(chunk, out=chunk)
-            _k.divide_by_row_sum(chunk)
-
-    _parts.run_row_parts(part, n, min(int(n_threads), numba.config.NUMBA_NUM_THREADS), rows)
-    return out
+    n_threads = min(int(n_threads), numba.config.NUMBA_NUM_THREADS)
+    return _parts.chunked_softmax(logits, _k.shift_by_row_max, _k.divide_by_row_sum, n_threads)
 
 
 def belief_status(proba, atol, n_threads=1):
