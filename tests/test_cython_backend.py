@@ -126,6 +126,62 @@ def test_unique_values_signed_zero_and_nan_fall_back_exactly():
     assert_bitwise(cy.unique_values(with_nan, 2), ref.unique_values(with_nan))
 
 
+@pytest.fixture(params=[True, False], ids=["simd", "portable"])
+def simd(request):
+    """Run a test with the AVX-512 path (where the CPU has it) and with the portable loop."""
+    from crembo._ext import _kernels
+
+    old = _kernels.set_simd(request.param)
+    yield request.param
+    _kernels.set_simd(old)
+
+
+@pytest.mark.parametrize("n_rows", [1, 2, 15, 16, 17, 333, 5000])
+def test_unique_values_simd_and_portable_paths_agree_with_reference(simd, n_rows):
+    rng = np.random.default_rng(n_rows)
+    votes = rng.integers(0, 7, size=(41, n_rows))
+    belief = ref.vote_belief(votes, 7)[0]
+    late = belief.copy()
+    late[-1, -1] = 0.123  # a new value in the last chunk, after long runs of hits
+    for arr in (belief, late, belief.astype(np.float32), late[:, ::2], rng.random((n_rows, 3))):
+        for t in (1, 2):
+            assert_bitwise(cy.unique_values(arr, t), ref.unique_values(arr))
+    empty_marker = belief.copy()  # the hash table's empty-slot pattern is a NaN: np.unique's answer
+    empty_marker.reshape(-1)[rng.integers(0, empty_marker.size)] = np.uint64(2**64 - 1).view(np.float64)
+    assert_bitwise(cy.unique_values(empty_marker, 2), ref.unique_values(empty_marker))
+    if n_rows > 1:
+        mixed = belief.copy()
+        mixed[0, 0], mixed[-1, -1] = 0.0, -0.0
+        assert_bitwise(cy.unique_values(mixed, 2), ref.unique_values(mixed))
+
+
+@pytest.mark.parametrize("n_rows", [1, 7, 8, 9, 23, 200, 3000])
+@pytest.mark.parametrize("label_dtype", [np.int32, np.int64])
+def test_hypothesis_depths_simd_and_portable_paths_agree_with_reference(simd, n_rows, label_dtype):
+    rng = np.random.default_rng(n_rows)
+    k = 5
+    belief = ref.vote_belief(rng.integers(0, k, size=(9, n_rows)), k)[0]
+    labels = rng.integers(0, k, size=(6, n_rows)).astype(label_dtype)
+    labels[1, rng.integers(0, n_rows, size=3)] = -1  # invalid labels inside gathered groups
+    labels[2, rng.integers(0, n_rows, size=2)] = k
+    if label_dtype is np.int64:
+        labels[3, -1] = 2**40 + 1  # does not survive narrowing to 32 bits as a valid label
+    specials = [belief]
+    for value in (np.nan, -0.0, -0.25):
+        b = belief.copy()
+        b[rng.integers(0, n_rows), :] = value
+        specials.append(b)
+    zeros = belief.copy()  # both signs of zero, in different groups of 8 rows
+    zeros[0, :], zeros[-1, :] = 0.0, -0.0
+    specials.append(zeros)
+    for b in specials:
+        for t in (1, 2):
+            assert_bitwise(cy.hypothesis_depths(b, labels, t), ref.hypothesis_depths(b, labels))
+        assert_bitwise(cy.hypothesis_depth(b, labels[1], 2), ref.hypothesis_depth(b, labels[1]))
+        many = np.repeat(labels[1:3], n_rows // 2 + 1, axis=0)  # m >= n: each thread whole hypotheses
+        assert_bitwise(cy.hypothesis_depths(b, many, 2), ref.hypothesis_depths(b, many))
+
+
 def test_depth_edge_cases():
     b = np.array([[0.2, 0.8], [0.6, 0.4], [0.5, 0.5]])
     none_valid = np.array([-1, 2, 5])

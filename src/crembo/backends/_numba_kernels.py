@@ -10,6 +10,7 @@ the thread count; per-block partial results are combined in block order by the c
 import numba
 import numpy as np
 from llvmlite import ir
+from llvmlite.binding import llvm_version_info
 from numba import njit, prange
 from numba.core import cgutils, types
 from numba.extending import intrinsic
@@ -22,6 +23,83 @@ _SER = dict(cache=True, nogil=True, error_model="numpy")
 
 # The unique-value hash tables mark empty slots with -1, a NaN bit pattern in both float32 and
 # float64; a block holding that exact pattern is flagged and the caller uses np.unique.
+
+
+# --------------------------------------------------------------------------------------------
+# SIMD helpers: LLVM's vectorizer only makes 4-lane gathers here (its AVX-512 cost model prefers
+# 256-bit vectors), each with extra index arithmetic, so the two gather loops are written as
+# 8-lane LLVM IR with llvm.masked.gather (vgatherqpd / vpgatherqq on zmm registers). Without
+# AVX-512 LLVM splits the gathers into scalar loads: still correct, and the depth kernel then
+# skips them (see ``_gather_min_bits``).
+# --------------------------------------------------------------------------------------------
+_LANES = 8
+# The IR below is written for (and tested with) LLVM 22's gather; with an older llvmlite the
+# kernels keep to their scalar loops.
+_IR_GATHER = llvm_version_info >= (22,)
+
+
+def _make_bitcast(src, dst):
+    """An intrinsic reinterpreting a float64 as uint64 or back (``np.float64.view`` for scalars)."""
+    if numba.config.DISABLE_JIT:
+        to = np.uint64 if dst is types.uint64 else np.float64
+
+        def bitcast(x):
+            return np.asarray(x, dtype=np.float64 if to is np.uint64 else np.uint64).view(to)[()]
+
+        return bitcast
+
+    @intrinsic
+    def bitcast(typingctx, x):
+        def codegen(context, builder, signature, args):
+            return builder.bitcast(args[0], context.get_value_type(dst))
+
+        return dst(src), codegen
+
+    return bitcast
+
+
+_f64_bits = _make_bitcast(types.float64, types.uint64)
+_bits_f64 = _make_bitcast(types.uint64, types.float64)
+
+
+def _splat(builder, scalar):
+    vty = ir.VectorType(scalar.type, _LANES)
+    v = builder.insert_element(ir.Constant(vty, ir.Undefined), scalar, ir.Constant(ir.IntType(32), 0))
+    mask = ir.Constant(ir.VectorType(ir.IntType(32), _LANES), [0] * _LANES)
+    return builder.shuffle_vector(v, ir.Constant(vty, ir.Undefined), mask)
+
+
+def _masked_gather(builder, base, index, mask, passthru, align):
+    """llvm.masked.gather of base[index[l]] for the lanes l where mask is set, else passthru."""
+    gep = ir.instructions.GEPInstr(builder.block, base, [index], inbounds=False, name="",
+                                   source_etype=passthru.type.element)
+    gep.type = ir.VectorType(base.type, _LANES)  # a vector of pointers (llvmlite types it scalar)
+    builder._insert(gep)
+    elt = passthru.type.element
+    code = "f64" if isinstance(elt, ir.DoubleType) else "f32" if isinstance(elt, ir.FloatType) else f"i{elt.width}"
+    name = f"llvm.masked.gather.v{_LANES}{code}.v{_LANES}p0"
+    # the LLVM 22 form (opaque pointers, the alignment an attribute of the pointer argument)
+    fnty = ir.FunctionType(passthru.type, [gep.type, mask.type, passthru.type])
+    fn = cgutils.get_or_insert_function(builder.module, fnty, name)
+    call = builder.call(fn, [gep, mask, passthru])
+    attrs = ir.values.ArgumentAttributes()
+    attrs.align = align
+    call.arg_attributes[0] = attrs
+    return call
+
+
+def _reduce(builder, op, vec):
+    elt = vec.type.element
+    fnty = ir.FunctionType(elt, [vec.type])
+    fn = cgutils.get_or_insert_function(builder.module, fnty, f"llvm.vector.reduce.{op}.v{_LANES}i{elt.width}")
+    return builder.call(fn, [vec])
+
+
+def _emit_prefetch(builder, ptr, locality):
+    i8p, i32 = ir.IntType(8).as_pointer(), ir.IntType(32)
+    fnty = ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32])
+    fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.prefetch.p0i8")
+    builder.call(fn, [builder.bitcast(ptr, i8p), i32(0), i32(locality), i32(1)])
 
 
 # --------------------------------------------------------------------------------------------
@@ -47,10 +125,7 @@ def _make_prefetch(locality):
             aryty = signature.args[0]
             ary = context.make_array(aryty)(context, builder, args[0])
             ptr = cgutils.get_item_pointer(context, builder, aryty, ary, [args[1]], wraparound=False)
-            i8p, i32 = ir.IntType(8).as_pointer(), ir.IntType(32)
-            fnty = ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32])
-            fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.prefetch.p0i8")
-            builder.call(fn, [builder.bitcast(ptr, i8p), i32(0), i32(locality), i32(1)])
+            _emit_prefetch(builder, ptr, locality)
             return context.get_dummy_value()
 
         return types.void(arr, idx), codegen
@@ -393,40 +468,104 @@ def _insert(table, mask, shift, key):
         j = (j + 1) & mask
 
 
+_CHUNK = 16  # values per all-present check (two 8-lane vectors, one branch)
+
+
+def _make_skip_present():
+    if numba.config.DISABLE_JIT:
+
+        def skip_present(bits, i, i1, table, mask, shift):
+            """Pure Python mode: skip nothing; the value-by-value loop looks at every value."""
+            return i
+
+        return skip_present
+
+    @intrinsic
+    def skip_present(typingctx, bits, i, i1, table, mask, shift):
+        """The first i' = i + 16 * c such that bits[i':i' + 16] holds a value found neither at its
+        home slot nor at the next one (or the empty marker), or fewer than 16 values remain."""
+        for a in (bits, table):
+            if a.layout != "C" or a.ndim != 1 or a.dtype != types.uint64:
+                return None
+        sig = types.int64(bits, i, i1, table, mask, shift)
+
+        def codegen(context, builder, signature, args):
+            ba = context.make_array(signature.args[0])(context, builder, args[0])
+            ta = context.make_array(signature.args[3])(context, builder, args[3])
+            start, stop, m, sh = (context.cast(builder, v, t, types.int64) for v, t in zip(
+                (args[1], args[2], args[4], args[5]), (signature.args[1], signature.args[2], signature.args[4], signature.args[5])))
+            if not _IR_GATHER:  # skip nothing: the value-by-value loop looks at every value
+                return start
+            i64 = ir.IntType(64)
+            v64 = ir.VectorType(i64, _LANES)
+            hmul = ir.Constant(v64, [int(_HMUL)] * _LANES)
+            empty = ir.Constant(v64, [int(_EMPTY)] * _LANES)
+            one = ir.Constant(v64, [1] * _LANES)
+            every = ir.Constant(ir.VectorType(ir.IntType(1), _LANES), [1] * _LANES)
+            shv, mv = _splat(builder, sh), _splat(builder, m)
+            last = builder.sub(stop, i64(_CHUNK))
+            entry = builder.block
+            head = builder.append_basic_block("sp.head")
+            body = builder.append_basic_block("sp.body")
+            done = builder.append_basic_block("sp.done")
+            builder.branch(head)
+            builder.position_at_end(head)
+            i = builder.phi(i64)
+            i.add_incoming(start, entry)
+            builder.cbranch(builder.icmp_signed("<=", i, last), body, done)
+            builder.position_at_end(body)
+            # the hardware prefetcher keeps too few lines in flight for this loop
+            _emit_prefetch(builder, builder.gep(ba.data, [builder.add(i, i64(256))]), 3)
+            _emit_prefetch(builder, builder.gep(ba.data, [builder.add(i, i64(264))]), 3)
+            hit = every
+            for half in range(_CHUNK // _LANES):
+                p = builder.gep(ba.data, [builder.add(i, i64(half * _LANES))])
+                key = builder.load(builder.bitcast(p, v64.as_pointer()), align=8)
+                slot = builder.lshr(builder.mul(key, hmul), shv)
+                nxt = builder.and_(builder.add(slot, one), mv)
+                zero = ir.Constant(v64, [0] * _LANES)
+                t0 = _masked_gather(builder, ta.data, slot, every, zero, 8)
+                t1 = _masked_gather(builder, ta.data, nxt, every, zero, 8)
+                found = builder.or_(builder.icmp_unsigned("==", t0, key), builder.icmp_unsigned("==", t1, key))
+                hit = builder.and_(hit, builder.and_(found, builder.icmp_unsigned("!=", key, empty)))
+            all_hit = _reduce(builder, "and", hit)
+            i.add_incoming(builder.add(i, i64(_CHUNK)), body)
+            builder.cbranch(all_hit, head, done)
+            builder.position_at_end(done)
+            return i
+
+        return sig, codegen
+
+    return skip_present
+
+
+_skip_present = _make_skip_present()
+
+
 @njit(**_SER)
 def _first_new(bits, i, i1, table, mask, shift):
     """Index of the first value of bits[i:i1] absent from the table (or the empty marker), or i1.
 
-    Fast path, one branch per 16 values: each is looked up at its home slot and the next one
-    (where nearly every key sits, at load <= 1/4) without early exit, so the lookups overlap
-    (the per-value probe loop was the limit, ~1.5 ns per value). A chunk with a miss is redone
-    value by value.
+    Fast path (``_skip_present``): 16 values at a time, each looked up at its home slot and the
+    next one (where nearly every key sits, at load <= 1/4) with two 8-lane gathers per 8 values
+    and one branch per 16 (the per-value probe loop was the limit). A chunk with a miss, and the
+    last < 16 values, are looked at value by value.
     """
     while i < i1:
-        q1 = min(i + 16, i1)
-        if q1 + 256 <= i1:  # the hardware prefetcher keeps too few lines in flight here
-            prefetch(bits, i + 256)
-            prefetch(bits, i + 264)
-        miss = False
-        umask = np.uint64(mask)
+        i = _skip_present(bits, i, i1, table, mask, shift)
+        q1 = min(i + _CHUNK, i1)
         for q in range(i, q1):
             key = bits[q]
-            # unsigned slot numbers: no negative-index wraparound code in the hot loop
-            u = (key * _HMUL) >> shift
-            miss |= ((table[u] != key) & (table[(u + np.uint64(1)) & umask] != key)) | (key == _EMPTY)
-        if miss:
-            for q in range(i, q1):
-                key = bits[q]
-                if key == _EMPTY:
+            if key == _EMPTY:
+                return q
+            j = np.int64((key * _HMUL) >> shift)
+            while True:
+                cur = table[j]
+                if cur == key:
+                    break
+                if cur == _EMPTY:
                     return q
-                j = np.int64((key * _HMUL) >> shift)
-                while True:
-                    cur = table[j]
-                    if cur == key:
-                        break
-                    if cur == _EMPTY:
-                        return q
-                    j = (j + 1) & mask
+                j = (j + 1) & mask
         i = q1
     return i1
 
@@ -572,15 +711,134 @@ def count_consistent(belief, labels, threshold, block, good, bad):
         bad[b] = nb
 
 
+# Hypothesis depths. The fast path reads 8 labels, gathers their 8 belief values (one masked
+# gather: LLVM's vectorizer only makes 4-lane ones here, with twice the index arithmetic) and
+# keeps the unsigned min and max of their bit patterns. Non-negative doubles order like their
+# bits, so when the max is <= +inf's pattern (no negative value, no NaN, no invalid label:
+# those gather as a NaN), the min of the bits is the min of the values. Anything else sends
+# the span to the exact scalar loop below, which orders values by ``_key``.
+_SIGN = np.uint64(0x8000000000000000)
+_INF_BITS = np.uint64(0x7FF0000000000000)
+_NO_KEY = np.uint64(0xFFFFFFFFFFFFFFFF)  # above every value's key (+inf's is 0xFFF0...)
+
+
+def _make_gather_min_bits():
+    if numba.config.DISABLE_JIT:
+
+        def gather_min_bits(f, labels, i0, i1, ku):
+            """Pure Python mode: process nothing; the exact loop does every row."""
+            return _NO_KEY, np.uint64(0), i0
+
+        return gather_min_bits
+
+    @intrinsic
+    def gather_min_bits(typingctx, f, labels, i0, i1, ku):
+        """(min, max of the bits of f[i * k + labels[i]] as uint64, end) for rows i0:end, end - i0
+        the largest multiple of 8 <= i1 - i0; an invalid label gathers a NaN (max > +inf)."""
+        if f.layout != "C" or labels.layout != "C" or f.ndim != 1 or labels.ndim != 1:
+            return None  # the vector loads and gathers assume contiguous rows
+        sig = types.Tuple((types.uint64, types.uint64, types.int64))(f, labels, i0, i1, ku)
+
+        def codegen(context, builder, signature, args):
+            fty, lty = signature.args[:2]
+            fa = context.make_array(fty)(context, builder, args[0])
+            la = context.make_array(lty)(context, builder, args[1])
+            start, stop, k = (context.cast(builder, v, t, types.int64) for v, t in zip(args[2:], signature.args[2:]))
+            i64 = ir.IntType(64)
+            if not _IR_GATHER or "+avx512f" not in getattr(context.codegen(), "_tm_features", "").split(","):
+                # without AVX-512 the gathers are split into scalar loads (measured 1.2x slower
+                # than the exact loop on an AVX2 target): leave every row to that loop
+                return context.make_tuple(builder, signature.return_type,
+                                          [i64(int(_NO_KEY)), i64(0), start])
+            v64 = ir.VectorType(i64, _LANES)
+            felt = context.get_data_type(fty.dtype)
+            lelt = context.get_data_type(lty.dtype)
+            end = builder.add(start, builder.and_(builder.sub(stop, start), i64(-_LANES)))
+            kv = _splat(builder, k)
+            lane_rows = builder.mul(ir.Constant(v64, list(range(_LANES))), kv)  # l * k
+            row_step = builder.mul(k, i64(_LANES))
+            row0 = builder.mul(start, k)
+            entry = builder.block
+            head = builder.append_basic_block("gm.head")
+            body = builder.append_basic_block("gm.body")
+            done = builder.append_basic_block("gm.done")
+            builder.branch(head)
+            builder.position_at_end(head)
+            i, row, lo, hi = (builder.phi(t) for t in (i64, i64, v64, v64))
+            i.add_incoming(start, entry)
+            row.add_incoming(row0, entry)
+            lo.add_incoming(ir.Constant(v64, [int(_NO_KEY)] * _LANES), entry)
+            hi.add_incoming(ir.Constant(v64, [0] * _LANES), entry)
+            builder.cbranch(builder.icmp_signed("<", i, end), body, done)
+            builder.position_at_end(body)
+            lvty = ir.VectorType(lelt, _LANES)
+            lab = builder.load(builder.bitcast(builder.gep(la.data, [i]), lvty.as_pointer()), align=lty.dtype.bitwidth // 8)
+            if lelt.width < 64:
+                lab = builder.sext(lab, v64) if lty.dtype.signed else builder.zext(lab, v64)
+            ok = builder.icmp_unsigned("<", lab, kv)  # one unsigned compare: 0 <= label < k
+            fvty = ir.VectorType(felt, _LANES)
+            nan = ir.Constant(fvty, [float("nan")] * _LANES)
+            rows = builder.gep(fa.data, [row])
+            x = _masked_gather(builder, rows, builder.add(lane_rows, lab), ok, nan, fty.dtype.bitwidth // 8)
+            if not isinstance(felt, ir.DoubleType):
+                x = builder.fpext(x, ir.VectorType(ir.DoubleType(), _LANES))
+            bits = builder.bitcast(x, v64)
+            new_lo = builder.select(builder.icmp_unsigned("<", bits, lo), bits, lo)
+            new_hi = builder.select(builder.icmp_unsigned(">", bits, hi), bits, hi)
+            i.add_incoming(builder.add(i, i64(_LANES)), body)
+            row.add_incoming(builder.add(row, row_step), body)
+            lo.add_incoming(new_lo, body)
+            hi.add_incoming(new_hi, body)
+            builder.branch(head)
+            builder.position_at_end(done)
+            out = [_reduce(builder, "umin", lo), _reduce(builder, "umax", hi), end]
+            return context.make_tuple(builder, signature.return_type, out)
+
+        return sig, codegen
+
+    return gather_min_bits
+
+
+_gather_min_bits = _make_gather_min_bits()
+
+
 @njit(**_SER)
-def _min_step(x, lo, mixed, has_nan):
-    """(lo, mixed, has_nan) after a value x that is not > lo: strict < (the first minimum wins),
-    a tie noting a sign of zero other than lo's, or a NaN."""
-    if x < lo:
-        return x, mixed, has_nan
-    if x == lo:
-        return lo, mixed | (np.signbit(x) != np.signbit(lo)), has_nan
-    return lo, mixed, 1
+def _key(bits):
+    """An unsigned key ordered like the double with these bits (NaNs aside): -0.0 just below +0.0."""
+    return bits ^ (np.uint64(np.int64(bits) >> 63) | _SIGN)
+
+
+@njit(**_SER)
+def _from_key(key):
+    return _bits_f64(key ^ _SIGN) if key & _SIGN else _bits_f64(~key)
+
+
+@njit(**_SER)
+def _min_exact(f, labels, i0, i1, ku, key, flags):
+    """Rows i0:i1 one by one: (min key, flags | 1 NaN | 2 +0.0 | 4 -0.0, #invalid labels).
+
+    One test per row on the hot path (x > running min: well predicted); only a new minimum, a
+    tie or a NaN goes further, so the zeros of the minimum and every NaN are seen.
+    """
+    nb = 0
+    lo = _from_key(key) if key != _NO_KEY else np.inf
+    for i in range(i0, i1):
+        u = np.uint64(np.int64(labels[np.uint64(i)]))  # one unsigned compare: 0 <= label < k
+        if u < ku:
+            x = np.float64(f[np.uint64(i) * ku + u])
+            if not (x > lo):
+                bits = _f64_bits(x)
+                key = min(key, _key(bits))
+                lo = _from_key(key)
+                flags |= np.int64(x != x) | (np.int64(bits == 0) << 1) | (np.int64(bits == _SIGN) << 2)
+        else:
+            nb += 1
+    return key, flags, nb
+
+
+# Label rows are prefetched this many sub-blocks ahead (into L2: m short segments per sub-block
+# are too many streams for the hardware prefetcher; measured 2 ~ 1 < 3 < 0 on 1e6 x 100).
+_LABELS_AHEAD = 2
 
 
 @njit(**_PAR)
@@ -588,15 +846,13 @@ def min_depth_blocks(belief, label_matrix, block, sub, mins, stats):
     """Per (hypothesis j, block b): the min of valid belief[i, labels[j, i]] and its side facts.
 
     mins (m, n_blocks) OUT: +inf when the block has no valid label.
-    stats (m, n_blocks, 3) int64 OUT: #invalid, any NaN among valid values, and whether a value
-    tied with the running minimum with the other sign (+0.0 vs -0.0: np.min's own reduction order
-    then decides the sign, so the caller asks it). Tracking zeros on every value instead
-    measured ~1.7x slower.
+    stats (m, n_blocks, 3) int64 OUT: #invalid, any NaN among valid values, and (meaningful when
+    the minimum is a zero) whether both +0.0 and -0.0 are among them: np.min's own reduction
+    order then decides the sign, so the caller asks it.
 
     A block is walked in sub-blocks of ``sub`` rows whose belief stays in L1 while all m
-    hypotheses gather from it (from L2, moving its lines to L1 once per hypothesis was the
-    limit); the labels of the next sub-block are prefetched into L2 (m short row segments are
-    too many streams for the hardware prefetcher).
+    hypotheses gather from it; the next sub-block's belief and the labels ``_LABELS_AHEAD``
+    sub-blocks ahead are prefetched into L2.
     """
     n, k = belief.shape
     m = label_matrix.shape[0]
@@ -604,59 +860,42 @@ def min_depth_blocks(belief, label_matrix, block, sub, mins, stats):
     f = belief.reshape(-1)  # C-contiguous (the wrapper makes sure)
     ku = np.uint64(k)
     line = max(1, 64 // label_matrix.itemsize)
+    ahead = _LABELS_AHEAD * sub if m > 1 else n  # one hypothesis: one stream, no help needed
     for b in prange(n_blocks):
         i0 = b * block
         i1 = min(i0 + block, n)
-        for j in range(m):
-            mins[j, b] = np.inf
-            stats[j, b, 0] = 0
-            stats[j, b, 1] = 0
-            stats[j, b, 2] = 0
+        keys = np.full(m, _NO_KEY, dtype=np.uint64)
+        flags = np.zeros(m, dtype=np.int64)
+        nbad = np.zeros(m, dtype=np.int64)
         s0 = i0
         while s0 < i1:
             s1 = min(s0 + sub, i1)
             s2 = min(s1 + sub, i1)
             for q in range(s1 * k, s2 * k, max(1, 64 // f.itemsize)):  # next sub-block's belief
                 prefetch_l2(f, q)
-            j = 0
-            while j < m:  # two hypotheses per pass: shared addressing, overlapping gathers
-                j2 = min(j + 1, m - 1)  # odd m: the last one alone
-                two = j2 != j
-                la = label_matrix[j]
-                lb = label_matrix[j2]
-                for q in range(s1, s2, line):
-                    prefetch_l2(la, q)
-                    prefetch_l2(lb, q)
-                lo_a, lo_b = mins[j, b], mins[j2, b]
-                nb_a = nb_b = 0
-                nan_a = nan_b = 0
-                mixed_a = mixed_b = False
-                for i in range(s0, s1):
-                    base = np.uint64(i) * ku
-                    # one unsigned compare rejects both lab < 0 and lab >= k
-                    ua = np.uint64(np.int64(la[np.uint64(i)]))  # unsigned index: no wraparound code
-                    if ua < ku:
-                        x = np.float64(f[base + ua])
-                        if not (x > lo_a):  # one test on the hot path: less, ties, NaN are rarer
-                            lo_a, mixed_a, nan_a = _min_step(x, lo_a, mixed_a, nan_a)
-                    else:
-                        nb_a += 1
-                    # odd m: lb is la and this half is discarded (cheaper than a test per row)
-                    ub = np.uint64(np.int64(lb[np.uint64(i)]))
-                    if ub < ku:
-                        y = np.float64(f[base + ub])
-                        if not (y > lo_b):
-                            lo_b, mixed_b, nan_b = _min_step(y, lo_b, mixed_b, nan_b)
-                    else:
-                        nb_b += 1
-                mins[j, b] = lo_a
-                stats[j, b, 0] += nb_a
-                stats[j, b, 1] |= nan_a
-                stats[j, b, 2] |= mixed_a
-                if two:
-                    mins[j2, b] = lo_b
-                    stats[j2, b, 0] += nb_b
-                    stats[j2, b, 1] |= nan_b
-                    stats[j2, b, 2] |= mixed_b
-                j += 2
+            p0 = min(s0 + ahead, n)
+            p1 = min(p0 + sub, n)
+            for j in range(m):
+                labels = label_matrix[j]
+                for q in range(p0, p1, line):
+                    prefetch_l2(labels, q)
+                lo, hi, end = _gather_min_bits(f, labels, s0, s1, ku)
+                key = keys[j]
+                fl = flags[j]
+                if hi <= _INF_BITS:  # all valid, none negative or NaN: lo is the min's bits
+                    key = min(key, lo | _SIGN)
+                    fl |= np.int64(lo == 0) << 1
+                else:
+                    key, fl, nb = _min_exact(f, labels, s0, end, ku, key, fl)
+                    nbad[j] += nb
+                if end < s1:  # the < 8 rows the gathers left (all of them without AVX-512)
+                    key, fl, nb = _min_exact(f, labels, end, s1, ku, key, fl)
+                    nbad[j] += nb
+                keys[j] = key
+                flags[j] = fl
             s0 = s1
+        for j in range(m):
+            mins[j, b] = _from_key(keys[j]) if keys[j] != _NO_KEY else np.inf
+            stats[j, b, 0] = nbad[j]
+            stats[j, b, 1] = flags[j] & 1
+            stats[j, b, 2] = np.int64((flags[j] & 6) == 6)

@@ -10,6 +10,7 @@ import numpy as np
 
 from crembo._ext import _kernels as _k
 from crembo.backends import _thread_parts as _parts
+from crembo.backends import reference as _ref
 
 NAME = "cython"
 
@@ -116,7 +117,11 @@ def hypothesis_depths(belief, label_matrix, n_threads=1):
     """label_matrix (m, n) -> (depths (m,) float64, n_invalid)."""
     belief, label_matrix = _belief_labels(belief, label_matrix)
     depths = np.empty(label_matrix.shape[0], dtype=np.float64)
-    n_invalid = _k.hypothesis_depths_into(belief, label_matrix, depths, _threads(n_threads))
+    mixed_zeros = np.empty(label_matrix.shape[0], dtype=np.uint8)
+    n_invalid = _k.hypothesis_depths_into(belief, label_matrix, depths, mixed_zeros, _threads(n_threads))
+    # a minimum of zero reached with both signs: np.min's reduction order picks the sign; ask it
+    for j in np.flatnonzero(mixed_zeros):
+        depths[j] = _ref.hypothesis_depth(belief, label_matrix[j])[0]
     return depths, int(n_invalid)
 
 

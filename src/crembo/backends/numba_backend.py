@@ -163,12 +163,14 @@ def _min_depths(belief, label_matrix, n_threads):
     """(depths (m,), n_invalid) from per-block minima combined in block order."""
     m, n = label_matrix.shape
     block = _SAMPLE_BLOCK
-    # rows whose belief (<= 24 KiB) stays in L1 while all m hypotheses gather from it
-    sub = max(64, min(block, 24576 // (belief.shape[1] * belief.itemsize) // 16 * 16)) if m > 1 else block
+    # rows whose belief (~12 KiB) stays in L1 while all m hypotheses gather from it, next to
+    # the streaming labels (1e6 x 10, m = 100: flat from 9 to 13 KiB, slower at 7.5 and 24 KiB)
+    sub = max(64, min(block, 12288 // (belief.shape[1] * belief.itemsize) // 16 * 16)) if m > 1 else block
     nb = _n_blocks(n, block)
     mins = np.empty((m, nb), dtype=np.float64)
     stats = np.empty((m, nb, 3), dtype=np.int64)
     belief = np.ascontiguousarray(belief)
+    label_matrix = np.ascontiguousarray(label_matrix)  # the kernel's vector loads need it
     with _threads(n_threads):
         _k.min_depth_blocks(belief, label_matrix, block, sub, mins, stats)
     depths = mins.min(axis=1)
