@@ -152,8 +152,4 @@ def quantile_depth(belief, labels, rank, n_threads=1):
     values, n_invalid = pointwise_depth(belief, labels, n_threads)
     if n_invalid:  # NaN may also be a value (unvalidated belief), so select by label range
         values = values[(labels >= 0) & (labels < belief.shape[1])]
-    if values.size == 0:
-        return np.inf, n_invalid
-    rank = min(rank, values.size - 1)
-    values.partition(rank)
-    return float(values[rank]), n_invalid
+    return _ref.select_rank(values, rank), n_invalid

@@ -141,8 +141,15 @@ def quantile_depth(belief, labels, rank, n_threads=1):
     caller maps eps to rank = floor(eps * n). +inf if nothing is valid.
     """
     values, valid = _gather(belief, labels)
-    values = values[valid]
+    return select_rank(values[valid], rank), int(np.count_nonzero(~valid))
+
+
+def select_rank(values, rank):
+    """The (rank+1)-th smallest of ``values`` (rank clipped to size - 1; +inf if empty), by
+    NumPy's introselect, partitioning ``values`` in place (the native backends share it, so
+    ties and signed zeros agree exactly)."""
     if values.size == 0:
-        return np.inf, int(np.count_nonzero(~valid))
+        return np.inf
     rank = min(rank, values.size - 1)
-    return float(np.partition(values, rank)[rank]), int(np.count_nonzero(~valid))
+    values.partition(rank)
+    return float(values[rank])
