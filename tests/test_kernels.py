@@ -757,12 +757,37 @@ def test_unique_values_sorted_path(backend_name, case, n_threads):
     assert (actual[~nan].view(np.uint64) == expected[~nan].view(np.uint64)).all()  # signs of zero too
 
 
-@pytest.mark.parametrize("backend_name", [b for b in AVAILABLE_BACKENDS if b != "reference"])
-def test_merge_sorted_unique_edges(backend_name):
+def _native_merge(backend_name):
     if backend_name == "cython":
         from crembo._ext._kernels import merge_unique_into as merge
     else:
         from crembo.backends._numba_kernels import merge_sorted_unique as merge
+    return merge
+
+
+@pytest.mark.parametrize("backend_name", [b for b in AVAILABLE_BACKENDS if b != "reference"])
+@pytest.mark.parametrize("n_threads", [2, 3, 4])
+def test_sorted_unique_merges_split_by_co_rank_keep_one_of_each_value(backend_name, n_threads):
+    """Long merges are cut among the threads; runs of one value cross the cuts (and whole chunks)."""
+    from crembo.backends._thread_parts import sorted_unique
+
+    rng = np.random.default_rng(n_threads)
+    for values in (
+        np.full(300_000, 0.5),
+        np.repeat(rng.random(7), 50_000),
+        rng.integers(0, 1000, size=400_000) / 1000.0,
+        rng.random(300_001).astype(np.float32),
+    ):
+        before = values.copy()
+        actual = sorted_unique(values, n_threads, _native_merge(backend_name), values)
+        expected = np.unique(values.astype(np.float64))
+        assert actual.shape == expected.shape and (actual.view(np.uint64) == expected.view(np.uint64)).all()
+        np.testing.assert_array_equal(values, before)  # the caller's values are not sorted in place
+
+
+@pytest.mark.parametrize("backend_name", [b for b in AVAILABLE_BACKENDS if b != "reference"])
+def test_merge_sorted_unique_edges(backend_name):
+    merge = _native_merge(backend_name)
     cases = [
         ([], []),
         ([1.0], []),

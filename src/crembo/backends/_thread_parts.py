@@ -61,22 +61,25 @@ def chunked_softmax(logits, shift_into, divide, n_threads):
     return out
 
 
-def sorted_unique(values, n_threads, merge, original):
-    """np.unique(values) for float64 ``values`` (sorted in place): one np.sort per thread on
-    contiguous parts, then the backend's branch-free native ``merge(a, b, out) -> size`` rounds
-    that drop duplicates on the way.
+def sorted_unique(flat, n_threads, merge, original):
+    """np.unique of the float values ``flat`` (not modified) as float64: each thread copies and
+    np.sorts a contiguous part, then the backend's branch-free native ``merge(a, b, out) -> size``
+    rounds drop duplicates on the way, each merge split among the threads by co-rank.
 
     NaN, or both signs of zero, go to np.unique of ``original`` (the unsorted belief: its sort
     decides which zero it keeps, and that depends on the order it starts from).
     """
-    parts = max(1, min(int(n_threads), values.size // 65536))
-    step = max(1, -(-values.size // parts))
-    pieces = [values[lo : lo + step] for lo in range(0, values.size, step)] or [values]
-    if len(pieces) == 1:
-        pieces[0].sort()
-    else:
-        for f in [pool(len(pieces)).submit(p.sort) for p in pieces]:
-            f.result()
+    n_threads = max(1, int(n_threads))
+    parts = max(1, min(n_threads, flat.size // 65536))
+    step = max(1, -(-flat.size // parts))
+
+    def sorted_part(lo):
+        piece = flat[lo : lo + step].astype(np.float64)  # a copy, made (and paged in) by this thread
+        piece.sort()
+        return piece
+
+    starts = range(0, max(flat.size, 1), step)
+    pieces = [sorted_part(0)] if parts == 1 else list(pool(parts).map(sorted_part, starts))
     signs = set()
     for p in pieces:
         if p.size and np.isnan(p[-1]):  # NaN sorts last
@@ -90,10 +93,49 @@ def sorted_unique(values, n_threads, merge, original):
     while len(pieces) > 1 or not merged:  # pairwise rounds (one dedupe pass if 1 part)
         merged = True
         pairs = [(pieces[i], pieces[i + 1] if i + 1 < len(pieces) else empty) for i in range(0, len(pieces), 2)]
-        outs = [np.empty(a.size + b.size) for a, b in pairs]
-        if len(pairs) == 1:
-            sizes = [merge(*pairs[0], outs[0])]
-        else:
-            sizes = list(pool(len(pairs)).map(merge, *zip(*pairs), outs))
-        pieces = [o[:m] for o, m in zip(outs, sizes)]
+        pieces = _merge_pairs(pairs, max(1, n_threads // len(pairs)), merge)
     return pieces[0]
+
+
+def _co_rank(a, b, h):
+    """i such that a[:i] and b[:h - i] hold h smallest values of a and b, and no value there
+    exceeds one of a[i:], b[h - i:] (binary search on the merge path)."""
+    lo, hi = max(0, h - b.size), min(h, a.size)
+    while lo < hi:
+        i = (lo + hi) // 2
+        if h - i > 0 and b[h - i - 1] > a[i]:  # too few taken from a
+            lo = i + 1
+        else:
+            hi = i
+    return lo
+
+
+def _merge_pairs(pairs, splits, merge):
+    """Merge each sorted pair (a, b) into its distinct values, each merge cut into ``splits``
+    independent chunks of the output run in the pool; a value equal across a cut is kept once."""
+    tasks, layout = [], []
+    for a, b in pairs:
+        out = np.empty(a.size + b.size)
+        splits = max(1, min(splits, out.size // 65536))  # small merges: one task
+        cuts = [0, *(_co_rank(a, b, (a.size + b.size) * s // splits) for s in range(1, splits)), a.size]
+        chunks = []
+        for s in range(splits):
+            i0, i1 = cuts[s], cuts[s + 1]
+            h0 = (a.size + b.size) * s // splits
+            j0, j1 = h0 - i0, (a.size + b.size) * (s + 1) // splits - i1
+            tasks.append((a[i0:i1], b[j0:j1], out[h0 : h0 + (i1 - i0) + (j1 - j0)]))
+            chunks.append(h0)
+        layout.append((out, chunks))
+    sizes = iter([merge(*tasks[0])] if len(tasks) == 1 else list(pool(len(tasks)).map(lambda t: merge(*t), tasks)))
+    merged = []
+    for out, chunks in layout:
+        pos = 0
+        for start in chunks:  # move each chunk's distinct values down behind the previous ones
+            size = next(sizes)
+            if size and pos and out[pos - 1] == out[start]:
+                start, size = start + 1, size - 1
+            if size and start != pos:
+                out[pos : pos + size] = out[start : start + size]
+            pos += size
+        merged.append(out[:pos])
+    return merged

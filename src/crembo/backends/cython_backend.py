@@ -89,7 +89,7 @@ def unique_values(belief, n_threads=1):
     belief = _as(belief, _FLOAT_DTYPES, np.float64)
     distinct = _k.unique_values_hashed(belief, _threads(n_threads))
     if distinct is None:  # many distinct values, NaN, or both signed zeros
-        return _parts.sorted_unique(belief.astype(np.float64).reshape(-1), _threads(n_threads), _k.merge_unique_into, belief)
+        return _parts.sorted_unique(belief.reshape(-1), _threads(n_threads), _k.merge_unique_into, belief)
     return np.unique(distinct)
 
 
