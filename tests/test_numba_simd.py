@@ -14,7 +14,7 @@ from test_numba_backend import assert_same  # noqa: E402
 LABEL_DTYPES = [np.int8, np.uint8, np.int16, np.int32, np.int64, np.uint64]
 
 
-_AVX512 = "+avx512f" in getattr(numba.core.registry.cpu_target.target_context.codegen(), "_tm_features", "").split(",")
+_AVX512 = _k._gathers_on(numba.core.registry.cpu_target.target_context.codegen())
 
 
 @numba.njit

@@ -38,6 +38,12 @@ _LANES = 8
 _IR_GATHER = llvm_version_info >= (22,)
 
 
+def _gathers_on(codegen):
+    """Whether the depth gathers run natively for this codegen's target (AVX-512, LLVM 22); the
+    feature string is numba's private attribute: without it, the scalar loops (still exact)."""
+    return _IR_GATHER and "+avx512f" in getattr(codegen, "_tm_features", "").split(",")
+
+
 def _make_bitcast(src, dst):
     """An intrinsic reinterpreting a float64 as uint64 or back (``np.float64.view`` for scalars)."""
     if numba.config.DISABLE_JIT:
@@ -745,7 +751,7 @@ def _make_gather_min_bits():
             la = context.make_array(lty)(context, builder, args[1])
             start, stop, k = (context.cast(builder, v, t, types.int64) for v, t in zip(args[2:], signature.args[2:]))
             i64 = ir.IntType(64)
-            if not _IR_GATHER or "+avx512f" not in getattr(context.codegen(), "_tm_features", "").split(","):
+            if not _gathers_on(context.codegen()):
                 # without AVX-512 the gathers are split into scalar loads (measured 1.2x slower
                 # than the exact loop on an AVX2 target): leave every row to that loop
                 return context.make_tuple(builder, signature.return_type,
