@@ -20,6 +20,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from crembo import _validation as v
+from crembo._threads import joblib_n_jobs
 from crembo.beliefs import check_belief
 from crembo.candidates import candidate_thresholds, check_thresholds_param
 from crembo.memo import fit_at_threshold, kernel_jobs, memo, resolve_seed, seeded_oracle
@@ -331,8 +332,9 @@ class CREMBOClassifier(_PredictMixin, ClassifierMixin, BaseEstimator):
         # GIL, and workers share X, the belief and the binned data instead of each receiving a
         # copy (3 x 500 MB at 2,000,000 x 20). Inside parallel workers crembo's kernels run
         # single-threaded (no oversubscription).
-        parallel = Parallel(n_jobs=self.n_jobs, prefer="threads", return_as="generator")
-        k_jobs = 1 if effective_n_jobs(self.n_jobs) != 1 else kernel_jobs(belief, self.n_jobs)
+        scan_jobs = joblib_n_jobs(self.n_jobs)  # capped at the CPUs, like every kernel's threads
+        parallel = Parallel(n_jobs=scan_jobs, prefer="threads", return_as="generator")
+        k_jobs = 1 if effective_n_jobs(scan_jobs) != 1 else kernel_jobs(belief, self.n_jobs)
         scan_oracle = _scan_oracle(oracle, k_jobs)
         results = parallel(
             delayed(_scan_one)(

@@ -50,6 +50,7 @@ from sklearn.exceptions import NotFittedError
 from sklearn.tree import DecisionTreeClassifier
 from sklearn.utils.validation import check_is_fitted
 
+from crembo._threads import joblib_n_jobs
 from crembo.beliefs import belief_from_logits, belief_from_proba, belief_from_votes, check_belief
 from crembo.oracles import fresh_estimator
 
@@ -236,7 +237,7 @@ class VoteTeacher(Teacher):
         members = list(self.model.estimators_)
         features = getattr(self.model, "estimators_features_", None) or [None] * len(members)
         # Tree predict releases the GIL, so threads parallelise without copying X.
-        preds = Parallel(n_jobs=self.n_jobs, prefer="threads")(
+        preds = Parallel(n_jobs=joblib_n_jobs(self.n_jobs), prefer="threads")(
             delayed(_predict_member)(m, X, f) for m, f in zip(members, features)
         )
         cols = class_index_map(self.classes_, classes)
@@ -380,7 +381,8 @@ def default_teacher(random_state=None, n_jobs=None):
     from sklearn.ensemble import RandomForestClassifier
 
     return RandomForestClassifier(
-        n_estimators=100, max_depth=12, class_weight="balanced", random_state=random_state, n_jobs=n_jobs
+        n_estimators=100, max_depth=12, class_weight="balanced", random_state=random_state,
+        n_jobs=joblib_n_jobs(n_jobs),
     )
 
 
