@@ -197,3 +197,34 @@ def test_seed_out_of_range_is_refused_up_front(bad):
     with pytest.raises(ValueError, match=r"random_state must be in \[0, 2\*\*32 - 1\]"):
         crembo.memo(X, belief, random_state=bad)
     assert crembo.memo(X, belief, random_state=2**32 - 1).consistent
+
+
+class _NeverFit:
+    def fit(self, X, y):
+        raise AssertionError("the teacher ran before the class count was checked")
+
+    def predict_proba(self, X):
+        raise AssertionError("the teacher ran before the class count was checked")
+
+
+def test_native_tree_class_limit_is_checked_before_any_work():
+    from crembo.tree import AllowedLabelTreeClassifier
+
+    k = 256
+    X = np.arange(2.0 * 2 * k).reshape(2 * k, 2)
+    y = np.repeat(np.arange(k), 2)
+    native = AllowedLabelTreeClassifier(max_depth=2)
+    for student in (None, native):
+        with pytest.raises(ValueError, match="256 classes but crembo's native tree .* at most 255"):
+            crembo.CREMBOClassifier(teacher=_NeverFit(), student=student, random_state=0).fit(X, y)
+        with pytest.raises(ValueError, match="at most 255"):
+            crembo.memo(X, np.full((2 * k, k), 1.0 / k), student)
+    with pytest.raises(ValueError, match="at most 255"):
+        crembo.TeacherLabelBaseline(teacher=_NeverFit(), student=native, random_state=0).fit(X, y)
+    with pytest.raises(ValueError, match="at most 255"):
+        crembo.TrueLabelBaseline(student=native, random_state=0).fit(X, y)
+    # other students are not limited: the baselines' default is scikit-learn's tree
+    assert crembo.TrueLabelBaseline(random_state=0).fit(X, y).classes_.size == k
+    # and 255 classes are within the limit
+    res = crembo.memo(X[: 2 * 255], np.full((2 * 255, 255), 1.0 / 255), native, random_state=0)
+    assert res.consistent

@@ -23,7 +23,7 @@ from crembo import _validation as v
 from crembo._threads import joblib_n_jobs
 from crembo.beliefs import check_belief
 from crembo.candidates import candidate_thresholds, check_thresholds_param
-from crembo.memo import fit_at_threshold, kernel_jobs, memo, resolve_seed, seeded_oracle
+from crembo.memo import check_student_classes, fit_at_threshold, kernel_jobs, memo, resolve_seed, seeded_oracle
 from crembo.metrics import fidelity
 from crembo.oracles import FitAllowedOracle, Oracle, as_oracle, default_student, fresh_estimator, paper_student
 from crembo.teachers import BeliefTeacher, Teacher, compute_belief, default_teacher, make_teacher
@@ -284,6 +284,7 @@ class CREMBOClassifier(_PredictMixin, ClassifierMixin, BaseEstimator):
         X, y = validate_data(self, X, y, ensure_all_finite=_nan_policy(self.student, self.teacher, True))
         check_classification_targets(y)
         self.classes_, y_enc = np.unique(y, return_inverse=True)
+        check_student_classes(self.student, len(self.classes_))  # before the teacher's minutes
         seed = resolve_seed(self.random_state)
         tr, va = stratified_split(y_enc, self.classes_, self.validation_fraction, seed)
         X_tr, X_va, y_va = X[tr], X[va], y_enc[va]
@@ -436,6 +437,7 @@ class TrueLabelBaseline(_LabelBaseline):
         X, y = validate_data(self, X, y, ensure_all_finite=self._nan_policy())
         check_classification_targets(y)
         self.classes_, y_enc = np.unique(y, return_inverse=True)
+        check_student_classes(self.student, len(self.classes_), default_is_native=False)
         return self._fit_labels(X, y_enc, resolve_seed(self.random_state))
 
 
@@ -455,6 +457,7 @@ class TeacherLabelBaseline(_LabelBaseline):
         X, y = validate_data(self, X, y, ensure_all_finite=self._nan_policy())
         check_classification_targets(y)
         self.classes_ = np.unique(y)
+        check_student_classes(self.student, len(self.classes_), default_is_native=False)  # before the teacher
         seed = resolve_seed(self.random_state)
         teacher = self.teacher if self.teacher is not None else default_teacher(seed, self.n_jobs)
         T = _teacher_rows(X_orig, X)  # a DataFrame stays one for the teacher (columns by name)

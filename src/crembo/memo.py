@@ -19,7 +19,7 @@ from crembo import _validation as v
 from crembo.beliefs import allowed_labels, check_belief
 from crembo.candidates import candidate_thresholds as make_candidates
 from crembo.depth import hypothesis_depth, quantile_depth
-from crembo.oracles import Oracle, as_oracle, fresh_estimator
+from crembo.oracles import FitAllowedOracle, Oracle, as_oracle, fresh_estimator
 from crembo.teachers import _n_rows
 
 __all__ = [
@@ -27,6 +27,7 @@ __all__ = [
     "MemoResult",
     "OracleCall",
     "NoConsistentThresholdWarning",
+    "check_student_classes",
     "fit_at_threshold",
     "resolve_seed",
     "kernel_jobs",
@@ -97,6 +98,29 @@ def resolve_seed(random_state):
 # OpenMP/Numba thread team costs far more (measured 8 us serial vs 40 ms with 2 threads on a
 # busy 2-core machine, 80 x 3 belief): run such kernels on one thread.
 SERIAL_KERNEL_SIZE = 1 << 16
+
+
+# The native tree's kernels store each sample's allowed labels as uint8 (crembo.tree.grower).
+NATIVE_TREE_MAX_CLASSES = 255
+
+
+def check_student_classes(student, n_classes, *, default_is_native=True):
+    """ValueError when the student is crembo's native tree (``None`` too, when
+    ``default_is_native``) and there are more classes than it holds.
+
+    Callers check at the start of a fit, so the error comes before minutes of teacher fitting
+    or belief computation rather than at the first tree fit.
+    """
+    from crembo.tree import AllowedLabelTreeClassifier
+
+    learner = student.learner if isinstance(student, FitAllowedOracle) else student
+    native = isinstance(learner, AllowedLabelTreeClassifier) or (learner is None and default_is_native)
+    if native and n_classes > NATIVE_TREE_MAX_CLASSES:
+        raise ValueError(
+            f"there are {n_classes} classes but crembo's native tree student (the default) supports at most "
+            f"{NATIVE_TREE_MAX_CLASSES}; pass another student, e.g. "
+            "student=sklearn.tree.DecisionTreeClassifier(max_depth=4, class_weight='balanced')"
+        )
 
 
 def seeded_oracle(student, seed):
@@ -187,6 +211,7 @@ def memo(
         raise ValueError(f"search must be one of {SEARCHES}, got {search!r}")
     eps = v.check_fraction(eps, "eps")
     belief = check_belief(belief, backend=backend, n_jobs=n_jobs)
+    check_student_classes(student if oracle is None else oracle, belief.shape[1])
     n = _n_rows(X)
     if n != belief.shape[0]:
         raise ValueError(f"X has {n} samples but the belief has {belief.shape[0]} rows")

@@ -423,12 +423,18 @@ def _is_classifier_object(m):
 
 
 def _is_fitted(model):
+    if not hasattr(model, "fit"):
+        return True  # nothing to fit: it can only be used as given
+    if not hasattr(model, "__sklearn_tags__"):
+        # A plain class with fit/predict_proba: check_is_fitted would fail reading sklearn tags.
+        # sklearn's own rule without them: __sklearn_is_fitted__, else an attribute ending in "_".
+        if hasattr(model, "__sklearn_is_fitted__"):
+            return bool(model.__sklearn_is_fitted__())
+        return any(k.endswith("_") and not k.startswith("__") for k in getattr(model, "__dict__", {}))
     try:
         check_is_fitted(model)
     except NotFittedError:
         return False
-    except TypeError:  # not an sklearn estimator (no fit): it can only be used as given
-        return True
     return True
 
 
@@ -719,7 +725,8 @@ def _fit_model(teacher, X, y, random_state):
         uniq, codes = np.unique(y_arr.ravel(), return_inverse=True)
         model.fit(X, codes)
         return model, uniq[np.asarray(model.classes_, dtype=np.intp)]
-    return model.fit(X, y), None
+    model.fit(X, y)  # fitted in place: a plain class's fit need not return self
+    return model, None
 
 
 def _vote_teacher(model, classes, n_jobs, backend):
@@ -745,6 +752,17 @@ def _vote_teacher(model, classes, n_jobs, backend):
     )
 
 
+def _no_belief_message(teacher):
+    return (
+        f"teacher {type(teacher).__name__} gives no belief: it has neither predict_proba nor estimators_ of "
+        "classifiers (predict alone gives labels, not a probability per class). A teacher must provide "
+        "predict_proba(X) -> (n_samples, n_classes) probabilities (with classes_ naming the columns, else "
+        "they are the sorted training labels), or be an ensemble whose estimators_ each predict a class "
+        "(fit(X, y) is used when it is not fitted yet); otherwise wrap a function of X returning logits or "
+        "probabilities in crembo.teachers.CallableTeacher, or pass a belief matrix"
+    )
+
+
 def make_teacher(teacher, X=None, y=None, *, belief="auto", random_state=None, n_jobs=None, backend=None):
     """Wrap ``teacher`` into a ``Teacher`` (see the module docstring for what is accepted).
 
@@ -757,7 +775,10 @@ def make_teacher(teacher, X=None, y=None, *, belief="auto", random_state=None, n
         non-"auto" belief gives a ``DeferredTeacher``, fitted later by ``CREMBOClassifier``.
 
     An unfitted sklearn-style teacher is cloned, its unset ``random_state`` parameters set to
-    ``random_state``, and fitted on (X, y). A ``Teacher`` instance is returned as is.
+    ``random_state``, and fitted on (X, y). A ``Teacher`` instance is returned as is. A model need
+    not be a scikit-learn estimator: any object with ``predict_proba`` (and ``fit``, to be fitted
+    here on a copy) works; it counts as fitted, as in scikit-learn, when its
+    ``__sklearn_is_fitted__()`` is true or it has an attribute whose name ends in "_".
     """
     _check_belief_kind(belief)
     if isinstance(teacher, DeferredTeacher):
@@ -772,6 +793,8 @@ def make_teacher(teacher, X=None, y=None, *, belief="auto", random_state=None, n
         return teacher
     if teacher is None:
         raise TypeError("teacher is None; pass a classifier, a callable, or a belief matrix")
+    if isinstance(teacher, type):
+        raise TypeError(f"teacher is the class {teacher.__name__}, not an instance: pass {teacher.__name__}()")
     if isinstance(teacher, (np.ndarray, list, tuple)):
         if belief not in ("auto", "proba"):
             raise ValueError(f"belief={belief!r} does not apply to a precomputed belief matrix")
@@ -783,6 +806,9 @@ def make_teacher(teacher, X=None, y=None, *, belief="auto", random_state=None, n
     has_proba = hasattr(teacher, "predict_proba")
     if hasattr(teacher, "estimators_") or has_proba or hasattr(teacher, "fit"):
         _check_classifier(teacher)  # before fitting: a regressor is refused without training it
+        if not has_proba and not hasattr(teacher, "__sklearn_tags__") and not hasattr(teacher, "estimators_"):
+            # not sklearn, so fitting cannot give it what it lacks: say so before the fit
+            raise TypeError(_no_belief_message(teacher))
         classes = None
         if not _is_fitted(teacher):
             if X is None or y is None:
@@ -804,10 +830,7 @@ def make_teacher(teacher, X=None, y=None, *, belief="auto", random_state=None, n
             return out
         if belief == "proba":
             raise ValueError(f"belief='proba' but teacher {type(teacher).__name__} has no predict_proba")
-        raise TypeError(
-            f"teacher {type(teacher).__name__} has neither predict_proba nor estimators_ of classifiers; "
-            "wrap a function of X in crembo.teachers.CallableTeacher, or pass a belief matrix"
-        )
+        raise TypeError(_no_belief_message(teacher))
     if callable(teacher):
         if belief == "votes":
             raise ValueError("hard votes are not defined for a callable teacher; use belief='logits' or 'proba'")
