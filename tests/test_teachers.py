@@ -289,3 +289,25 @@ def test_teacher_class_instead_of_instance(data):
     X, y = data
     with pytest.raises(TypeError, match="class LogisticRegression, not an instance"):
         make_teacher(LogisticRegression, X, y)
+
+
+def test_callable_auto_refuses_ambiguous_outputs(data):
+    X, _ = data
+    soft = np.random.default_rng(1).dirichlet(np.ones(3), size=len(X)).astype(np.float32)
+    off = soft.copy()
+    off[5] *= 1.01  # one row of a float32 model's probabilities off by 1%
+    classes = np.arange(3)
+    # read as logits, these became softmax(probabilities): a silently wrong belief
+    with pytest.raises(ValueError, match="row 5 sums to .*kind='proba'"):
+        make_teacher(lambda Z: off[: len(Z)]).belief(X, classes)
+    with pytest.raises(ValueError, match="row 0 sums to"):
+        make_teacher(lambda Z: np.zeros((len(Z), 3))).belief(X, classes)
+    # said explicitly, each is accepted for what it is
+    np.testing.assert_allclose(CallableTeacher(lambda Z: soft[: len(Z)] * 1.000001, kind="proba").belief(X, classes),
+                               soft / soft.sum(1, keepdims=True), rtol=1e-6)
+    z = off.astype(np.float64)
+    e = np.exp(z - z.max(1, keepdims=True))
+    np.testing.assert_allclose(CallableTeacher(lambda Z: off[: len(Z)], kind="logits").belief(X, classes),
+                               e / e.sum(1, keepdims=True), rtol=1e-12)
+    # values that cannot be probabilities are still logits
+    np.testing.assert_allclose(make_teacher(lambda Z: 3 * off[: len(Z)]).belief(X, classes).sum(1), 1.0)
