@@ -485,3 +485,19 @@ def test_validate_false_still_converts_layout(backend_name, variant):
     with pytest.raises(TypeError, match="belief must hold numbers"):
         crembo.thresholds([["a"]], **kw)
     np.testing.assert_array_equal(crembo.thresholds(np.ones((2, 2), np.float16), **kw), [1.0])
+
+
+@pytest.mark.parametrize("params, exc", [({"backend": "fast"}, ValueError), ({"n_jobs": 0}, ValueError),
+                                         ({"n_jobs": 1.5}, TypeError), ({"n_jobs": True}, TypeError)])
+@pytest.mark.parametrize("estimator", ["CREMBOClassifier", "TeacherLabelBaseline"])
+def test_estimator_run_params_checked_before_the_teacher(estimator, params, exc):
+    from sklearn.linear_model import LogisticRegression
+
+    class Teacher(LogisticRegression):
+        def fit(self, X, y):
+            raise AssertionError("the teacher was fitted before n_jobs / backend were checked")
+
+    X = np.random.default_rng(0).normal(size=(40, 3))
+    y = np.arange(40) % 2
+    with pytest.raises(exc, match="backend|n_jobs"):
+        getattr(crembo, estimator)(teacher=Teacher(), random_state=0, **params).fit(X, y)

@@ -9,6 +9,8 @@ import numbers
 
 import numpy as np
 
+from crembo._threads import resolve_n_threads
+from crembo.backends import get_backend
 from crembo.backends import reference as _ref
 
 # Row sums of a belief may differ from 1 by this much (float32 predict_proba output
@@ -171,3 +173,10 @@ def check_fraction(eps, name="eps", closed_right=False):
     if not ok:
         raise ValueError(f"{name} must be in [0, 1{']' if closed_right else ')'}, got {eps}")
     return eps
+
+
+def check_run_params(n_jobs, backend):
+    """Validate an estimator's ``n_jobs`` and ``backend`` at the start of its fit: otherwise the
+    first kernel reads them, after a teacher may have trained for minutes."""
+    resolve_n_threads(n_jobs)
+    get_backend(backend)

@@ -280,6 +280,7 @@ class CREMBOClassifier(_PredictMixin, ClassifierMixin, BaseEstimator):
 
     def fit(self, X, y):
         thresholds = _check_params(self)
+        v.check_run_params(self.n_jobs, self.backend)
         X_orig = X
         X, y = validate_data(self, X, y, ensure_all_finite=_nan_policy(self.student, self.teacher, True))
         check_classification_targets(y)
@@ -453,6 +454,7 @@ class TeacherLabelBaseline(_LabelBaseline):
         self.backend = backend
 
     def fit(self, X, y):
+        v.check_run_params(self.n_jobs, self.backend)
         X_orig = X
         X, y = validate_data(self, X, y, ensure_all_finite=self._nan_policy())
         check_classification_targets(y)
