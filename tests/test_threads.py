@@ -118,7 +118,7 @@ print("DONE")
 
 def test_huge_n_jobs_is_safe_on_every_path():
     env = dict(os.environ, PYTHONPATH=str(Path(crembo.__file__).parents[1]))
-    proc = subprocess.run([sys.executable, "-c", _HUGE_N_JOBS_SCRIPT], env=env, capture_output=True, text=True,
+    proc = subprocess.run([sys.executable, "-c", _HUGE_N_JOBS_SCRIPT], env=env, capture_output=True, text=True, check=False,
                           timeout=600)
     assert proc.returncode == 0 and proc.stdout.rstrip().endswith("DONE"), (
         f"exit code {proc.returncode}; got through:\n{proc.stdout}\n{proc.stderr[-3000:]}"
