@@ -275,7 +275,7 @@ def test_failure_while_writing_leaves_nothing(work, tmp_path, monkeypatch, capsy
         path.write_bytes(b"half a png")
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr(cli, "_plot_scan", broken_plot)
+    monkeypatch.setattr(cli._compress, "_write_scan", broken_plot)
     out = tmp_path / "deep" / "er" / "out"
     code = cli.main(["compress", "--data", str(work["dir"] / "X.npy"), "--labels", str(work["dir"] / "y.npy"),
                      "--fit", "random-forest", "--n-estimators", "4", "--n-jobs", "1", "--out", str(out)])
