@@ -6,7 +6,9 @@ import math
 from crembo.cli._errors import CLIError
 
 TEACHERS = ("random-forest", "gradient-boosting", "mlp")
-ORACLES = ("sklearn", "native")
+ORACLES = ("native", "sklearn")
+_TRUST_HELP = ("allow loading a pickle/joblib teacher (or untrusted types in a skops file). Unpickling runs "
+               "arbitrary code stored in the file: use it only for files you made or whose source you trust")
 
 
 def _int_at_least(low):
@@ -58,7 +60,9 @@ class _RaisingParser(argparse.ArgumentParser):
 # ----------------------------------------------------------------------------- the parser
 
 
-def _add_compress_options(p):
+def _add_compress_options(p, job=False):
+    """The options of ``compress``. A batch job (``job=True``) gets neither --trust nor
+    --overwrite: those come from the ``crembo batch`` command line, never from a jobs file."""
     data = p.add_argument_group("data")
     data.add_argument("--data", required=True, metavar="FILE",
                       help="training data: .csv (with a header row), .parquet (needs pandas and pyarrow) "
@@ -76,10 +80,8 @@ def _add_compress_options(p):
                        help="train a teacher on the training split: random-forest (depth 12, balanced, as in "
                             "the paper), gradient-boosting (histogram boosting) or mlp (scaled inputs, one "
                             "hidden layer of 64)")
-    teacher.add_argument("--trust", action="store_true",
-                         help="allow loading a pickle/joblib teacher (or untrusted types in a skops file). "
-                              "Unpickling runs arbitrary code stored in the file: use it only for files "
-                              "you made or whose source you trust")
+    if not job:
+        teacher.add_argument("--trust", action="store_true", help=_TRUST_HELP)
     teacher.add_argument("--n-estimators", type=_int_at_least(1), default=100, metavar="N",
                          help="trees (random-forest) or boosting iterations (gradient-boosting) of --fit "
                               "(default: %(default)s)")
@@ -87,9 +89,10 @@ def _add_compress_options(p):
     student = p.add_argument_group("student")
     student.add_argument("--depth", type=_int_at_least(1), default=4, metavar="D",
                          help="maximum depth of the student tree (default: %(default)s)")
-    student.add_argument("--oracle", choices=ORACLES, default="sklearn",
-                         help="the consistency oracle: sklearn (the paper's multi-output balanced "
-                              "DecisionTreeClassifier) or native (crembo's AllowedLabelTreeClassifier) "
+    student.add_argument("--oracle", choices=ORACLES, default="native",
+                         help="the consistency oracle: native (crembo's AllowedLabelTreeClassifier with the "
+                              "paper's multi-output Gini and balanced weights, the Python default) or sklearn "
+                              "(the paper's multi-output balanced DecisionTreeClassifier; slower on large data) "
                               "(default: %(default)s)")
 
     algo = p.add_argument_group("CREMBO")
@@ -106,8 +109,17 @@ def _add_compress_options(p):
     out = p.add_argument_group("output")
     out.add_argument("--out", required=True, metavar="DIR",
                      help="directory to create with student.skops, report.json, student.txt and scan.png")
-    out.add_argument("--overwrite", action="store_true", help="replace DIR if it exists and is not empty")
-    out.add_argument("-v", "--verbose", action="store_true", help="progress bars and stage messages on stderr")
+    if not job:
+        out.add_argument("--overwrite", action="store_true",
+                         help="replace DIR if it holds an earlier crembo result (and nothing else)")
+        out.add_argument("-v", "--verbose", action="store_true", help="progress bars and stage messages on stderr")
+
+
+def job_parser():
+    """The parser of one batch job's options (no abbreviations: a key must name its option)."""
+    p = _RaisingParser(prog="crembo batch job", allow_abbrev=False, add_help=False)
+    _add_compress_options(p, job=True)
+    return p
 
 
 def build_parser(parser_class=argparse.ArgumentParser):
@@ -131,20 +143,22 @@ def build_parser(parser_class=argparse.ArgumentParser):
                        description="Run every [[job]] of a TOML file (keys: the compress options, e.g. "
                                    "data, target, fit, depth; a [defaults] table applies to all jobs) and write "
                                    "summary.md, summary.csv and summary.json. A failing job is reported and the "
-                                   "others still run.")
+                                   "others still run. The output folder appears when the batch ends.")
     b.add_argument("jobs", metavar="JOBS.toml")
     b.add_argument("--out", metavar="DIR",
-                   help="where job directories (unless a job sets out) and the summary go "
-                        "(default: <JOBS>-results beside the TOML file)")
-    b.add_argument("--overwrite", action="store_true", help="replace existing job output directories")
+                   help="the batch's output folder: one folder per job (its name, or its out: a path inside "
+                        "DIR) and the summary (default: <JOBS>-results beside the TOML file)")
+    b.add_argument("--trust", action="store_true", help=_TRUST_HELP + "; applies to every job")
+    b.add_argument("--overwrite", action="store_true",
+                   help="replace DIR if it holds an earlier crembo batch result (and nothing else)")
     b.add_argument("-v", "--verbose", action="store_true", help="progress bars on stderr")
 
     s = sub.add_parser("show", help="print a saved student tree and what it is",
-                       description="Print a student's classes, features, depth and tree. Feature names come "
-                                   "from a report.json beside the file when there is one.")
+                       description="Print a student's classes, features, depth and tree, with the feature "
+                                   "names saved in the student (or in a report.json beside it).")
     s.add_argument("student", metavar="STUDENT.skops")
     s.add_argument("--trusted", action="append", default=[], metavar="TYPE",
-                   help="also trust this type when loading (repeatable); crembo's and scikit-learn's "
-                        "classes are always trusted")
+                   help="also trust this type when loading (repeatable); the types a crembo student is "
+                        "made of need no --trusted")
     s.add_argument("--decimals", type=_int_at_least(0), default=2, help="decimals of split thresholds")
     return parser

@@ -62,7 +62,11 @@ def _tree_depth(model):
         return None
 
 
-def _feature_names_beside(path, n_features):
+def _feature_names(model, path, n_features):
+    """The student's own ``feature_names_in_``, else those of a report.json beside its file."""
+    names = getattr(model, "feature_names_in_", None)
+    if names is not None and len(names) == n_features:
+        return [str(n) for n in names]
     report = Path(path).with_name("report.json")
     try:
         names = json.loads(report.read_text())["data"]["feature_names"]
@@ -85,7 +89,7 @@ def _cmd_show(args):
     inner = _inner(model)
     inner = None if inner is model else inner
     n_features = getattr(model, "n_features_in_", None)
-    names = _feature_names_beside(args.student, n_features) if n_features else None
+    names = _feature_names(model, args.student, n_features) if n_features else None
     lines = [f"file: {args.student}", f"model: {type(model).__name__}"]
     if inner is not None:
         lines.append(f"student: {type(inner).__name__}")
