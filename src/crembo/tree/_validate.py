@@ -14,7 +14,7 @@ ignores Ctrl-C (a child pointing back up). Every tree crembo loads goes through 
   legitimate: scikit-learn's "missing vs. present" split has threshold +inf);
 - a leaf's class, where the tree stores one, is an index into the classes.
 
-``_is_int``, ``check_nodes`` and ``check_tree_dict`` use the standard library only (``math``):
+``check_nodes`` and ``check_tree_dict`` use the standard library only (``math``):
 ``crembo.export.predictor_source`` copies their source into the standalone predictor, so a
 shipped predictor checks a model with these very rules. The wrappers below them read the arrays
 of crembo's native tree and of scikit-learn's ``Tree`` and apply the same rules.
@@ -39,10 +39,6 @@ __all__ = [
 # --------------------------------------------------------- standard library only (shipped)
 
 
-def _is_int(x):
-    return isinstance(x, int) and not isinstance(x, bool)
-
-
 def check_nodes(left, right, feature, threshold, n_features, leaf_class=None, n_classes=None,
                 is_leaf=None, leaf_feature=None, what="tree"):
     """Check a tree given as per-node sequences; return each node's depth, or raise ValueError.
@@ -59,29 +55,30 @@ def check_nodes(left, right, feature, threshold, n_features, leaf_class=None, n_
         if seq is not None and len(seq) != n:
             raise ValueError(f"{what}: {n} nodes but {len(seq)} '{name}' entries")
     depth, parents = [0] * n, [0] * n
+    # type(x) is int: a Python int, not a bool (JSON true) nor a float; arrays come as .tolist()
     for i in range(n):
-        lo, hi, f, where = left[i], right[i], feature[i], f"{what}: node {i}"
-        if is_leaf[i] if is_leaf is not None else (_is_int(lo) and lo == -1):
-            if is_leaf is None and not (_is_int(hi) and hi == -1):
-                raise ValueError(f"{where}: a leaf (left child -1) needs right child -1, got {hi!r}")
-            if leaf_feature is not None and not (_is_int(f) and f == leaf_feature):
-                raise ValueError(f"{where}: a leaf's 'feature' must be {leaf_feature}, got {f!r}")
-            c = None if leaf_class is None else leaf_class[i]
-            if leaf_class is not None and not (_is_int(c) and 0 <= c < n_classes):
-                raise ValueError(f"{where}: leaf 'class' must be an index in [0, {n_classes}), got {c!r}")
+        lo, hi, f = left[i], right[i], feature[i]
+        if is_leaf[i] if is_leaf is not None else (lo == -1 and type(lo) is int):
+            if is_leaf is None and not (hi == -1 and type(hi) is int):
+                raise ValueError(f"{what}: node {i}: a leaf (left child -1) needs right child -1, got {hi!r}")
+            if leaf_feature is not None and not (f == leaf_feature and type(f) is int):
+                raise ValueError(f"{what}: node {i}: a leaf's 'feature' must be {leaf_feature}, got {f!r}")
+            if leaf_class is not None:
+                c = leaf_class[i]
+                if not (type(c) is int and 0 <= c < n_classes):
+                    raise ValueError(f"{what}: node {i}: leaf 'class' must be an index in [0, {n_classes}), got {c!r}")
             continue
         for side, child in (("left", lo), ("right", hi)):
-            if not (_is_int(child) and i < child < n):
-                raise ValueError(f"{where}: '{side}' must be a node index in ({i}, {n}) "
+            if not (type(child) is int and i < child < n):
+                raise ValueError(f"{what}: node {i}: '{side}' must be a node index in ({i}, {n}) "
                                  f"(children after their parent), got {child!r}")
             parents[child] += 1
             depth[child] = depth[i] + 1
-        if not (_is_int(f) and 0 <= f and (n_features is None or f < n_features)):
-            raise ValueError(f"{where}: 'feature' must be in [0, {n_features}), got {f!r}")
+        if not (type(f) is int and 0 <= f and (n_features is None or f < n_features)):
+            raise ValueError(f"{what}: node {i}: 'feature' must be in [0, {n_features}), got {f!r}")
         t = threshold[i]
-        if not (t in ("inf", "-inf") if isinstance(t, str) else
-                isinstance(t, (int, float)) and not isinstance(t, bool) and not math.isnan(t)):
-            raise ValueError(f"{where}: 'threshold' must be a finite number or +-infinity, got {t!r}")
+        if not ((type(t) is float and not math.isnan(t)) or type(t) is int or t in ("inf", "-inf")):
+            raise ValueError(f"{what}: node {i}: 'threshold' must be a finite number or +-infinity, got {t!r}")
     for i in range(1, n):
         if parents[i] != 1:
             raise ValueError(f"{what}: node {i} is a child of {parents[i]} splits; "
@@ -99,7 +96,7 @@ def check_tree_dict(model):
     if model.get("version") != 1:
         raise ValueError(f"unsupported schema version {model.get('version')!r} (this reader reads 1)")
     n_features, classes, nodes = model.get("n_features"), model.get("classes"), model.get("nodes")
-    if not _is_int(n_features) or n_features < 1:
+    if type(n_features) is not int or n_features < 1:
         raise ValueError(f"n_features must be a positive int, got {n_features!r}")
     if not isinstance(classes, list) or not classes:
         raise ValueError("classes must be a non-empty list of labels")
@@ -130,7 +127,7 @@ def check_tree_dict(model):
 
 
 # What crembo.export.predictor_source copies into the standalone predictor, in this order.
-STANDALONE = (_is_int, check_nodes, check_tree_dict)
+STANDALONE = (check_nodes, check_tree_dict)
 
 
 # ------------------------------------------------------------------ crembo's native tree
@@ -164,7 +161,7 @@ def check_native_state(state, what="crembo tree"):
         raise ValueError(f"{what}: expected a dict of attributes, got {type(state).__name__}")
     state = dict(state)
     k, rows = state.get("n_classes"), state.get("rows")
-    if not _is_int(k) or not 1 <= k <= _MAX_NATIVE_CLASSES:
+    if type(k) is not int or not 1 <= k <= _MAX_NATIVE_CLASSES:
         raise ValueError(f"{what}: 'n_classes' must be an int in [1, {_MAX_NATIVE_CLASSES}], got {k!r}")
     if not isinstance(rows, list) or not rows:
         raise ValueError(f"{what}: 'rows' must be a non-empty list of node dicts")
