@@ -203,6 +203,26 @@ def test_npy_data_skops_teacher_native_oracle(work):
     assert (d / "npy-native" / "student.txt").read_text().startswith("|--- x")
 
 
+def test_skops_teacher_types_trusted_one_by_one(work, tmp_path, capsys):
+    """A boosted teacher's sklearn trees are not vouched for by crembo: refused, with the hint
+    to trust that one type on the command line; --trusted TYPE then loads it (and --trust too)."""
+    import skops.io as sio
+    from sklearn.ensemble import GradientBoostingClassifier
+
+    d = work["dir"]
+    X, y = np.load(d / "X.npy"), np.load(d / "y.npy")
+    sio.dump(GradientBoostingClassifier(n_estimators=3, random_state=0).fit(X, y), tmp_path / "gb.skops")
+    base = ["compress", "--data", str(d / "X.npy"), "--labels", str(d / "y.npy"), "--teacher",
+            str(tmp_path / "gb.skops"), "--depth", "2", "--n-jobs", "1"]
+    assert cli.main([*base, "--out", str(tmp_path / "refused")]) == 2
+    err = capsys.readouterr().err
+    assert "sklearn.tree._tree.Tree" in err and "--trusted TYPE" in err
+    assert not (tmp_path / "refused").exists()
+    assert cli.main([*base, "--trusted", "sklearn.tree._tree.Tree", "--out", str(tmp_path / "one")]) == 0
+    report = json.loads((tmp_path / "one" / "report.json").read_text())
+    assert report["teacher"]["type"] == "GradientBoostingClassifier"
+
+
 def test_usage_errors_exit_2(capsys):
     with pytest.raises(SystemExit) as exc:
         cli.main(["compress", "--data", "x.csv", "--fit", "random-forest", "--out", "o", "--depth", "0"])

@@ -9,6 +9,8 @@ TEACHERS = ("random-forest", "gradient-boosting", "mlp")
 ORACLES = ("native", "sklearn")
 _TRUST_HELP = ("allow loading a pickle/joblib teacher (or untrusted types in a skops file). Unpickling runs "
                "arbitrary code stored in the file: use it only for files you made or whose source you trust")
+_TRUSTED_HELP = ("also trust this type in a skops file (repeatable), as named in the refusal; the types a crembo "
+                 "student is made of need no --trusted")
 
 
 def _int_at_least(low):
@@ -82,6 +84,7 @@ def _add_compress_options(p, job=False):
                             "hidden layer of 64)")
     if not job:
         teacher.add_argument("--trust", action="store_true", help=_TRUST_HELP)
+        teacher.add_argument("--trusted", action="append", default=[], metavar="TYPE", help=_TRUSTED_HELP)
     teacher.add_argument("--n-estimators", type=_int_at_least(1), default=100, metavar="N",
                          help="trees (random-forest) or boosting iterations (gradient-boosting) of --fit "
                               "(default: %(default)s)")
@@ -149,6 +152,7 @@ def build_parser(parser_class=argparse.ArgumentParser):
                    help="the batch's output folder: one folder per job (its name, or its out: a path inside "
                         "DIR) and the summary (default: <JOBS>-results beside the TOML file)")
     b.add_argument("--trust", action="store_true", help=_TRUST_HELP + "; applies to every job")
+    b.add_argument("--trusted", action="append", default=[], metavar="TYPE", help=_TRUSTED_HELP + "; every job")
     b.add_argument("--overwrite", action="store_true",
                    help="replace DIR if it holds an earlier crembo batch result (and nothing else)")
     b.add_argument("-v", "--verbose", action="store_true", help="progress bars on stderr")
@@ -157,8 +161,6 @@ def build_parser(parser_class=argparse.ArgumentParser):
                        description="Print a student's classes, features, depth and tree, with the feature "
                                    "names saved in the student (or in a report.json beside it).")
     s.add_argument("student", metavar="STUDENT.skops")
-    s.add_argument("--trusted", action="append", default=[], metavar="TYPE",
-                   help="also trust this type when loading (repeatable); the types a crembo student is "
-                        "made of need no --trusted")
+    s.add_argument("--trusted", action="append", default=[], metavar="TYPE", help=_TRUSTED_HELP)
     s.add_argument("--decimals", type=_int_at_least(0), default=2, help="decimals of split thresholds")
     return parser

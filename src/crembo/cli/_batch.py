@@ -28,7 +28,7 @@ _SUMMARY_COLUMNS = (
 )
 _SUMMARY_FILES = ("summary.md", "summary.csv", "summary.json")
 _PATH_KEYS = ("data", "labels", "teacher")  # relative to the jobs file
-_COMMAND_LINE_ONLY = ("trust", "overwrite")
+_COMMAND_LINE_ONLY = ("trust", "trusted", "overwrite")
 _KEY = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")
 
 
@@ -65,7 +65,7 @@ def _job_out(path, name, value):
 def _check_keys(path, name, job):
     for key in job:
         if key.replace("-", "_") in _COMMAND_LINE_ONLY:
-            raise CLIError(f"{path}: job {name!r} sets {key!r}; --trust and --overwrite are given on the "
+            raise CLIError(f"{path}: job {name!r} sets {key!r}; --trust, --trusted and --overwrite are given on the "
                            "crembo batch command line only, never by a jobs file")
         if not _KEY.fullmatch(key):
             raise CLIError(f"{path}: job {name!r} has an unusable key {key!r}")
@@ -133,12 +133,12 @@ def _write_summary(rows, folder):
     (folder / "summary.json").write_text(json.dumps(_jsonable(rows), indent=2) + "\n")
 
 
-def _run_job(parser, job, rel, base, tmp, out, trust):
+def _run_job(parser, job, rel, base, tmp, out, trust, trusted):
     """One job into ``tmp/rel``; its summary row (status ok, or why it failed) and exit code."""
     row = {"status": "ok", "out": None, "error": None}
     try:
         jargs = parser.parse_args([*_job_argv(job, base), "--out", str(tmp / rel)])
-        jargs.trust, jargs.overwrite, jargs.verbose = trust, False, False  # one bar for the batch
+        jargs.trust, jargs.trusted, jargs.overwrite, jargs.verbose = trust, trusted, False, False  # one bar
         report = run_compress(jargs)
     except CLIError as exc:
         row.update(status="failed", error=one_line(exc))
@@ -176,7 +176,7 @@ def run_batch(args):
                 if bar is not None:
                     bar.set_postfix_str(name)
                 t0 = time.perf_counter()
-                row, code = _run_job(parser, job, rel, base, tmp, out, args.trust)
+                row, code = _run_job(parser, job, rel, base, tmp, out, args.trust, args.trusted)
                 rows.append({"job": name, **row, "seconds": time.perf_counter() - t0})
                 codes.append(code)
                 if code:

@@ -97,8 +97,11 @@ def _load_teacher(args):
     from crembo.persistence import UntrustedFileError, load_model
 
     try:
-        teacher = load_model(args.teacher, trust_pickle=args.trust)
-    except (UntrustedFileError, FileNotFoundError) as exc:
+        teacher = load_model(args.teacher, trust_pickle=args.trust, trusted=args.trusted)
+    except UntrustedFileError as exc:
+        raise CLIError(f"{one_line(exc)} (on the command line: --trusted TYPE for each type, or --trust "
+                       "for everything in the file)") from None
+    except FileNotFoundError as exc:
         raise CLIError(one_line(exc)) from None
     except ValueError as exc:
         raise CLIError(f"cannot use --teacher: {one_line(exc)}") from None
