@@ -20,7 +20,8 @@ from crembo.depth import hypothesis_depth, quantile_depth
 from crembo.oracles import Oracle, as_oracle, fresh_estimator
 from crembo.teachers import _n_rows
 
-__all__ = ["memo", "MemoResult", "OracleCall", "fit_at_threshold", "resolve_seed", "kernel_jobs", "seeded_oracle"]
+__all__ = ["memo", "MemoResult", "OracleCall", "fit_at_threshold", "resolve_seed", "kernel_jobs", "seeded_oracle",
+           "search_thresholds"]
 
 SEARCHES = ("binary", "gallop")
 
@@ -106,6 +107,38 @@ def fit_at_threshold(oracle, prepared, X, belief, d, seed, eps=0.0, *, backend=N
     return model, float(depth), time.perf_counter() - start
 
 
+def search_thresholds(thr, call, search="binary"):
+    """MEMO's search over the sorted candidates ``thr``; ``call(i)`` trains A(X, Y(thr[i])) and
+    returns (model, depth, consistent). Returns (lo, (model, depth)): the index found and its fit.
+
+    Shared by ``memo`` and the Dask path (``crembo.distributed``), whose ``call`` reduces
+    histograms across workers instead of fitting in this process.
+    """
+    if search not in SEARCHES:
+        raise ValueError(f"search must be one of {SEARCHES}, got {search!r}")
+    # Invariant: lo is the largest index known (or, for 0, assumed) consistent; every index
+    # >= hi is beyond the search (the oracle failed at hi, or hi == len(thr)).
+    lo, hi = 0, len(thr)
+    best = None  # (model, depth) for lo
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        model, depth, ok = call(mid)
+        if not ok:
+            hi = mid
+            continue
+        lo, best = mid, (model, depth)
+        if search == "gallop":
+            # f is consistent with Y(d) for every candidate d <= D(f): jump there.
+            jump = int(np.searchsorted(thr, depth, side="right")) - 1
+            if jump > lo:
+                lo = jump
+                hi = max(hi, lo + 1)
+    if best is None:  # index 0 was never fitted: it is the answer, so fit it
+        model, depth, _ = call(0)
+        best = (model, depth)
+    return lo, best
+
+
 def memo(
     X,
     belief,
@@ -183,24 +216,5 @@ def memo(
         trace.append(OracleCall(float(thr[i]), int(i), bool(ok), depth, seconds))
         return model, depth, ok
 
-    # Invariant: lo is the largest index known (or, for 0, assumed) consistent; every index
-    # >= hi is beyond the search (the oracle failed at hi, or hi == len(thr)).
-    lo, hi = 0, len(thr)
-    best = None  # (model, depth) for lo
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
-        model, depth, ok = call(mid)
-        if not ok:
-            hi = mid
-            continue
-        lo, best = mid, (model, depth)
-        if search == "gallop":
-            # f is consistent with Y(d) for every candidate d <= D(f): jump there.
-            jump = int(np.searchsorted(thr, depth, side="right")) - 1
-            if jump > lo:
-                lo = jump
-                hi = max(hi, lo + 1)
-    if best is None:  # index 0 was never fitted: it is the answer, so fit it
-        model, depth, _ = call(0)
-        best = (model, depth)
+    lo, best = search_thresholds(thr, call, search)
     return MemoResult(best[0], float(thr[lo]), int(lo), best[1], thr, trace)

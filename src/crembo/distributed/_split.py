@@ -1,0 +1,62 @@
+"""The stratified validation split of ``CREMBOClassifier`` from class counts alone.
+
+``CREMBOClassifier.fit`` holds out ``train_test_split(arange(n), test_size=f, stratify=y,
+random_state=seed)``. Which rows that picks depends only on the class counts and the seed:
+scikit-learn's ``StratifiedShuffleSplit`` draws how many of each class go to each side, then a
+permutation of each class's rows (in row order). So the client draws the same numbers from the
+counts and sends each partition the ranks, within its classes, of its validation rows: the same
+rows as the local split, while the labels stay on the workers.
+"""
+
+import numpy as np
+from sklearn.model_selection._split import _validate_shuffle_split
+from sklearn.utils import check_random_state
+from sklearn.utils.extmath import _approximate_mode
+
+__all__ = ["validation_ranks", "partition_ranks"]
+
+
+def validation_ranks(class_counts, fraction, seed, classes):
+    """Per class, the sorted ranks (0-based, in row order within the class) of its validation rows.
+
+    Equal to the validation rows of ``crembo.estimator.stratified_split`` (tests check it); the
+    same errors for impossible splits.
+    """
+    counts = np.asarray(class_counts, dtype=np.int64)
+    if counts.min() < 2:
+        c = int(np.argmin(counts))
+        raise ValueError(
+            f"class {np.asarray(classes).tolist()[c]!r} has only {counts[c]} sample(s); a stratified "
+            "validation split needs at least 2 per class"
+        )
+    n, k = int(counts.sum()), counts.size
+    try:
+        n_train, n_test = _validate_shuffle_split(n, fraction, None, default_test_size=0.25)
+        if n_train < k or n_test < k:
+            raise ValueError(f"train ({n_train}) and validation ({n_test}) sizes must be >= the {k} classes")
+    except ValueError as exc:
+        raise ValueError(f"cannot split {n} samples of {k} classes with validation_fraction={fraction}: {exc}") from exc
+    rng = check_random_state(seed)
+    n_i = _approximate_mode(counts, n_train, rng)
+    t_i = _approximate_mode(counts - n_i, n_test, rng)
+    out = []
+    for c in range(k):  # one permutation per class, in class order, as scikit-learn draws them
+        perm = rng.permutation(counts[c])
+        out.append(np.sort(perm[n_i[c]: n_i[c] + t_i[c]]))
+    return out
+
+
+def partition_ranks(ranks, part_counts):
+    """Split each class's validation ranks among partitions: ``part_counts`` (P, k) are the
+    partitions' class counts in row order; returns per partition a list of k int64 arrays of
+    ranks within that partition's rows of the class."""
+    part_counts = np.asarray(part_counts, dtype=np.int64)
+    starts = np.vstack([np.zeros((1, part_counts.shape[1]), np.int64), np.cumsum(part_counts, axis=0)])
+    out = []
+    for p in range(part_counts.shape[0]):
+        row = []
+        for c, r in enumerate(ranks):
+            lo, hi = np.searchsorted(r, [starts[p, c], starts[p + 1, c]])
+            row.append((r[lo:hi] - starts[p, c]).astype(np.int64))
+        out.append(row)
+    return out
