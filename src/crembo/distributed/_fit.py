@@ -39,21 +39,33 @@ __all__ = ["fit_distributed", "predict"]
 UNIQUE_CAP = 1 << 16
 
 
-def _tree_reduce(client, futures, fn, *args):
-    """Sum futures pairwise in a fixed order on the cluster; returns one future."""
+# Results the client gathers per round without reducing them on the cluster first: summing
+# on the client saves a task hop per level of a reduction tree (rounds are latency-bound), and
+# this bounds what the client holds at once.
+GATHER_BYTES = 32 << 20
+
+
+def _tree_reduce(client, futures, fn, *args, nbytes=None):
+    """Reduce futures pairwise in a fixed order (results do not depend on which worker ran
+    what): on the cluster while gathering them would pass GATHER_BYTES (``nbytes``: the size of
+    one result; None: always on the cluster), then on the client. Returns the result."""
     futures = list(futures)
-    while len(futures) > 1:
+    while len(futures) > 1 and (nbytes is None or nbytes * len(futures) > GATHER_BYTES):
         nxt = [client.submit(fn, futures[i], futures[i + 1], *args, pure=False)
                for i in range(0, len(futures) - 1, 2)]
         if len(futures) % 2:
             nxt.append(futures[-1])
         futures = nxt
-    return futures[0]
+    parts = client.gather(futures)
+    while len(parts) > 1:  # the same pairwise order as on the cluster
+        parts = [fn(parts[i], parts[i + 1], *args) for i in range(0, len(parts) - 1, 2)] + \
+            ([parts[-1]] if len(parts) % 2 else [])
+    return parts[0]
 
 
-def _map_reduce(client, shards, fn, args, reduce_fn, *reduce_args):
+def _map_reduce(client, shards, fn, args, reduce_fn, *reduce_args, nbytes=None):
     futs = [client.submit(fn, s, *args, pure=False) for s in shards]
-    return _tree_reduce(client, futs, reduce_fn, *reduce_args).result()
+    return _tree_reduce(client, futs, reduce_fn, *reduce_args, nbytes=nbytes)
 
 
 def _check_student(estimator, seed):
@@ -148,7 +160,9 @@ class _DaskFit:
         self.done = {}  # threshold index -> (model, depth, score, seconds, fidelity)
 
     def _round(self, requests):
-        return _map_reduce(self.client, self.shards, P.round_, (self.layout, requests), P.add_results)
+        width = self.layout.total_bins * (self.k + 2) + 2 * self.k
+        nbytes = 8 * sum(width * (len(r["hists"]) + len(r["sums"])) for r in requests)
+        return _map_reduce(self.client, self.shards, P.round_, (self.layout, requests), P.add_results, nbytes=nbytes)
 
     def fit_many(self, indices):
         """Fit the student at each threshold index (those not fitted yet), grown together."""
@@ -166,7 +180,7 @@ class _DaskFit:
         final = [t.to_tree() for t in trees]
         arrays = [{"feature": t.feature, "bin": t.bin, "missing_left": t.missing_left.view(np.uint8),
                    "left": t.left, "right": t.right, "label": t.label} for t in final]
-        ev = _map_reduce(self.client, self.shards, P.evaluate, (arrays,), P.combine_evals)
+        ev = _map_reduce(self.client, self.shards, P.evaluate, (arrays,), P.combine_evals, nbytes=32 * len(arrays))
         seconds = (time.perf_counter() - start) / len(todo)
         for i, tree, (depth, hits, agree, n_val) in zip(todo, final, ev):
             model = fresh_estimator(lrn, self.seed)
@@ -179,7 +193,7 @@ class _DaskFit:
             self.done[i] = (model, float(depth), float(hits / n_val), seconds, float(agree / n_val))
 
 
-def fit_distributed(estimator, X, y, client=None, *, batch_size=8, sketch_size=4096):
+def fit_distributed(estimator, X, y, client=None, *, batch_size=16, sketch_size=4096):
     """Fit a ``CREMBOClassifier`` on rows partitioned across a Dask cluster.
 
     Parameters
@@ -279,7 +293,7 @@ def fit_distributed(estimator, X, y, client=None, *, batch_size=8, sketch_size=4
         thr = values
     else:
         thr = bounded_candidates(values, AUTO_N_QUANTILES if thresholds == "auto" else thresholds)
-    positives = _map_reduce(client, shards, P.positives, (thr,), P.add)
+    positives = _map_reduce(client, shards, P.positives, (thr,), P.add, nbytes=8 * thr.size * classes.size)
     run = _DaskFit(client, shards, layout, thr, positives, int(n_train), classes.size, learner, seed)
     # 6: MEMO, then the scan
     trace = []
