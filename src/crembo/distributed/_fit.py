@@ -193,7 +193,7 @@ class _DaskFit:
             self.done[i] = (model, float(depth), float(hits / n_val), seconds, float(agree / n_val))
 
 
-def fit_distributed(estimator, X, y, client=None, *, batch_size=16, sketch_size=4096):
+def fit_distributed(estimator, X, y, client=None, *, batch_size=8, sketch_size=4096):
     """Fit a ``CREMBOClassifier`` on rows partitioned across a Dask cluster.
 
     Parameters
