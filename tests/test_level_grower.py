@@ -7,7 +7,7 @@ import functools
 import numpy as np
 import pytest
 
-from crembo.distributed._split import partition_ranks, validation_ranks
+from crembo.distributed._split import partition_masks, unpack_mask, validation_masks
 from crembo.estimator import stratified_split
 from crembo.tree import AllowedLabelTreeClassifier, bin_features
 from crembo.tree.binning import find_bin_edges
@@ -117,16 +117,17 @@ def test_split_from_class_counts_is_the_local_split(seed):
     cuts = np.sort(rng.integers(0, n, 3))
     parts = np.split(y, cuts)
     counts = np.array([np.bincount(p, minlength=k) for p in parts])
-    ranks = partition_ranks(validation_ranks(counts.sum(axis=0), fraction, split_seed, np.arange(k)), counts)
+    masks = partition_masks(validation_masks(counts.sum(axis=0), fraction, split_seed, np.arange(k)), counts)
     got = []
-    for start, p, r in zip(np.r_[0, cuts], parts, ranks):
+    for start, p, bits in zip(np.r_[0, cuts], parts, masks):
         for c in range(k):
-            got.extend(start + np.flatnonzero(p == c)[r[c]])
+            rows = np.flatnonzero(p == c)
+            got.extend(start + rows[unpack_mask(bits[c], rows.size)])
     np.testing.assert_array_equal(np.sort(got), np.sort(va))
 
 
 def test_split_errors_match_the_local_ones():
     with pytest.raises(ValueError, match="'b' has only 1 sample"):
-        validation_ranks([5, 1], 0.2, 0, np.array(["a", "b"]))
+        validation_masks([5, 1], 0.2, 0, np.array(["a", "b"]))
     with pytest.raises(ValueError, match="cannot split 6 samples"):
-        validation_ranks([3, 3], 0.1, 0, np.array([0, 1]))
+        validation_masks([3, 3], 0.1, 0, np.array([0, 1]))

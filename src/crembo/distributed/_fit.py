@@ -6,7 +6,7 @@ what):
 
 1. labels: each partition's distinct labels and counts -> ``classes_`` and the class counts;
 2. split: the client draws ``CREMBOClassifier``'s stratified holdout from the counts alone
-   (``_split``) and sends each partition the ranks of its validation rows;
+   (``_split``) and sends each partition a packed bit per row saying which are held out;
 3. belief: each partition splits itself, runs the (fitted) teacher on its training rows and
    labels its validation rows;
 4. bin edges: a mergeable quantile summary per partition (``crembo.tree.sketch``), merged;
@@ -30,7 +30,7 @@ import numpy as np
 
 from crembo.distributed import _parts as P
 from crembo.distributed._beliefs import _require_dask
-from crembo.distributed._split import partition_ranks, validation_ranks
+from crembo.distributed._split import partition_masks, validation_masks
 
 __all__ = ["fit_distributed", "predict"]
 
@@ -257,16 +257,16 @@ def fit_distributed(estimator, X, y, client=None, *, batch_size=8, sketch_size=4
     part_counts = np.zeros((len(stats), classes.size), dtype=np.int64)
     for p, (u, c) in enumerate(stats):
         part_counts[p, np.searchsorted(classes, u)] = c
-    ranks = partition_ranks(validation_ranks(part_counts.sum(axis=0), estimator.validation_fraction, seed, classes),
+    masks = partition_masks(validation_masks(part_counts.sum(axis=0), estimator.validation_fraction, seed, classes),
                             part_counts)
     del stats
     # 3: belief next to the data (the teacher enters the graph once)
     teacher_d = dask.delayed(teacher, pure=True)
     preps = client.compute([
         dask.delayed(P.prepare)(xp, yp, classes, r, teacher_d, estimator.belief_dtype, allow_nan, names)
-        for xp, yp, r in zip(x_parts, y_parts, ranks)
+        for xp, yp, r in zip(x_parts, y_parts, masks)
     ])
-    del ranks
+    del masks
     wait(preps)
     lap("belief")
     timings["teacher_validation"] = 0.0  # labelled with the belief, in the same tasks

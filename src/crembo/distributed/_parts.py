@@ -3,6 +3,7 @@ arguments, so Dask can recompute any of them after losing a worker and get the s
 
 import numpy as np
 
+from crembo.distributed._split import unpack_mask
 from crembo.teachers import compute_belief
 from crembo.tree.level_grower import ShardData, add_results, combine_evals, shard_eval, shard_positives, shard_round
 from crembo.tree.sketch import QuantileSummary
@@ -26,9 +27,9 @@ def _check_finite(X, allow_nan):
         raise ValueError("Input X contains NaN; the student or the teacher does not accept missing values.")
 
 
-def prepare(X, y, classes, val_ranks, teacher, belief_dtype, allow_nan, feature_names):
-    """Split a partition into its training and validation rows (``val_ranks``: per class, ranks
-    of the validation rows among the partition's rows of that class), and compute the teacher's
+def prepare(X, y, classes, val_bits, teacher, belief_dtype, allow_nan, feature_names):
+    """Split a partition into its training and validation rows (``val_bits``: per class, the
+    packed mask over the partition's rows of that class of those held out), and compute the teacher's
     belief on the training rows and its labels on the validation rows, block by block."""
     X = np.asarray(X)
     if X.dtype.kind not in "biuf":
@@ -36,8 +37,9 @@ def prepare(X, y, classes, val_ranks, teacher, belief_dtype, allow_nan, feature_
     _check_finite(X, allow_nan)
     y_enc = np.searchsorted(classes, np.asarray(y))
     val = np.zeros(X.shape[0], dtype=bool)
-    for c, r in enumerate(val_ranks):
-        val[np.flatnonzero(y_enc == c)[r]] = True
+    for c, bits in enumerate(val_bits):
+        rows = np.flatnonzero(y_enc == c)
+        val[rows[unpack_mask(bits, rows.size)]] = True
     X_tr, X_va = X[~val], X[val]
     return {"X_tr": X_tr, "X_va": X_va, "y_va": y_enc[val].astype(np.intp),
             "belief": _blocks(lambda b: compute_belief(teacher, b, classes, belief_dtype), X_tr, feature_names, len(classes), belief_dtype),

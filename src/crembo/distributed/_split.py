@@ -4,8 +4,9 @@
 random_state=seed)``. Which rows that picks depends only on the class counts and the seed:
 scikit-learn's ``StratifiedShuffleSplit`` draws how many of each class go to each side, then a
 permutation of each class's rows (in row order). So the client draws the same numbers from the
-counts and sends each partition the ranks, within its classes, of its validation rows: the same
-rows as the local split, while the labels stay on the workers.
+counts and sends each partition a bit per row of each class (packed: n / 8 bytes in all) saying
+which are validation rows: the same rows as the local split, while the labels stay on the
+workers.
 """
 
 import numpy as np
@@ -13,11 +14,11 @@ from sklearn.model_selection._split import _validate_shuffle_split
 from sklearn.utils import check_random_state
 from sklearn.utils.extmath import _approximate_mode
 
-__all__ = ["validation_ranks", "partition_ranks"]
+__all__ = ["validation_masks", "partition_masks", "unpack_mask"]
 
 
-def validation_ranks(class_counts, fraction, seed, classes):
-    """Per class, the sorted ranks (0-based, in row order within the class) of its validation rows.
+def validation_masks(class_counts, fraction, seed, classes):
+    """Per class, a bool mask over its rows (in row order) of those in the validation split.
 
     Equal to the validation rows of ``crembo.estimator.stratified_split`` (tests check it); the
     same errors for impossible splits.
@@ -42,21 +43,22 @@ def validation_ranks(class_counts, fraction, seed, classes):
     out = []
     for c in range(k):  # one permutation per class, in class order, as scikit-learn draws them
         perm = rng.permutation(counts[c])
-        out.append(np.sort(perm[n_i[c]: n_i[c] + t_i[c]]))
+        mask = np.zeros(counts[c], dtype=bool)
+        mask[perm[n_i[c]: n_i[c] + t_i[c]]] = True
+        out.append(mask)
     return out
 
 
-def partition_ranks(ranks, part_counts):
-    """Split each class's validation ranks among partitions: ``part_counts`` (P, k) are the
-    partitions' class counts in row order; returns per partition a list of k int64 arrays of
-    ranks within that partition's rows of the class."""
+def partition_masks(masks, part_counts):
+    """Cut each class's validation mask among the partitions: ``part_counts`` (P, k) are the
+    partitions' class counts in row order; returns per partition k packed masks (np.packbits)
+    over that partition's rows of each class."""
     part_counts = np.asarray(part_counts, dtype=np.int64)
     starts = np.vstack([np.zeros((1, part_counts.shape[1]), np.int64), np.cumsum(part_counts, axis=0)])
-    out = []
-    for p in range(part_counts.shape[0]):
-        row = []
-        for c, r in enumerate(ranks):
-            lo, hi = np.searchsorted(r, [starts[p, c], starts[p + 1, c]])
-            row.append((r[lo:hi] - starts[p, c]).astype(np.int64))
-        out.append(row)
-    return out
+    return [[np.packbits(m[starts[p, c]:starts[p + 1, c]]) for c, m in enumerate(masks)]
+            for p in range(part_counts.shape[0])]
+
+
+def unpack_mask(bits, n):
+    """The bool mask of ``n`` rows packed by ``partition_masks``."""
+    return np.unpackbits(bits, count=n).view(bool)
