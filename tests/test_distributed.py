@@ -15,9 +15,9 @@ import crembo
 pytest.importorskip("dask.array", reason="dask is optional: pip install 'crembo[dask]'")
 distributed = pytest.importorskip("distributed", reason="distributed is optional: pip install 'crembo[dask]'")
 
-import dask.array as da  # noqa: E402
+import dask.array as da
 
-from crembo.distributed import belief_from_dask, fit_on_dask  # noqa: E402
+from crembo.distributed import belief_from_dask, fit_on_dask
 
 
 @pytest.fixture(scope="module")
@@ -129,7 +129,7 @@ def _assert_same_fit(remote, local):
 def test_fit_distributed_equals_a_local_fit(client, big, student, search):
     from crembo.distributed import fit_distributed, predict
 
-    X, y, rf, X_test, _ = big
+    X, y, _, X_test, _ = big
     make_student = (lambda: None) if student is None else (
         lambda: crembo.AllowedLabelTreeClassifier(max_depth=3, criterion="consistency", min_samples_leaf=5))
     labels = np.array(["ant", "bee", "cat", "dog"])
@@ -159,7 +159,7 @@ def test_fit_distributed_dataframe_and_saved_student(client, big, tmp_path):
     dd = pytest.importorskip("dask.dataframe")
     from crembo.distributed import fit_distributed, predict
 
-    X, y, rf, X_test, y_test = big
+    X, y, _, X_test, y_test = big
     cols = [f"f{i}" for i in range(X.shape[1])]
     rf_df = RandomForestClassifier(n_estimators=16, max_depth=6, random_state=0).fit(
         pd.DataFrame(X_test, columns=cols), y_test)

@@ -3,6 +3,7 @@ equals the depth-first native grower, the quantile summary gives ``bin_features`
 the split drawn from class counts is ``CREMBOClassifier``'s."""
 
 import functools
+import itertools
 
 import numpy as np
 import pytest
@@ -11,8 +12,17 @@ from crembo.distributed._split import partition_masks, unpack_mask, validation_m
 from crembo.estimator import stratified_split
 from crembo.tree import AllowedLabelTreeClassifier, bin_features
 from crembo.tree.binning import find_bin_edges
-from crembo.tree.level_grower import (Layout, LevelTree, ShardData, add_results, combine_evals, grow_level_trees,
-                                      shard_eval, shard_positives, shard_round)
+from crembo.tree.level_grower import (
+    Layout,
+    LevelTree,
+    ShardData,
+    add_results,
+    combine_evals,
+    grow_level_trees,
+    shard_eval,
+    shard_positives,
+    shard_round,
+)
 from crembo.tree.sketch import QuantileSummary
 
 TREE_FIELDS = ("feature", "bin", "missing_left", "left", "right", "label", "n_samples", "value", "consistency")
@@ -32,7 +42,7 @@ def _level_tree(binned, belief, d, cuts, **params):
     layout = Layout(binned.bin_edges)
     bounds = [0, *cuts, belief.shape[0]]
     shards = [ShardData(np.asfortranarray(binned.X_binned[a:b]), belief[a:b], binned.missing_bin)
-              for a, b in zip(bounds, bounds[1:])]
+              for a, b in itertools.pairwise(bounds)]
     pos = functools.reduce(np.add, [shard_positives(s.belief, [d]) for s in shards])[0]
     tree = LevelTree(layout, belief.shape[0], belief.shape[1], d, pos, params["criterion"],
                      params.get("class_weight") == "balanced", params["max_depth"], params["min_samples_leaf"])
@@ -45,8 +55,8 @@ def _level_tree(binned, belief, d, cuts, **params):
 def test_level_tree_equals_depth_first_grower(criterion, class_weight, max_depth, min_samples_leaf):
     X, belief = _data(seed=max_depth)
     binned = bin_features(X, max_bins=40)
-    params = dict(criterion=criterion, class_weight=class_weight, max_depth=max_depth,
-                  min_samples_leaf=min_samples_leaf)
+    params = {"criterion": criterion, "class_weight": class_weight, "max_depth": max_depth,
+              "min_samples_leaf": min_samples_leaf}
     for d in (0.1, 0.3, 0.5):
         ref = AllowedLabelTreeClassifier(**params).fit_prepared(binned, belief >= d).tree_
         for cuts in ([], [600, 1400], [1, 1, 2499]):  # one shard, several, tiny and empty ones

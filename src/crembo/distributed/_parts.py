@@ -5,7 +5,14 @@ import numpy as np
 
 from crembo.distributed._split import unpack_mask
 from crembo.teachers import compute_belief
-from crembo.tree.level_grower import ShardData, add_results, combine_evals, shard_eval, shard_positives, shard_round
+from crembo.tree.level_grower import (
+    ShardData,
+    add_results,
+    combine_evals,
+    shard_eval,
+    shard_positives,
+    shard_round,
+)
 from crembo.tree.sketch import QuantileSummary
 
 # Rows per teacher/binning call: bounds the float64 temporaries of a partition to ~40 MB.

@@ -14,7 +14,7 @@ from sklearn.model_selection._split import _validate_shuffle_split
 from sklearn.utils import check_random_state
 from sklearn.utils.extmath import _approximate_mode
 
-__all__ = ["validation_masks", "partition_masks", "unpack_mask"]
+__all__ = ["partition_masks", "unpack_mask", "validation_masks"]
 
 
 def validation_masks(class_counts, fraction, seed, classes):

@@ -27,8 +27,17 @@ import numpy as np
 
 from crembo.tree.grower import CRITERIA, Tree, balanced_factors, stats_from_counts
 
-__all__ = ["Layout", "LevelTree", "ShardData", "add_results", "combine_evals", "shard_eval",
-           "shard_positives", "shard_round", "grow_level_trees"]
+__all__ = [
+    "Layout",
+    "LevelTree",
+    "ShardData",
+    "add_results",
+    "combine_evals",
+    "grow_level_trees",
+    "shard_eval",
+    "shard_positives",
+    "shard_round",
+]
 
 
 class Layout:
@@ -144,17 +153,16 @@ def shard_round(shard, layout, jobs, n_threads=1):
             node = _apply(shard.codes, job["tree"], shard.missing_bin)
             # rows by allowed-set size (stable), then grouped by node keeping that order
             order = np.argsort(n_allowed, kind="stable")
-            by_node = order[np.argsort(node[order].astype(np.int16), kind="stable")]
+            small = np.int16 if job["tree"]["feature"].size < (1 << 15) else np.intp
+            by_node = order[np.argsort(node[order].astype(small), kind="stable")]  # int16: radix sort
             starts = np.zeros(job["tree"]["feature"].size + 1, dtype=np.intp)
             np.cumsum(np.bincount(node, minlength=starts.size - 1), out=starts[1:])
 
-            def rows(i):
-                return by_node[starts[i]:starts[i + 1]]
-
             for j, i in enumerate(job["sums"]):
-                node_sums(rows(i), labels, n_allowed, weights, counts[j], scores[j], weighted)
+                node_sums(by_node[starts[i]:starts[i + 1]], labels, n_allowed, weights, counts[j], scores[j],
+                          weighted)
             for j, i in enumerate(job["hists"]):
-                build_hist(shard.codes, rows(i), labels, n_allowed, weights, layout.offsets,
+                build_hist(shard.codes, by_node[starts[i]:starts[i + 1]], labels, n_allowed, weights, layout.offsets,
                            layout.n_bins_nonmissing, hists[j], weighted, n_threads)
         out.append((counts, scores, hists))
     return out
@@ -281,12 +289,12 @@ class LevelTree:
         node = self.nodes[i]
         lo = lay.offsets[f]
         missing = hist[lo + lay.n_bins_nonmissing[f], k]
-        n_left = int(round(hist[lo:lo + b + 1, k].sum()))
+        n_left = int(np.rint(hist[lo:lo + b + 1, k].sum()))  # counts: exact in float64
         n = node["n"]
         if missing == 0:  # direction not learned here: NaNs follow the majority
             ml = n_left >= n - n_left
         elif ml:
-            n_left += int(round(missing))
+            n_left += int(np.rint(missing))
         node.update(feature=int(f), bin=int(b), missing_left=bool(ml), threshold=lay.threshold(f, b))
         depth = node["depth"] + 1
         left, right = self._add(depth, n_left), self._add(depth, n - n_left)
