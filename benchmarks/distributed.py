@@ -5,7 +5,9 @@ One command:
     python benchmarks/distributed.py --quick     # 1,000,000 x 20, k = 10; design comparison at 200,000
     python benchmarks/distributed.py             # 20,000,000 x 20, k = 10; design comparison at 1,000,000
 
-A ``LocalCluster`` of 4 worker processes (1 thread each) on loopback. Data: 20 float32
+A scheduler and 4 worker processes (1 thread each), each a process of its own (``dask
+scheduler`` / ``dask worker`` on loopback, as on a real cluster, so the client's memory is its
+own). Data: 20 float32
 features, k = 10 classes from a fixed linear-plus-sine score with Gumbel noise, generated
 block by block *on the workers* (a block's rows depend only on its index and the seed), so the
 client never holds them. Teacher: RandomForest(32 trees, max_depth 10) fitted on a worker on
@@ -30,6 +32,7 @@ Writes benchmarks/results/distributed.json (distributed_quick.json with --quick)
 
 import argparse
 import json
+import os
 import resource
 import sys
 import time
@@ -114,6 +117,41 @@ def reset_hwm():
         f.write("5")
 
 
+def start_cluster(n_workers):
+    import subprocess
+    import tempfile
+
+    folder = tempfile.mkdtemp(prefix="crembo-bench-")
+    sched_file = os.path.join(folder, "scheduler.json")
+    bin_dir = os.path.dirname(sys.executable)
+    procs = [subprocess.Popen([os.path.join(bin_dir, "dask"), "scheduler", "--host", "127.0.0.1", "--port", "0",
+                               "--no-dashboard", "--scheduler-file", sched_file], cwd=folder)]
+    for _ in range(600):  # the scheduler writes its address when it listens
+        if os.path.exists(sched_file) and os.path.getsize(sched_file):
+            break
+        time.sleep(0.1)
+    procs.append(subprocess.Popen([os.path.join(bin_dir, "dask"), "worker", "--scheduler-file", sched_file,
+                                   "--nworkers", str(n_workers), "--nthreads", "1", "--host", "127.0.0.1",
+                                   "--no-dashboard", "--memory-limit", "5GiB"], cwd=folder))
+    client = distributed.Client(scheduler_file=sched_file)
+    client.wait_for_workers(n_workers, timeout=600)
+    return procs, client
+
+
+def stop_cluster(procs, client):
+    import subprocess
+
+    try:
+        client.shutdown()
+    finally:
+        for p in procs:  # only the processes started above
+            try:
+                p.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                p.terminate()
+                p.wait(timeout=30)
+
+
 def crembo_estimator(teacher, **kw):
     import crembo
 
@@ -137,6 +175,7 @@ def main_run(client, teacher, n, rows_per_block):
     pred = predict(est, X_test)
     acc = float((pred == y_test).mean().compute())
     workers = client.run(vm_hwm_mb)
+    scheduler = client.run_on_scheduler(vm_hwm_mb)
     data_mb = n * FEATURES * 4 / 2**20
     return {
         "n": n, "features": FEATURES, "classes": CLASSES, "partitions": est.distributed_info_["partitions"],
@@ -148,7 +187,7 @@ def main_run(client, teacher, n, rows_per_block):
         "client_rss_before_mb": rss0, "client_peak_rss_mb": client_peak,
         "client_peak_growth_mb": client_peak - rss0, "client_tracemalloc_peak_mb": py_peak,
         "client_growth_fraction_of_data": (client_peak - rss0) / data_mb,
-        "worker_peak_rss_mb": {str(k): v for k, v in workers.items()},
+        "worker_peak_rss_mb": {str(k): v for k, v in workers.items()}, "scheduler_peak_rss_mb": scheduler,
     }
 
 
@@ -210,17 +249,20 @@ def main():
     ap.add_argument("--workers", type=int, default=4)
     ap.add_argument("--skip-compare", action="store_true")
     ap.add_argument("--skip-main", action="store_true")
+    ap.add_argument("--rows", type=int, default=None, help="rows of the main run (a smoke test)")
     args = ap.parse_args()
-    n = 1_000_000 if args.quick else 20_000_000
+    n = args.rows or (1_000_000 if args.quick else 20_000_000)
     n_cmp = 200_000 if args.quick else 1_000_000
 
-    cluster = distributed.LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True,
-                                       host="127.0.0.1", dashboard_address=None)
-    client = distributed.Client(cluster)
+    # The scheduler and the workers are processes of their own (as on a real cluster): the client's
+    # memory is then the client's alone (a LocalCluster would run the scheduler inside it).
+    procs, client = start_cluster(args.workers)
     try:
         teacher = client.submit(fit_teacher).result()
         out = {"machine": machine_info(), "workers": args.workers, "command": " ".join(sys.argv)}
         name = ("distributed_quick" if args.quick else "distributed") + ("_compare" if args.skip_main else "")
+        if args.rows:
+            name = f"distributed_{args.rows}"
         if not args.skip_main:
             out["main"] = main_run(client, teacher, n, 1_250_000 if n >= 10_000_000 else 125_000)
             print(json.dumps(out["main"], indent=1, default=str), flush=True)
@@ -229,8 +271,7 @@ def main():
         if not args.skip_compare:
             out["compare"] = compare(client, teacher, n_cmp)
     finally:
-        client.close()
-        cluster.close()
+        stop_cluster(procs, client)
     if "main" in out:
         _print_main(out["main"])
     if "compare" in out:

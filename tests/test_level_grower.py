@@ -8,7 +8,7 @@ import itertools
 import numpy as np
 import pytest
 
-from crembo.distributed._split import partition_masks, unpack_mask, validation_masks
+from crembo.distributed._split import unpack_mask, validation_masks
 from crembo.estimator import stratified_split
 from crembo.tree import AllowedLabelTreeClassifier, bin_features
 from crembo.tree.binning import find_bin_edges
@@ -127,7 +127,7 @@ def test_split_from_class_counts_is_the_local_split(seed):
     cuts = np.sort(rng.integers(0, n, 3))
     parts = np.split(y, cuts)
     counts = np.array([np.bincount(p, minlength=k) for p in parts])
-    masks = partition_masks(validation_masks(counts.sum(axis=0), fraction, split_seed, np.arange(k)), counts)
+    masks = validation_masks(counts.sum(axis=0), fraction, split_seed, np.arange(k), counts)
     got = []
     for start, p, bits in zip(np.r_[0, cuts], parts, masks):
         for c in range(k):
@@ -138,6 +138,6 @@ def test_split_from_class_counts_is_the_local_split(seed):
 
 def test_split_errors_match_the_local_ones():
     with pytest.raises(ValueError, match="'b' has only 1 sample"):
-        validation_masks([5, 1], 0.2, 0, np.array(["a", "b"]))
+        validation_masks([5, 1], 0.2, 0, np.array(["a", "b"]), [[5, 1]])
     with pytest.raises(ValueError, match="cannot split 6 samples"):
-        validation_masks([3, 3], 0.1, 0, np.array([0, 1]))
+        validation_masks([3, 3], 0.1, 0, np.array([0, 1]), [[3, 3]])

@@ -30,7 +30,7 @@ import numpy as np
 
 from crembo.distributed import _parts as P
 from crembo.distributed._beliefs import _require_dask
-from crembo.distributed._split import partition_masks, validation_masks
+from crembo.distributed._split import validation_masks
 
 __all__ = ["fit_distributed", "predict"]
 
@@ -40,9 +40,9 @@ UNIQUE_CAP = 1 << 16
 
 
 # Results the client gathers per round without reducing them on the cluster first: summing
-# on the client saves a task hop per level of a reduction tree (rounds are latency-bound), and
-# this bounds what the client holds at once.
-GATHER_BYTES = 32 << 20
+# on the client saves a task hop per level of a reduction tree (rounds are latency-bound at small
+# n); larger results are reduced on the cluster so the client holds one summed copy.
+GATHER_BYTES = 8 << 20
 
 
 def _tree_reduce(client, futures, fn, *args, nbytes=None):
@@ -257,8 +257,7 @@ def fit_distributed(estimator, X, y, client=None, *, batch_size=8, sketch_size=4
     part_counts = np.zeros((len(stats), classes.size), dtype=np.int64)
     for p, (u, c) in enumerate(stats):
         part_counts[p, np.searchsorted(classes, u)] = c
-    masks = partition_masks(validation_masks(part_counts.sum(axis=0), estimator.validation_fraction, seed, classes),
-                            part_counts)
+    masks = validation_masks(part_counts.sum(axis=0), estimator.validation_fraction, seed, classes, part_counts)
     del stats
     # 3: belief next to the data (the teacher enters the graph once)
     teacher_d = dask.delayed(teacher, pure=True)

@@ -14,14 +14,17 @@ from sklearn.model_selection._split import _validate_shuffle_split
 from sklearn.utils import check_random_state
 from sklearn.utils.extmath import _approximate_mode
 
-__all__ = ["partition_masks", "unpack_mask", "validation_masks"]
+__all__ = ["unpack_mask", "validation_masks"]
 
 
-def validation_masks(class_counts, fraction, seed, classes):
-    """Per class, a bool mask over its rows (in row order) of those in the validation split.
+def validation_masks(class_counts, fraction, seed, classes, part_counts):
+    """Per partition, per class, the packed (``np.packbits``) mask over the partition's rows of
+    that class (in row order) of those in the validation split.
 
-    Equal to the validation rows of ``crembo.estimator.stratified_split`` (tests check it); the
-    same errors for impossible splits.
+    ``part_counts`` (P, k) are the partitions' class counts in row order. The held-out rows are
+    those of ``crembo.estimator.stratified_split`` (tests check it), with the same errors for
+    impossible splits. One class's permutation and mask exist at a time (8 + 1 bytes per row of
+    the class), so the client's peak stays a fraction of n bytes.
     """
     counts = np.asarray(class_counts, dtype=np.int64)
     if counts.min() < 2:
@@ -37,28 +40,22 @@ def validation_masks(class_counts, fraction, seed, classes):
             raise ValueError(f"train ({n_train}) and validation ({n_test}) sizes must be >= the {k} classes")
     except ValueError as exc:
         raise ValueError(f"cannot split {n} samples of {k} classes with validation_fraction={fraction}: {exc}") from exc
+    part_counts = np.asarray(part_counts, dtype=np.int64)
+    starts = np.vstack([np.zeros((1, k), np.int64), np.cumsum(part_counts, axis=0)])
     rng = check_random_state(seed)
     n_i = _approximate_mode(counts, n_train, rng)
     t_i = _approximate_mode(counts - n_i, n_test, rng)
-    out = []
+    out = [[None] * k for _ in range(part_counts.shape[0])]
     for c in range(k):  # one permutation per class, in class order, as scikit-learn draws them
         perm = rng.permutation(counts[c])
         mask = np.zeros(counts[c], dtype=bool)
         mask[perm[n_i[c]: n_i[c] + t_i[c]]] = True
-        out.append(mask)
+        del perm
+        for p in range(part_counts.shape[0]):
+            out[p][c] = np.packbits(mask[starts[p, c]:starts[p + 1, c]])
     return out
 
 
-def partition_masks(masks, part_counts):
-    """Cut each class's validation mask among the partitions: ``part_counts`` (P, k) are the
-    partitions' class counts in row order; returns per partition k packed masks (np.packbits)
-    over that partition's rows of each class."""
-    part_counts = np.asarray(part_counts, dtype=np.int64)
-    starts = np.vstack([np.zeros((1, part_counts.shape[1]), np.int64), np.cumsum(part_counts, axis=0)])
-    return [[np.packbits(m[starts[p, c]:starts[p + 1, c]]) for c, m in enumerate(masks)]
-            for p in range(part_counts.shape[0])]
-
-
 def unpack_mask(bits, n):
-    """The bool mask of ``n`` rows packed by ``partition_masks``."""
+    """The bool mask of ``n`` rows packed by ``validation_masks``."""
     return np.unpackbits(bits, count=n).view(bool)
