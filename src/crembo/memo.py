@@ -32,6 +32,7 @@ __all__ = [
     "resolve_seed",
     "kernel_jobs",
     "seeded_oracle",
+    "search_thresholds",
 ]
 
 SEARCHES = ("binary", "gallop")
@@ -156,6 +157,40 @@ def fit_at_threshold(oracle, prepared, X, belief, d, seed, eps=0.0, *, backend=N
     return model, float(depth), time.perf_counter() - start
 
 
+def search_thresholds(thr, call, search="binary"):
+    """MEMO's search over the sorted candidates ``thr``; ``call(i)`` trains A(X, Y(thr[i])) and
+    returns (model, depth, consistent). Returns (lo, (model, depth), consistent): the index found,
+    its fit, and False only when even the lowest candidate was not consistent.
+
+    Shared by ``memo`` and the Dask path (``crembo.distributed``), whose ``call`` reduces
+    histograms across workers instead of fitting in this process.
+    """
+    if search not in SEARCHES:
+        raise ValueError(f"search must be one of {SEARCHES}, got {search!r}")
+    # Invariant: lo is the largest index known (or, for 0, assumed) consistent; every index
+    # >= hi is beyond the search (the oracle failed at hi, or hi == len(thr)).
+    lo, hi = 0, len(thr)
+    best = None  # (model, depth) for lo
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        model, depth, ok = call(mid)
+        if not ok:
+            hi = mid
+            continue
+        lo, best = mid, (model, depth)
+        if search == "gallop":
+            # f is consistent with Y(d) for every candidate d <= D(f): jump there.
+            jump = int(np.searchsorted(thr, depth, side="right")) - 1
+            if jump > lo:
+                lo = jump
+                hi = max(hi, lo + 1)
+    consistent = True
+    if best is None:  # index 0 was never fitted: it is the answer, so fit it
+        model, depth, consistent = call(0)
+        best = (model, depth)
+    return lo, best, consistent
+
+
 def memo(
     X,
     belief,
@@ -235,34 +270,14 @@ def memo(
         trace.append(OracleCall(float(thr[i]), int(i), bool(ok), depth, seconds))
         return model, depth, ok
 
-    # Invariant: lo is the largest index known (or, for 0, assumed) consistent; every index
-    # >= hi is beyond the search (the oracle failed at hi, or hi == len(thr)).
-    lo, hi = 0, len(thr)
-    best = None  # (model, depth) for lo
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
-        model, depth, ok = call(mid)
-        if not ok:
-            hi = mid
-            continue
-        lo, best = mid, (model, depth)
-        if search == "gallop":
-            # f is consistent with Y(d) for every candidate d <= D(f): jump there.
-            jump = int(np.searchsorted(thr, depth, side="right")) - 1
-            if jump > lo:
-                lo = jump
-                hi = max(hi, lo + 1)
-    consistent = True
-    if best is None:  # index 0 was never fitted: it is the answer, so fit it
-        model, depth, consistent = call(0)
-        best = (model, depth)
-        if not consistent:
-            warnings.warn(
-                f"no candidate threshold is consistent: the student trained at the lowest candidate, "
-                f"{thr[0]:.6g}, has depth {depth:.6g} below it, so the result's threshold is where it was "
-                f"trained, not a depth it reaches. Add lower candidates (every hypothesis is consistent at "
-                f"the belief's smallest value, {float(belief.min()):.6g})",
-                NoConsistentThresholdWarning,
-                stacklevel=2,
-            )
+    lo, best, consistent = search_thresholds(thr, call, search)
+    if not consistent:
+        warnings.warn(
+            f"no candidate threshold is consistent: the student trained at the lowest candidate, "
+            f"{thr[0]:.6g}, has depth {best[1]:.6g} below it, so the result's threshold is where it was "
+            f"trained, not a depth it reaches. Add lower candidates (every hypothesis is consistent at "
+            f"the belief's smallest value, {float(belief.min()):.6g})",
+            NoConsistentThresholdWarning,
+            stacklevel=2,
+        )
     return MemoResult(best[0], float(thr[lo]), int(lo), best[1], thr, trace, consistent)
