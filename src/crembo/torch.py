@@ -47,6 +47,7 @@ from crembo.oracles import Oracle
 
 __all__ = [
     "MLP",
+    "OUR_RECIPE",
     "PAPER_RECIPE",
     "CremboNetResult",
     "CremboResult",
@@ -281,7 +282,8 @@ def fit_allowed(X, allowed, *, loss="bce", teacher_logits=None, kd_weight=0.0, k
 class Recipe:
     """How :func:`crembo_net` turns the teacher's logits into candidate thresholds and students.
 
-    loss : "bce" (the paper's :func:`allowed_labels_loss`) or "set" (:func:`allowed_set_loss`)
+    loss : "bce" (the paper's :func:`allowed_labels_loss`), "set" (:func:`allowed_set_loss`), or a
+        tuple of both: the scan is run with each, and the loss is chosen on validation with the threshold
     clip : (low, high) or None -- :func:`clip_belief` before taking candidates and allowed sets
     temperature : the belief is ``softmax(logits / temperature)``
     delta : index step of the scan over the sorted candidates, from MEMO's index up
@@ -302,8 +304,8 @@ class Recipe:
     memo: bool = True
 
     def __post_init__(self):
-        if self.loss not in _ALLOWED_LOSSES:
-            raise ValueError(f"loss must be 'bce' or 'set', got {self.loss!r}")
+        if not self.losses or not all(loss in _ALLOWED_LOSSES for loss in self.losses):
+            raise ValueError(f"loss must be 'bce', 'set' or a tuple of them, got {self.loss!r}")
         if self.clip is not None:
             if len(self.clip) != 2 or not 0.0 <= self.clip[0] < self.clip[1] <= 1.0:
                 raise ValueError(f"clip must be None or (low, high) with 0 <= low < high <= 1, got {self.clip!r}")
@@ -317,6 +319,11 @@ class Recipe:
         m = self.n_thresholds
         if m is not None and (isinstance(m, bool) or not isinstance(m, numbers.Integral) or m < 2):
             raise ValueError(f"n_thresholds must be None or an int >= 2, got {m!r}")
+
+    @property
+    def losses(self):
+        """The allowed-label losses to scan, in order (a single loss is a 1-tuple)."""
+        return (self.loss,) if isinstance(self.loss, str) else tuple(self.loss)
 
     def belief(self, teacher_logits):
         """The (clipped) belief whose values are the candidates and whose [b >= d] are the allowed sets."""
@@ -332,14 +339,23 @@ class Recipe:
 #: The paper's DNN -> DNN recipe (BCE on allowed sets, clipping at 0.01 / 0.9, delta 20, MEMO first).
 PAPER_RECIPE = Recipe()
 
+#: crembo's recipe, chosen on development runs (benchmarks/paper_torch.py --dev): the paper's clipping,
+#: no MEMO (on nets it stops at threshold 0, where every label is allowed, after log2(#values) fits),
+#: 10 candidates spread over the values (quantiles and even steps) instead of every 20th of tens of
+#: thousands of distinct values, and the loss chosen on validation with the threshold (BCE did better
+#: for the larger student, the set loss for the smaller one).
+OUR_RECIPE = Recipe(loss=("bce", "set"), memo=False, delta=1, n_thresholds=10)
+
+_RECIPES = {"paper": PAPER_RECIPE, "ours": OUR_RECIPE}
+
 
 def _as_recipe(recipe, overrides):
     if isinstance(recipe, str):
-        if recipe != "paper":
-            raise ValueError(f"recipe must be 'paper' or a Recipe, got {recipe!r}")
-        recipe = PAPER_RECIPE
+        if recipe not in _RECIPES:
+            raise ValueError(f"recipe must be 'paper', 'ours' or a Recipe, got {recipe!r}")
+        recipe = _RECIPES[recipe]
     if not isinstance(recipe, Recipe):
-        raise TypeError(f"recipe must be 'paper' or a Recipe, got {type(recipe).__name__}")
+        raise TypeError(f"recipe must be 'paper', 'ours' or a Recipe, got {type(recipe).__name__}")
     return replace(recipe, **overrides) if overrides else recipe
 
 
@@ -353,9 +369,10 @@ class CremboNetResult:
     ``student_``: the chosen :class:`TorchStudent`; ``threshold_``; ``validation_score_``;
     ``depth_`` (its hypothesis depth on the training belief); ``memo_threshold_`` (MEMO's, or the
     lowest candidate without MEMO); ``scan_``: dict of arrays, one entry per student scanned
-    (``thresholds``, ``validation_scores``, ``depths``, ``epochs``; ``weights`` for CREMBO + KD);
-    ``memo_trace_``: (index, threshold, consistent) per MEMO fit; ``n_candidates_``; ``n_fits_``
-    (students trained in all); ``recipe_``.
+    (``thresholds``, ``validation_scores``, ``depths``, ``epochs``, ``losses``; ``weights`` for CREMBO + KD);
+    ``loss_``: the allowed-label loss of the chosen student; ``memo_trace_``: (index, threshold,
+    consistent) per MEMO fit with that loss; ``n_candidates_``; ``n_fits_``
+    (students trained in all); ``students_``: the student of each scan entry; ``recipe_``.
     """
 
     def __init__(self, **attrs):
@@ -375,7 +392,7 @@ def crembo_net(X, teacher_logits, X_val, y_val, *, recipe="paper", kd_weight=0.0
 
     ``teacher_logits``: the teacher's logits on ``X``; ``X_val``, ``y_val``: the validation split
     (true labels) that early-stops every student and picks the threshold (ties: the lowest).
-    ``recipe``: "paper" or a :class:`Recipe`; recipe fields may also be given as keywords here
+    ``recipe``: "paper", "ours" or a :class:`Recipe`; recipe fields may also be given as keywords here
     (``loss``, ``clip``, ``temperature``, ``delta``, ``max_scan``, ``n_thresholds``, ``memo``). ``kd_weight`` >
     0 trains every student with the CREMBO + KD loss (see :func:`fit_allowed`). ``train``:
     :class:`TrainConfig` settings, shared by every student; each is seeded with ``random_state``,
@@ -392,38 +409,43 @@ def crembo_net(X, teacher_logits, X_val, y_val, *, recipe="paper", kd_weight=0.0
     seed = seed_of(random_state)
     fits = {}
 
-    def fit_at(m):
-        if m not in fits:
+    def fit_at(loss, m):
+        if (loss, m) not in fits:
             allowed = allowed_labels(belief, cands[m], validate=False, n_jobs=n_jobs)
-            st = fit_allowed(X, allowed, loss=r.loss, teacher_logits=z, kd_weight=kd_weight,
+            st = fit_allowed(X, allowed, loss=loss, teacher_logits=z, kd_weight=kd_weight,
                              kd_temperature=kd_temperature, X_val=X_val, y_val=y_val, random_state=seed, **train)
             depth = float(hypothesis_depth(belief, st.predict(X), validate=False, n_jobs=n_jobs))
-            fits[m] = (st, _accuracy(st, X_val, y_val), depth)
-        return fits[m]
+            fits[loss, m] = (st, _accuracy(st, X_val, y_val), depth)
+        return fits[loss, m]
 
-    start, trace = 0, []
-    if r.memo:  # binary search for the deepest consistent candidate: D(f) >= d
-        lo, hi = 0, len(cands) - 1
-        while lo <= hi:
-            m = (lo + hi) // 2
-            ok = fit_at(m)[2] >= cands[m]
-            trace.append((m, float(cands[m]), bool(ok)))
-            if ok:
-                start, lo = m, m + 1
-            else:
-                hi = m - 1
-    step = r.delta if r.max_scan is None else max(r.delta, -(-(len(cands) - start) // r.max_scan))
-    idx = np.arange(start, len(cands), step)
-    scanned = [fit_at(int(m)) for m in idx]
-    scores = np.array([s[1] for s in scanned])
-    best = int(np.argmax(scores))  # first maximum: ties go to the lowest threshold
-    scan = {"thresholds": cands[idx], "validation_scores": scores, "depths": np.array([s[2] for s in scanned]),
-            "epochs": np.array([s[0].history_["epochs"] for s in scanned])}
+    rows, traces, starts, steps = [], {}, {}, {}
+    for loss in r.losses:
+        start, trace = 0, traces.setdefault(loss, [])
+        if r.memo:  # binary search for the deepest consistent candidate: D(f) >= d
+            lo, hi = 0, len(cands) - 1
+            while lo <= hi:
+                m = (lo + hi) // 2
+                ok = fit_at(loss, m)[2] >= cands[m]
+                trace.append((m, float(cands[m]), bool(ok)))
+                if ok:
+                    start, lo = m, m + 1
+                else:
+                    hi = m - 1
+        step = r.delta if r.max_scan is None else max(r.delta, -(-(len(cands) - start) // r.max_scan))
+        starts[loss], steps[loss] = start, step
+        rows += [(loss, int(m), *fit_at(loss, int(m))) for m in range(start, len(cands), step)]
+    scores = np.array([row[3] for row in rows])
+    best = int(np.argmax(scores))  # first maximum: ties go to the first loss, then the lowest threshold
+    loss, m = rows[best][:2]
+    idx = np.array([row[1] for row in rows])
+    scan = {"thresholds": cands[idx], "validation_scores": scores, "depths": np.array([row[4] for row in rows]),
+            "epochs": np.array([row[2].history_["epochs"] for row in rows]),
+            "losses": np.array([row[0] for row in rows])}
     return CremboNetResult(
-        student_=scanned[best][0], threshold_=float(cands[idx[best]]), index_=int(idx[best]),
+        student_=rows[best][2], students_=[row[2] for row in rows], threshold_=float(cands[m]), index_=m, loss_=loss,
         validation_score_=float(scores[best]), depth_=float(scan["depths"][best]),
-        memo_threshold_=float(cands[start]), memo_index_=int(start), memo_trace_=trace, scan_=scan, step_=int(step),
-        n_candidates_=len(cands), n_fits_=len(fits), recipe_=r, kd_weight_=float(kd_weight),
+        memo_threshold_=float(cands[starts[loss]]), memo_index_=int(starts[loss]), memo_trace_=traces[loss], scan_=scan,
+        step_=int(steps[loss]), n_candidates_=len(cands), n_fits_=len(fits), recipe_=r, kd_weight_=float(kd_weight),
     )
 
 
@@ -435,6 +457,8 @@ def crembo_kd_net(X, teacher_logits, X_val, y_val, threshold, *, weights=(0.25, 
     :class:`CremboNetResult` with ``weight_`` and ``scan_["weights"]``."""
     overrides = {f: train.pop(f) for f in ("loss", "clip", "temperature") if f in train}
     r = _as_recipe(recipe, overrides)
+    if len(r.losses) != 1:
+        raise ValueError(f"crembo_kd_net needs one allowed-label loss (e.g. loss=crembo_net(...).loss_), got {r.loss!r}")
     z = _check_logits(teacher_logits, np.shape(X)[0])
     weights = np.asarray(weights, dtype=np.float64)
     if weights.ndim != 1 or weights.size == 0 or not ((weights >= 0) & (weights <= 1)).all():
@@ -446,7 +470,7 @@ def crembo_kd_net(X, teacher_logits, X_val, y_val, threshold, *, weights=(0.25, 
     seed = seed_of(random_state)
     students, scores, depths = [], [], []
     for w in weights:
-        st = fit_allowed(X, allowed, loss=r.loss, teacher_logits=z, kd_weight=float(w), kd_temperature=kd_temperature,
+        st = fit_allowed(X, allowed, loss=r.losses[0], teacher_logits=z, kd_weight=float(w), kd_temperature=kd_temperature,
                          X_val=X_val, y_val=y_val, random_state=seed, **train)
         students.append(st)
         scores.append(_accuracy(st, X_val, y_val))
@@ -456,7 +480,7 @@ def crembo_kd_net(X, teacher_logits, X_val, y_val, threshold, *, weights=(0.25, 
             "validation_scores": np.array(scores), "depths": np.array(depths),
             "epochs": np.array([s.history_["epochs"] for s in students])}
     return CremboNetResult(
-        student_=students[best], threshold_=float(threshold), weight_=float(weights[best]),
+        student_=students[best], threshold_=float(threshold), weight_=float(weights[best]), loss_=r.losses[0],
         validation_score_=float(scores[best]), depth_=depths[best], memo_threshold_=float("nan"), memo_trace_=[],
         scan_=scan, n_fits_=len(students), recipe_=r, kd_temperature_=float(kd_temperature),
     )
