@@ -1,3 +1,4 @@
+import dataclasses
 import importlib
 import sys
 
@@ -195,7 +196,7 @@ def test_clip_belief_and_tempered_belief():
 def test_recipe_validation():
     assert ctorch.PAPER_RECIPE.loss == "bce" and ctorch.PAPER_RECIPE.clip == (0.01, 0.9)
     assert ctorch.PAPER_RECIPE.delta == 20 and ctorch.PAPER_RECIPE.memo
-    for bad in (dict(loss="mse"), dict(clip=(0.9, 0.1)), dict(temperature=-1.0), dict(delta=0),
+    for bad in (dict(loss="mse"), dict(loss=()), dict(loss=("bce", "mse")), dict(clip=(0.9, 0.1)), dict(temperature=-1.0), dict(delta=0),
                 dict(max_scan=0), dict(n_thresholds=1)):
         with pytest.raises(ValueError):
             ctorch.Recipe(**bad)
@@ -275,7 +276,33 @@ def test_crembo_net_paper_recipe(split_iris):
     with pytest.raises(ValueError, match="X_val"):
         ctorch.crembo_net(d["X"], d["logits"], None, None, **kw)
     with pytest.raises(ValueError, match="recipe"):
-        ctorch.crembo_net(d["X"], d["logits"], d["X_val"], d["y_val"], recipe="ours", **kw)
+        ctorch.crembo_net(d["X"], d["logits"], d["X_val"], d["y_val"], recipe="best", **kw)
+
+
+def test_crembo_net_chooses_the_loss_with_the_threshold(split_iris):
+    d = split_iris
+    kw = dict(hidden=(8,), epochs=30, lr=3e-2, batch_size=32, patience=10, n_threads=1)
+    r = ctorch.crembo_net(d["X"], d["logits"], d["X_val"], d["y_val"], recipe="ours", n_thresholds=4, random_state=1,
+                          **kw)
+    assert r.recipe_ == dataclasses.replace(ctorch.OUR_RECIPE, n_thresholds=4)
+    losses = r.scan_["losses"]
+    assert list(dict.fromkeys(losses)) == ["bce", "set"] and r.memo_trace_ == []
+    n = int((losses == "bce").sum())
+    assert n == int((losses == "set").sum()) and r.n_fits_ == 2 * n == len(r.students_)
+    np.testing.assert_array_equal(r.scan_["thresholds"][:n], r.scan_["thresholds"][n:])
+    best = int(np.argmax(r.scan_["validation_scores"]))
+    assert (r.loss_, r.threshold_) == (losses[best], r.scan_["thresholds"][best])
+    assert r.student_ is r.students_[best]
+    # each half of the scan is the single-loss run
+    for loss, rows in (("bce", slice(0, n)), ("set", slice(n, None))):
+        single = ctorch.crembo_net(d["X"], d["logits"], d["X_val"], d["y_val"], recipe="ours", loss=loss,
+                                   n_thresholds=4, random_state=1, **kw)
+        np.testing.assert_array_equal(single.scan_["validation_scores"], r.scan_["validation_scores"][rows])
+    with pytest.raises(ValueError, match="one allowed-label loss"):
+        ctorch.crembo_kd_net(d["X"], d["logits"], d["X_val"], d["y_val"], 0.1, recipe="ours", **kw)
+    ckd = ctorch.crembo_kd_net(d["X"], d["logits"], d["X_val"], d["y_val"], r.threshold_, recipe="ours", loss=r.loss_,
+                               weights=(0.5,), random_state=1, **kw)
+    assert ckd.loss_ == r.loss_ and ckd.weight_ == 0.5
 
 
 def test_crembo_kd_chooses_the_weight_on_validation(split_iris):
