@@ -440,8 +440,12 @@ def main(argv=None):
     start, cpu0 = time.perf_counter(), time.process_time()
     records, preds = [], {}
     jobs = Parallel(n_jobs=n_jobs, return_as="generator_unordered")(delayed(run_unit)(n, s, cfg) for n, s in units)
+    partial = Path(args.json).with_suffix(".partial.jsonl")  # records so far, should the run be cut short
+    partial.unlink(missing_ok=True)
     for recs, pr in tqdm(jobs, total=len(units), desc="paper_torch", unit="seed"):
         records.extend(recs)
+        with open(partial, "a") as fh:
+            fh.writelines(json.dumps(r, default=float) + "\n" for r in recs)
         for key, value in pr.items():
             preds.setdefault(key, []).append((recs[0]["seed"], value))
     wall = time.perf_counter() - start
@@ -463,6 +467,7 @@ def main(argv=None):
     with open(json_path, "w") as fh:
         json.dump({"meta": meta, "summary": summary, "records": records}, fh, indent=1, default=float)
         fh.write("\n")
+    partial.unlink(missing_ok=True)
     section = markdown(summary, meta, methods)
     write_section(Path(args.markdown), section)
     print(section)

@@ -11,8 +11,10 @@ Methods (each is one call, and a benchmark compares them under one training budg
   ``recipe="paper"`` is the paper's DNN recipe: beliefs clipped (below 0.01 -> 0, above 0.9 -> 1),
   candidates the sorted unique clipped values, MEMO's binary search for the deepest consistent
   threshold, then every ``delta = 20``-th candidate above it, each student trained with
-  :func:`allowed_labels_loss` (BCE-with-logits on the 0/1 allowed matrix). Every part is a
-  parameter (:class:`Recipe`), so each can be switched off to see what it is worth.
+  :func:`allowed_labels_loss` (BCE-with-logits on the 0/1 allowed matrix). ``recipe="ours"``
+  (:data:`OUR_RECIPE`) keeps the clipping, skips MEMO, scans 10 candidates spread over the values,
+  and chooses the loss (BCE or :func:`allowed_set_loss`) on validation with the threshold. Every
+  part is a parameter (:class:`Recipe`), so each can be switched off to see what it is worth.
 * :func:`crembo_kd_net`: CREMBO + KD, the allowed-label term plus Hinton's distillation term,
   ``(1 - w) * allowed + w * KD_T``, at a given threshold; the weight w is chosen on validation.
 * :func:`fit_distilled` (knowledge distillation), :func:`fit_supervised` (BM on the true labels,
