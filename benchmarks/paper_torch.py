@@ -67,8 +67,8 @@ ABLATIONS = {
 NOTES = ("MEMO on nets: the paper recipe's binary search costs log2(#distinct values) students before the scan "
          "(10 to 17 here); where it stopped is counted above. The paper's delta of 20 over the distinct clipped "
          "values would mean thousands of students on the noisy synthetic sets (tens of thousands of values in "
-         "0.01..0.9), so its step is grown to scan at most 8.\n\n"
-         "Reading of the run of 2026-12-04 (written by hand; a rerun regenerates the tables, not this paragraph). "
+         "0.01..0.9), so its step is grown to scan at most 8.")
+READING = ("Reading of the run of 2026-12-04 (written by hand; a rerun regenerates the tables, not this paragraph). "
          "The paper's claim holds in part. Accuracy: the better of CREMBO and CREMBO + KD is at least as accurate "
          "as pure KD (soft targets, the paper's baseline) on all 8 pairs and as the best KD (KD+CE) on 6 of 8; on "
          "digits/small and dermatology/medium it is 0.4 and 0.55 points below KD+CE, inside the 95% intervals. "
@@ -425,6 +425,8 @@ def markdown(summary, meta, methods, records):
     L.append(choices(records) + "\n")
     if meta.get("notes"):
         L.append(meta["notes"] + "\n")
+    if meta["mode"] == "full":
+        L.append(READING + "\n")
     L.append(f"Every record (per data set, seed and student: accuracies, validation accuracies, chosen "
              f"hyper-parameters, fits, epochs, CPU and wall seconds) is in `{meta['json_path']}`.")
     L.append(END)
