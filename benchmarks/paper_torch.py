@@ -359,7 +359,9 @@ def markdown(summary, meta, methods, records):
         f"{list(TEMPERATURES)}, CREMBO's threshold, CREMBO + KD's weight in {list(KD_WEIGHTS)} (at CREMBO's threshold "
         "and KD's T). Synthetic sets have 20% symmetric noise on the train/validation labels (clean test labels). "
         f"Students: {', '.join(f'{s} = hidden {list(STUDENTS[s])}' for s in cfg['students'])}. "
-        f"CREMBO's recipe: {meta['crembo_recipe']}.\n")
+        "CREMBO: `crembo.torch.crembo_net` with `recipe=\"ours\"` (`OUR_RECIPE`: beliefs clipped at 0.01 / 0.9, 10 "
+        "candidate thresholds spread over the values, no MEMO, the loss -- BCE or the set loss -- chosen on "
+        "validation with the threshold).\n")
     L.append("Accuracy: mean test accuracy (%) over seeds ± the half-width of its 95% t-interval. Agreement: mean "
              "pairwise agreement (%) of the students of different seeds on the common test set (the paper's "
              "robustness measure; higher is more stable). CPU: seconds per seed to train the method's students "
