@@ -759,7 +759,7 @@ def test_unique_values_sorted_path(backend_name, case, n_threads):
 
 def _native_merge(backend_name):
     if backend_name == "cython":
-        from crembo._ext._kernels import merge_unique_into as merge
+        from crembo._ext._unique import merge_unique_into as merge
     else:
         from crembo.backends._numba_kernels import merge_sorted_unique as merge
     return merge
