@@ -11,7 +11,7 @@ import numpy as np
 
 from cython.parallel cimport prange
 from libc.stdint cimport uint8_t, int32_t, int64_t, uint64_t
-from libc.math cimport copysign, signbit, INFINITY, NAN
+from libc.math cimport INFINITY, NAN
 
 from _common cimport label_t, real_t, crembo_from_bits, crembo_prefetch_l2, crembo_avx512_supported
 
@@ -70,85 +70,75 @@ def count_consistent_into(
     return n_ok, n_bad
 
 
-# Depths of many hypotheses. Each keeps a running minimum and flags: NaN seen, and which signs of
-# zero were seen (np.min's sign for a zero minimum reached with both is the caller's to find).
-# The AVX-512 path takes the unsigned min and max of a block's gathered float64 bit patterns and
-# tests once: if the max is at most +inf's pattern, every value was valid, non-negative and not
-# NaN, and the min pattern is the min value's (+0.0 for a zero). Other blocks (rare: invalid
-# labels, NaN, negative values, -0.0) and the portable path go through the scalar loops.
-cdef uint8_t D_NAN = 1, D_NEG_ZERO = 2, D_POS_ZERO = 4
+# Depths of many hypotheses. Each keeps a running minimum and a flag: NaN seen. Zeros of either
+# sign are equal, and the caller makes a zero result +0.0 (the reference's rule), so the sign
+# of a zero needs no tracking. The AVX-512 path takes the unsigned min and max of a block's
+# gathered float64 bit patterns and tests once: if the max is at most +inf's pattern, every
+# value was valid, non-negative and not NaN, and the min pattern is the min value's. Other
+# blocks (rare: invalid labels, NaN, negative values, -0.0) and the portable path go through
+# the scalar loops.
 cdef uint64_t INF_BITS = 0x7FF0000000000000ULL
 
 
-cdef double DENORM_MIN = 4.9406564584124654e-324   # the least positive double
-
-
-cdef inline void _depth_step(double x, double* m, double* t, uint8_t* flags) noexcept nogil:
-    """Off the hot path, for a value with ``not (x >= t)``: a new minimum, NaN, or (t is the
-    least positive double once the minimum is zero) a zero, whose sign is noted."""
+cdef inline void _depth_step(double x, double* m, uint8_t* nan) noexcept nogil:
+    """Off the hot path, for a value with ``not (x >= m)``: a new minimum, or NaN."""
     if x != x:
-        flags[0] |= D_NAN
-        return
-    if x == 0:
-        flags[0] |= D_NEG_ZERO if signbit(x) else D_POS_ZERO
-    if x < m[0]:
+        nan[0] = 1
+    else:
         m[0] = x
-        t[0] = x if x != 0 else DENORM_MIN
 
 
 cdef inline void _min_depth_range(
     const real_t* b, Py_ssize_t k, const label_t* labels, Py_ssize_t i0, Py_ssize_t i1,
-    double* cur_min, uint8_t* flags, Py_ssize_t* n_bad,
+    double* cur_min, uint8_t* nan, Py_ssize_t* n_bad,
 ) noexcept nogil:
-    """One hypothesis over rows [i0, i1): running minimum (strict <), flags, #invalid labels."""
+    """One hypothesis over rows [i0, i1): running minimum, NaN flag, #invalid labels."""
     cdef Py_ssize_t i, bad = 0
     cdef size_t lab
     cdef double x, m = cur_min[0]
-    cdef double t = m if m != 0 else DENORM_MIN
     cdef uint8_t fl = 0
     for i in range(i0, i1):
         lab = <size_t>labels[i]
         if lab < <size_t>k:
             x = b[i * k + lab]
-            if not (x >= t):
-                _depth_step(x, &m, &t, &fl)
+            if not (x >= m):
+                _depth_step(x, &m, &fl)
         else:
             bad += 1
     cur_min[0] = m
-    flags[0] |= fl
+    nan[0] |= fl
     n_bad[0] += bad
 
 
 cdef inline void _pair_step(const real_t* row, size_t kk, size_t u, size_t v, double* ma, double* mb,
-                            double* ta, double* tb, uint8_t* fa, uint8_t* fb, Py_ssize_t* bad) noexcept nogil:
+                            uint8_t* fa, uint8_t* fb, Py_ssize_t* bad) noexcept nogil:
     cdef double x, y
     if u < kk:
         x = row[u]
-        if not (x >= ta[0]):
-            _depth_step(x, ma, ta, fa)
+        if not (x >= ma[0]):
+            _depth_step(x, ma, fa)
     else:
         bad[0] += 1
     if v < kk:
         y = row[v]
-        if not (y >= tb[0]):
-            _depth_step(y, mb, tb, fb)
+        if not (y >= mb[0]):
+            _depth_step(y, mb, fb)
     else:
         bad[0] += 1
 
 
 cdef inline void _min_depth_pair(
     const real_t* b, Py_ssize_t k, const label_t* la, const label_t* lb, Py_ssize_t i0, Py_ssize_t i1,
-    Py_ssize_t ahead, Py_ssize_t n, double* min_a, double* min_b, uint8_t* flags_a, uint8_t* flags_b,
+    Py_ssize_t ahead, Py_ssize_t n, double* min_a, double* min_b, uint8_t* nan_a, uint8_t* nan_b,
     Py_ssize_t* n_bad,
 ) noexcept nogil:
     """Two hypotheses in one pass: the row addressing and the loop overhead are shared, and the
-    two gathers overlap. ``not (x >= t)`` is the one test on the hot path; it is true for a new
-    minimum, NaN, and a zero once the minimum is zero, all rare, told apart off the hot path.
-    Labels are prefetched ``ahead`` rows on (into L2) while within n."""
+    two gathers overlap. ``not (x >= m)`` is the one test on the hot path; it is true for a new
+    minimum and for NaN, both rare, told apart off the hot path. Labels are prefetched
+    ``ahead`` rows on (into L2) while within n."""
     cdef Py_ssize_t i, e, bad = 0
     cdef size_t kk = <size_t>k
     cdef double ma = min_a[0], mb = min_b[0]
-    cdef double ta = ma if ma != 0 else DENORM_MIN, tb = mb if mb != 0 else DENORM_MIN
     cdef uint8_t fa = 0, fb = 0
     cdef const real_t* row = b + i0 * k
     i = i0
@@ -159,26 +149,26 @@ cdef inline void _min_depth_pair(
             crembo_prefetch_l2(la + i + ahead)
             crembo_prefetch_l2(lb + i + ahead)
         for e in range(8):   # a constant count: unrolled, no loop-exit mispredictions
-            _pair_step(row, kk, <size_t>la[i + e], <size_t>lb[i + e], &ma, &mb, &ta, &tb, &fa, &fb, &bad)
+            _pair_step(row, kk, <size_t>la[i + e], <size_t>lb[i + e], &ma, &mb, &fa, &fb, &bad)
             row = row + k
         i = i + 8
     while i < i1:
-        _pair_step(row, kk, <size_t>la[i], <size_t>lb[i], &ma, &mb, &ta, &tb, &fa, &fb, &bad)
+        _pair_step(row, kk, <size_t>la[i], <size_t>lb[i], &ma, &mb, &fa, &fb, &bad)
         row = row + k
         i = i + 1
     min_a[0] = ma
     min_b[0] = mb
-    flags_a[0] |= fa
-    flags_b[0] |= fb
+    nan_a[0] |= fa
+    nan_b[0] |= fb
     n_bad[0] += bad
 
 
 cdef inline void _min_depths_block(
     const real_t* b, Py_ssize_t k, const label_t* L, Py_ssize_t n, Py_ssize_t j, Py_ssize_t j1,
-    Py_ssize_t i0, Py_ssize_t i1, bint simd, double* cur_min, uint8_t* flags, Py_ssize_t* n_bad,
+    Py_ssize_t i0, Py_ssize_t i1, bint simd, double* cur_min, uint8_t* nan, Py_ssize_t* n_bad,
 ) noexcept nogil:
-    """Hypotheses j (and j1 when j1 > j) over rows [i0, i1): their running minima and flags are
-    cur_min[0], flags[0] (and cur_min[j1 - j], flags[j1 - j])."""
+    """Hypotheses j (and j1 when j1 > j) over rows [i0, i1): their running minima and NaN flags
+    are cur_min[0], nan[0] (and cur_min[j1 - j], nan[j1 - j])."""
     cdef Py_ssize_t w = (i1 - i0) & ~(<Py_ssize_t>7)
     cdef uint64_t lo, hi
     cdef double x
@@ -192,25 +182,22 @@ cdef inline void _min_depths_block(
                 x = crembo_from_bits(lo)
                 if x < cur_min[0]:
                     cur_min[0] = x
-                if lo == 0:
-                    flags[0] |= D_POS_ZERO
             else:
-                _min_depth_range(b, k, L + j * n, i0, i0 + w, cur_min, flags, n_bad)
+                _min_depth_range(b, k, L + j * n, i0, i0 + w, cur_min, nan, n_bad)
         if i0 + w < i1:
-            _min_depth_range(b, k, L + j * n, i0 + w, i1, cur_min, flags, n_bad)
+            _min_depth_range(b, k, L + j * n, i0 + w, i1, cur_min, nan, n_bad)
     elif j1 > j:
         _min_depth_pair(b, k, L + j * n, L + j1 * n, i0, i1, i1 - i0, n, cur_min, cur_min + (j1 - j),
-                        flags, flags + (j1 - j), n_bad)
+                        nan, nan + (j1 - j), n_bad)
     else:
-        _min_depth_range(b, k, L + j * n, i0, i1, cur_min, flags, n_bad)
+        _min_depth_range(b, k, L + j * n, i0, i1, cur_min, nan, n_bad)
 
 
 def hypothesis_depths_into(
     const real_t[:, ::1] belief,         # IN  (n, k)
     const label_t[:, ::1] label_matrix,  # IN  (m, n) predictions of m hypotheses
-    double[::1] depths,                  # OUT (m,) min over valid i; +inf if none; NaN if a NaN
-    uint8_t[::1] mixed_zeros,            # OUT (m,) 1 where the minimum is a zero reached with both
-                                         #     signs: np.min's sign is the caller's to find
+    double[::1] depths,                  # OUT (m,) min over valid i (a zero as +0.0); +inf if
+                                         #     none; NaN if a NaN
     int n_threads,
     bint simd=True,                      # use the AVX-512 path where the CPU has it
 ):
@@ -220,18 +207,17 @@ def hypothesis_depths_into(
     # gather offsets within 8 rows are 32-bit on the AVX-512 path
     simd = simd and real_t is double and k < (1 << 27) and crembo_avx512_supported() != 0
     # Samples per pass over the hypotheses: the block's belief rows stay in L1 while all m
-    # hypotheses gather from them (a 4096-row block lived in L2, and moving its lines to L1 once
-    # per hypothesis was the limit). The AVX-512 gathers then wait on the m label streams: a
-    # 12 KiB block, leaving L1 room for them, with the labels prefetched two blocks ahead in one
-    # burst, measured 1.3x faster than 24 KiB and one block ahead. The portable loops keep 24 KiB
-    # and their labels prefetched one block ahead, a line per 8 rows (faster for them).
+    # hypotheses gather from them (with the block in L2, moving its lines to L1 once per
+    # hypothesis is the limit). The AVX-512 gathers then wait on the m label streams: a 12 KiB
+    # block leaves L1 room for them, and their labels are prefetched two blocks ahead in one
+    # burst. The portable loops are faster with 24 KiB and their labels prefetched one block
+    # ahead, a line per 8 rows.
     cdef Py_ssize_t BLOCK = max(64, min(4096, (12288 if simd else 24576) // (k * <Py_ssize_t>sizeof(real_t)) // 16 * 16))
     if m == 1:   # one pass over the belief: nothing to keep cached, long blocks
         BLOCK = 4096
     cdef Py_ssize_t LINE_F = 64 // sizeof(real_t), LINE_L = 64 // sizeof(label_t)
     cdef double cur
-    cdef uint8_t fl
-    mixed_zeros[:] = 0
+    cdef uint8_t nan
     if m == 0:
         return 0
     if n == 0:
@@ -245,13 +231,13 @@ def hypothesis_depths_into(
     n_parts = 1 if m >= n else max(1, min(n_threads, n // BLOCK + 1))
     step = (n + n_parts - 1) // n_parts
     cdef double[:, ::1] part_min = np.full((n_parts, m), np.inf)
-    cdef uint8_t[:, ::1] part_flags = np.zeros((n_parts, m), dtype=np.uint8)
+    cdef uint8_t[:, ::1] part_nan = np.zeros((n_parts, m), dtype=np.uint8)
     cdef Py_ssize_t[::1] part_bad = np.zeros(n_parts, dtype=np.intp)
     if m >= n:
         # Many hypotheses: each thread takes whole hypotheses.
         for j in prange(m, nogil=True, schedule="static", num_threads=n_threads):
             bad = 0
-            _min_depths_block(b, k, L, n, j, j, 0, n, simd, &part_min[0, j], &part_flags[0, j], &bad)
+            _min_depths_block(b, k, L, n, j, j, 0, n, simd, &part_min[0, j], &part_nan[0, j], &bad)
             n_bad += bad
     else:
         for p in prange(n_parts, nogil=True, schedule="static", num_threads=n_threads):
@@ -283,7 +269,7 @@ def hypothesis_depths_into(
                             crembo_prefetch_l2(L + j * n + q)
                             crembo_prefetch_l2(L + j1 * n + q)
                             q = q + LINE_L
-                    _min_depths_block(b, k, L, n, j, j1, i0, i1, simd, &part_min[p, j], &part_flags[p, j],
+                    _min_depths_block(b, k, L, n, j, j1, i0, i1, simd, &part_min[p, j], &part_nan[p, j],
                                       &part_bad[p])
                     j = j1 + 1
                 i0 = i1
@@ -291,18 +277,10 @@ def hypothesis_depths_into(
             n_bad += part_bad[p]
     for j in range(m):
         cur = INFINITY
-        fl = 0
+        nan = 0
         for p in range(n_parts):
-            fl |= part_flags[p, j]
+            nan |= part_nan[p, j]
             if part_min[p, j] < cur:
                 cur = part_min[p, j]
-        if fl & D_NAN:
-            depths[j] = NAN
-        elif cur == 0 and fl & D_NEG_ZERO and fl & D_POS_ZERO:
-            depths[j] = cur
-            mixed_zeros[j] = 1
-        elif cur == 0 and fl & (D_NEG_ZERO | D_POS_ZERO):
-            depths[j] = copysign(0.0, -1.0 if fl & D_NEG_ZERO else 1.0)
-        else:
-            depths[j] = cur
+        depths[j] = NAN if nan else cur + 0.0   # + 0.0: a zero of either sign becomes +0.0
     return n_bad

@@ -30,12 +30,10 @@ cdef extern from "crembo_unique.h":
 
 # The empty-slot marker is a NaN pattern. A NaN in the data sets F_NAN and the caller discards the
 # table for np.unique, so a NaN key (even this one: it is then found "present") does no harm.
-cdef uint64_t NEG_ZERO = 0x8000000000000000ULL
 cdef Py_ssize_t HASH_MAX_CAP = 1 << 17   # 1 MiB of keys per part; more distinct -> sort instead
 
 # Flags per part.
-# (the bit positions of F_NAN, F_POS_ZERO and F_NEG_ZERO are used directly in _unique_part)
-cdef uint8_t F_NAN = 1, F_OVERFLOW = 2, F_POS_ZERO = 4, F_NEG_ZERO = 8
+cdef uint8_t F_NAN = 1, F_OVERFLOW = 2
 
 
 cdef struct HashSet:
@@ -95,8 +93,9 @@ cdef uint8_t _unique_part(const real_t* data, Py_ssize_t start, Py_ssize_t stop,
                           bint simd) noexcept nogil:
     """Insert the float64 bit patterns of data[start:stop] into s; return the part's flags.
 
-    Keys are the raw patterns (+0.0 and -0.0 differ), and a value's flags (NaN, which zero) are
-    taken when it is inserted: every value found in the table was flagged then.
+    Keys are the raw patterns (+0.0 and -0.0 are two keys; the caller's np.unique makes them
+    one), and a NaN is flagged when it is inserted: every value found in the table was flagged
+    then.
     """
     cdef Py_ssize_t j, q, q1
     cdef double x
@@ -148,7 +147,8 @@ cdef uint8_t _unique_part(const real_t* data, Py_ssize_t start, Py_ssize_t stop,
                     break
                 if cur == EMPTY:
                     x = crembo_from_bits(key)
-                    flags = flags | (x != x) | ((key == NEG_ZERO) << 3) | ((key == 0) << 2)
+                    if x != x:
+                        flags = flags | F_NAN
                     keys[h] = key
                     s.size += 1
                     # load factor <= 1/4: nearly every lookup then ends at its first slot
@@ -171,9 +171,7 @@ def unique_values_hashed(
 ):
     """Distinct values of ``belief`` as an unsorted float64 array (duplicates across parts possible).
 
-    Returns None when the caller must fall back to ``np.unique`` on the whole belief: a NaN was
-    seen, too many distinct values, or both +0.0 and -0.0 (np.unique then keeps whichever its
-    sort puts first).
+    Returns None when the caller must sort instead: a NaN was seen, or too many distinct values.
     """
     cdef Py_ssize_t total = belief.shape[0] * belief.shape[1]
     cdef Py_ssize_t n_parts = max(1, min(n_threads, total // 4096 + 1))
@@ -197,7 +195,7 @@ def unique_values_hashed(
             part_flags[p] = _unique_part(data, p * step, min((p + 1) * step, total), &sets[p], simd)
         for p in range(n_parts):
             flags |= part_flags[p]
-        if flags & (F_NAN | F_OVERFLOW) or (flags & F_POS_ZERO and flags & F_NEG_ZERO):
+        if flags & (F_NAN | F_OVERFLOW):
             return None
         pos = 0
         for p in range(n_parts):

@@ -119,7 +119,7 @@ def test_unique_values_signed_zero_and_nan_fall_back_exactly():
     for arr in (b, -np.abs(b * 0), np.where(b == 0, -0.0, b)):
         assert_bitwise(cy.unique_values(arr, 2), ref.unique_values(arr))
     mixed = b.copy()
-    mixed[1, 2] = -0.0  # both zeros: np.unique's choice is order dependent, so it is used as is
+    mixed[1, 2] = -0.0  # both zeros: one threshold, +0.0
     assert_bitwise(cy.unique_values(mixed, 2), ref.unique_values(mixed))
     with_nan = b.copy()
     with_nan[0, 0] = np.nan

@@ -437,6 +437,25 @@ def test_edge_cases(backend_name, case):
     check_kernel(backend_name, kernel, args, n_threads=2)
 
 
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES)
+def test_zero_depths_and_thresholds_are_positive_zero(backend_name, dtype):
+    """-0.0 == +0.0, and a depth or threshold that is zero is +0.0, whichever signs of zero the
+    belief holds and in whatever order (no backend reproduces np.min's pick between them)."""
+    module = crembo.get_backend(backend_name)
+    z = np.array([0.0, -0.0])
+    for signs in ([1], [0, 1], [1, 0], [1, 0, 1, 1]):
+        belief = np.array([[1.0, z[s]] for s in signs] + [[0.5, 0.5]] * 20, dtype=dtype)
+        labels = np.ones(belief.shape[0], dtype=np.int64)
+        for n_threads in (1, 2):
+            zeros = [
+                module.hypothesis_depth(belief, labels, n_threads)[0],
+                *module.hypothesis_depths(belief, np.stack([labels, labels]), n_threads)[0],
+                module.quantile_depth(belief, labels, 0, n_threads)[0],
+                module.unique_values(belief, n_threads)[0],
+            ]
+            assert all(x == 0 and not np.signbit(x) for x in zeros), (signs, n_threads, zeros)
+
+
 # ---------------------------------------------------------------------------------------------
 # thread-count independence on inputs big enough to be split between threads
 

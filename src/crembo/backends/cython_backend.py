@@ -104,9 +104,9 @@ def unique_values(belief, n_threads=1):
     """
     belief = _as(belief, _FLOAT_DTYPES, np.float64)
     distinct = _unique.unique_values_hashed(belief, _threads(n_threads), _simd["enabled"])
-    if distinct is None:  # many distinct values, NaN, or both signed zeros
+    if distinct is None:  # many distinct values, or NaN
         return _parts.sorted_unique(belief.reshape(-1), _threads(n_threads), _unique.merge_unique_into, belief)
-    return np.unique(distinct)
+    return _parts.positive_zero(np.unique(distinct))
 
 
 def allowed_labels(belief, threshold, n_threads=1):
@@ -133,13 +133,7 @@ def hypothesis_depths(belief, label_matrix, n_threads=1):
     """label_matrix (m, n) -> (depths (m,) float64, n_invalid)."""
     belief, label_matrix = _belief_labels(belief, label_matrix)
     depths = np.empty(label_matrix.shape[0], dtype=np.float64)
-    mixed_zeros = np.empty(label_matrix.shape[0], dtype=np.uint8)
-    n_invalid = _depths.hypothesis_depths_into(
-        belief, label_matrix, depths, mixed_zeros, _threads(n_threads), _simd["enabled"]
-    )
-    # a minimum of zero reached with both signs: np.min's reduction order picks the sign; ask it
-    for j in np.flatnonzero(mixed_zeros):
-        depths[j] = _ref.hypothesis_depth(belief, label_matrix[j])[0]
+    n_invalid = _depths.hypothesis_depths_into(belief, label_matrix, depths, _threads(n_threads), _simd["enabled"])
     return depths, int(n_invalid)
 
 

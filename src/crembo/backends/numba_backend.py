@@ -134,11 +134,9 @@ def unique_values(belief, n_threads=1):
         cap_log2 += 1
     merged = _k.merge_unique(found, n_found, cap_log2)
     values = merged.view(flat.dtype).astype(np.float64)
-    zeros = values[values == 0]
-    if np.isnan(values).any() or np.unique(np.signbit(zeros)).size > 1:
+    if np.isnan(values).any():
         return _ref.unique_values(belief)
-    values.sort()
-    return values
+    return _parts.positive_zero(np.unique(values))
 
 
 def allowed_labels(belief, threshold, n_threads=1):
@@ -173,13 +171,8 @@ def _min_depths(belief, label_matrix, n_threads):
     label_matrix = np.ascontiguousarray(label_matrix)  # the kernel's vector loads need it
     with _threads(n_threads):
         _k.min_depth_blocks(belief, label_matrix, block, sub, mins, stats)
-    depths = mins.min(axis=1)
+    depths = mins.min(axis=1) + 0.0  # + 0.0: a zero of either sign becomes +0.0
     depths[stats[:, :, 1].any(axis=1)] = np.nan
-    # Both signs of zero among the minima: numpy's reduction order picks the sign; ask it.
-    for j in np.flatnonzero(depths == 0):
-        zero = mins[j] == 0
-        if stats[j, zero, 2].any() or np.unique(np.signbit(mins[j, zero])).size > 1:
-            depths[j] = _ref.hypothesis_depth(belief, label_matrix[j])[0]
     return depths, int(stats[:, :, 0].sum())
 
 
