@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 
 import crembo
 from crembo import backends
+from crembo._validation import FLOAT_DTYPES, LABEL_DTYPES, VOTE_DTYPES
 from crembo.backends import KERNELS
 from crembo.backends import reference as ref
 
@@ -37,9 +38,6 @@ def _loadable_backends():
 
 AVAILABLE_BACKENDS = _loadable_backends()
 
-VOTE_DTYPES = (np.uint8, np.int16, np.int32, np.int64)
-LABEL_DTYPES = (np.int32, np.int64)
-FLOAT_DTYPES = (np.float32, np.float64)
 SOFTMAX_MAX_ULP = 4
 
 SEEDS = st.integers(0, 2**32 - 1)
