@@ -24,4 +24,5 @@ cdef extern from "crembo_common.h":
     double crembo_from_bits(uint64_t u) noexcept nogil
     void crembo_prefetch(const void* p) noexcept nogil      # into L1
     void crembo_prefetch_l2(const void* p) noexcept nogil   # into L2
+    bint crembo_unlikely(bint condition) noexcept nogil
     int crembo_avx512_supported() noexcept nogil

@@ -13,7 +13,7 @@ from cython.parallel cimport prange
 from libc.stdint cimport uint8_t, int32_t, int64_t, uint64_t
 from libc.math cimport INFINITY, NAN
 
-from _common cimport label_t, real_t, crembo_from_bits, crembo_prefetch_l2, crembo_avx512_supported
+from _common cimport label_t, real_t, crembo_avx512_supported, crembo_from_bits, crembo_prefetch_l2, crembo_unlikely
 
 cdef extern from "crembo_depths.h":
     void crembo_min_bits_i32(const double* row, Py_ssize_t k, const int32_t* lab, Py_ssize_t w8,
@@ -101,7 +101,7 @@ cdef inline void _min_depth_range(
         lab = <size_t>labels[i]
         if lab < <size_t>k:
             x = b[i * k + lab]
-            if not (x >= m):
+            if crembo_unlikely(not (x >= m)):
                 _depth_step(x, &m, &fl)
         else:
             bad += 1
@@ -115,13 +115,13 @@ cdef inline void _pair_step(const real_t* row, size_t kk, size_t u, size_t v, do
     cdef double x, y
     if u < kk:
         x = row[u]
-        if not (x >= ma[0]):
+        if crembo_unlikely(not (x >= ma[0])):
             _depth_step(x, ma, fa)
     else:
         bad[0] += 1
     if v < kk:
         y = row[v]
-        if not (y >= mb[0]):
+        if crembo_unlikely(not (y >= mb[0])):
             _depth_step(y, mb, fb)
     else:
         bad[0] += 1

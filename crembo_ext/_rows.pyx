@@ -153,25 +153,58 @@ cdef enum:
     ROW_BLOCK = 256
 
 
+cdef int _check_rows(
+    const real_t* p,    # IN  (n, k) C-contiguous
+    Py_ssize_t n,
+    Py_ssize_t k,
+    double atol,
+    int8_t* status,     # OUT (n,) ROW_* code per row
+    double* out,        # OUT (n, k) each row divided by its sum, or NULL for the status only
+    int n_threads,
+) noexcept nogil:
+    """Row status (and normalised rows) in blocks of ROW_BLOCK rows; -1 when a thread's buffer
+    for the block's sums could not be allocated, else 0."""
+    cdef Py_ssize_t b, i0, rows, i, c, failed = 0
+    cdef double* totals = NULL
+    cdef const real_t* q
+    cdef double* o
+    with parallel(num_threads=n_threads):
+        totals = <double*>malloc(ROW_BLOCK * sizeof(double))   # one per thread
+        for b in prange((n + ROW_BLOCK - 1) // ROW_BLOCK, schedule="static"):
+            i0 = b * ROW_BLOCK
+            rows = min(<Py_ssize_t>ROW_BLOCK, n - i0)
+            if totals == NULL:
+                failed += 1
+            else:
+                _status_rows(p + i0 * k, k, rows, atol, status + i0, totals)
+            if totals != NULL and out != NULL:
+                # the divisions in a second pass over the block (still in L1/L2): no sum chain
+                # in the way
+                q = p + i0 * k
+                o = out + i0 * k
+                for i in range(rows):
+                    for c in range(k):
+                        o[c] = <double>q[c] / totals[i]
+                    q = q + k
+                    o = o + k
+        free(totals)
+    return -1 if failed else 0
+
+
 def belief_status_into(
     const real_t[:, ::1] proba,   # IN  (n, k)
     int8_t[::1] status,           # OUT (n,) ROW_* code per row
     double atol,
     int n_threads,
 ):
-    cdef Py_ssize_t n = proba.shape[0], k = proba.shape[1], b, i0, n_blocks
-    cdef double* totals = NULL
+    cdef Py_ssize_t n = proba.shape[0], k = proba.shape[1]
+    cdef int ok
     if n == 0 or k == 0:
         return
-    cdef const real_t* p = &proba[0, 0]
-    cdef int8_t* st = &status[0]
-    n_blocks = (n + ROW_BLOCK - 1) // ROW_BLOCK
-    with nogil, parallel(num_threads=n_threads):
-        totals = <double*>malloc(ROW_BLOCK * sizeof(double))   # one per thread
-        for b in prange(n_blocks, schedule="static"):
-            i0 = b * ROW_BLOCK
-            _status_rows(p + i0 * k, k, min(<Py_ssize_t>ROW_BLOCK, n - i0), atol, st + i0, totals)
-        free(totals)
+    with nogil:
+        ok = _check_rows(&proba[0, 0], n, k, atol, &status[0], NULL, n_threads)
+    if ok < 0:
+        raise MemoryError("crembo: no memory for the row sums")
 
 
 def normalize_belief_into(
@@ -181,34 +214,14 @@ def normalize_belief_into(
     double atol,
     int n_threads,
 ):
-    cdef Py_ssize_t n = proba.shape[0], k = proba.shape[1], b, i0, rows, i, c, n_blocks
-    cdef double* totals = NULL
-    cdef double total
-    cdef const real_t* q
-    cdef double* o
+    cdef Py_ssize_t n = proba.shape[0], k = proba.shape[1]
+    cdef int ok
     if n == 0 or k == 0:
         return
-    cdef const real_t* p = &proba[0, 0]
-    cdef double* out = &belief[0, 0]
-    cdef int8_t* st = &status[0]
-    n_blocks = (n + ROW_BLOCK - 1) // ROW_BLOCK
-    with nogil, parallel(num_threads=n_threads):
-        totals = <double*>malloc(ROW_BLOCK * sizeof(double))   # one per thread
-        for b in prange(n_blocks, schedule="static"):
-            i0 = b * ROW_BLOCK
-            rows = min(<Py_ssize_t>ROW_BLOCK, n - i0)
-            _status_rows(p + i0 * k, k, rows, atol, st + i0, totals)
-            # the divisions in a second pass over the block (still in L1/L2): no sum chain in
-            # the way
-            q = p + i0 * k
-            o = out + i0 * k
-            for i in range(rows):
-                total = totals[i]
-                for c in range(k):
-                    o[c] = <double>q[c] / total
-                q = q + k
-                o = o + k
-        free(totals)
+    with nogil:
+        ok = _check_rows(&proba[0, 0], n, k, atol, &status[0], &belief[0, 0], n_threads)
+    if ok < 0:
+        raise MemoryError("crembo: no memory for the row sums")
 
 
 def allowed_labels_into(

@@ -97,6 +97,43 @@ cdef inline Py_ssize_t _count_block(
     return n_bad
 
 
+cdef Py_ssize_t _count_bytewise(
+    const uint8_t* votes,       # IN  (T, n) C-contiguous, k <= CREMBO_U8_MAX_K classes
+    Py_ssize_t T,
+    Py_ssize_t n,
+    Py_ssize_t k,
+    uint32_t* counts,           # OUT (n, k) counts; with belief: TMP per-thread counts
+    Py_ssize_t scratch_stride,  # with belief: the counts of thread t start at t * scratch_stride
+    double* belief,             # OUT (n, k) tab[count], or NULL to write counts
+    const double* tab,          # IN  (T + 1,) with belief
+    int n_threads,
+) noexcept nogil:
+    """crembo_count_u8 over every block, in parallel; returns the number of invalid votes, or
+    -1 when a thread's byte counters could not be allocated."""
+    cdef Py_ssize_t B = _block_size(k), b, i0, w, n_bad = 0, failed = 0
+    cdef uint8_t* acc = NULL
+    with parallel(num_threads=n_threads):
+        acc = <uint8_t*>malloc(B * k)   # one per thread: the block's byte counters
+        for b in prange((n + B - 1) // B, schedule="static"):
+            i0 = b * B
+            w = min(B, n - i0)
+            if acc == NULL:
+                failed += 1
+            elif belief == NULL:
+                n_bad += crembo_count_u8(votes, T, n, i0, w, k, acc, counts + i0 * k, NULL, NULL)
+            else:
+                n_bad += crembo_count_u8(votes, T, n, i0, w, k, acc, counts + threadid() * scratch_stride,
+                                         belief + i0 * k, tab)
+        free(acc)
+    return -1 if failed else n_bad
+
+
+cdef inline Py_ssize_t _allocated(Py_ssize_t n_bad) except -1:
+    if n_bad < 0:
+        raise MemoryError("crembo: no memory for the vote counters")
+    return n_bad
+
+
 def vote_counts_into(
     const vote_t[:, ::1] votes,   # IN  (T, n) class indices
     uint32_t[:, ::1] counts,      # OUT (n, k) counts[i, c] = #{t : votes[t, i] == c}
@@ -111,17 +148,11 @@ def vote_counts_into(
         return _count_out_of_range(votes, k)
     cdef const vote_t* base = &votes[0, 0]
     cdef uint32_t* out = &counts[0, 0]
-    cdef uint8_t* acc = NULL
     if vote_t is uint8_t:
         if k <= CREMBO_U8_MAX_K:
-            with nogil, parallel(num_threads=n_threads):
-                acc = <uint8_t*>malloc(B * k)   # one per thread: the block's byte counters
-                for b in prange(n_blocks, schedule="static"):
-                    i0 = b * B
-                    i1 = min(i0 + B, n)
-                    n_bad += crembo_count_u8(base, T, n, i0, i1 - i0, k, acc, out + i0 * k, NULL, NULL)
-                free(acc)
-            return n_bad
+            with nogil:
+                n_bad = _count_bytewise(base, T, n, k, out, 0, NULL, NULL, n_threads)
+            return _allocated(n_bad)
     for b in prange(n_blocks, nogil=True, schedule="static", num_threads=n_threads):
         i0 = b * B
         i1 = min(i0 + B, n)
@@ -154,18 +185,11 @@ def vote_belief_into(
     cdef double* out = &belief[0, 0]
     cdef uint32_t* scr = &scratch[0, 0]
     cdef Py_ssize_t scr_stride = scratch.shape[1]
-    cdef uint8_t* acc = NULL
     if vote_t is uint8_t:
         if k <= CREMBO_U8_MAX_K:
-            with nogil, parallel(num_threads=n_threads):
-                acc = <uint8_t*>malloc(B * k)   # one per thread: the block's byte counters
-                for b in prange(n_blocks, schedule="static"):
-                    i0 = b * B
-                    i1 = min(i0 + B, n)
-                    n_bad += crembo_count_u8(base, T, n, i0, i1 - i0, k, acc,
-                                             scr + threadid() * scr_stride, out + i0 * k, tab)
-                free(acc)
-            return n_bad
+            with nogil:
+                n_bad = _count_bytewise(base, T, n, k, scr, scr_stride, out, tab, n_threads)
+            return _allocated(n_bad)
     for b in prange(n_blocks, nogil=True, schedule="static", num_threads=n_threads):
         buf = scr + threadid() * scr_stride
         i0 = b * B

@@ -19,6 +19,14 @@ static inline double crembo_from_bits(uint64_t u) { double x; memcpy(&x, &u, 8);
 #define crembo_prefetch_l2(p) ((void)0)
 #endif
 
+/* A condition that is rarely true: the compiler keeps it a (predicted) branch, rather than
+   turning the code under it into conditional moves that chain each step to the last. */
+#if defined(__GNUC__) || defined(__clang__)
+#define crembo_unlikely(x) __builtin_expect(!!(x), 0)
+#else
+#define crembo_unlikely(x) (x)
+#endif
+
 #if (defined(__x86_64__) || defined(_M_X64)) && (defined(__GNUC__) || defined(__clang__))
 #define CREMBO_HAVE_AVX512_PATHS 1
 #include <immintrin.h>
