@@ -204,8 +204,10 @@ def hypothesis_depths_into(
     """Depth of each hypothesis; returns the total number of invalid labels."""
     cdef Py_ssize_t n = belief.shape[0], k = belief.shape[1], m = label_matrix.shape[0]
     cdef Py_ssize_t j, j1, p, i0, i1, i_end, n_parts, step, n_bad = 0, bad, q, q_end
-    # gather offsets within 8 rows are 32-bit on the AVX-512 path
-    simd = simd and real_t is double and k < (1 << 27) and crembo_avx512_supported() != 0
+    # Gather offsets within 8 rows are 32-bit on the AVX-512 path. One hypothesis reads the
+    # belief once, and the scalar loop is the faster one for it (the gathers pay off when many
+    # hypotheses share the block of belief rows they read).
+    simd = simd and m > 1 and real_t is double and k < (1 << 27) and crembo_avx512_supported() != 0
     # Samples per pass over the hypotheses: the block's belief rows stay in L1 while all m
     # hypotheses gather from them (with the block in L2, moving its lines to L1 once per
     # hypothesis is the limit). The AVX-512 gathers then wait on the m label streams: a 12 KiB
