@@ -191,35 +191,20 @@ cdef int _check_rows(
     return -1 if failed else 0
 
 
-def belief_status_into(
+def row_status_into(
     const real_t[:, ::1] proba,   # IN  (n, k)
     int8_t[::1] status,           # OUT (n,) ROW_* code per row
     double atol,
     int n_threads,
+    double[:, ::1] belief=None,   # OUT (n, k) each row divided by its sum, when given
 ):
     cdef Py_ssize_t n = proba.shape[0], k = proba.shape[1]
+    cdef double* out = NULL if belief is None else &belief[0, 0]
     cdef int ok
     if n == 0 or k == 0:
         return
     with nogil:
-        ok = _check_rows(&proba[0, 0], n, k, atol, &status[0], NULL, n_threads)
-    if ok < 0:
-        raise MemoryError("crembo: no memory for the row sums")
-
-
-def normalize_belief_into(
-    const real_t[:, ::1] proba,   # IN  (n, k)
-    double[:, ::1] belief,        # OUT (n, k) each row divided by its sum
-    int8_t[::1] status,           # OUT (n,) ROW_* code per row
-    double atol,
-    int n_threads,
-):
-    cdef Py_ssize_t n = proba.shape[0], k = proba.shape[1]
-    cdef int ok
-    if n == 0 or k == 0:
-        return
-    with nogil:
-        ok = _check_rows(&proba[0, 0], n, k, atol, &status[0], &belief[0, 0], n_threads)
+        ok = _check_rows(&proba[0, 0], n, k, atol, &status[0], out, n_threads)
     if ok < 0:
         raise MemoryError("crembo: no memory for the row sums")
 

@@ -113,9 +113,11 @@ def _count_bytewise(flat, T, n, i0, i1, classes, acc, counts, off):
 
 
 @njit(**_SER)
-def _count_block(flat, T, n, k, i0, i1, classes, counts, off):
+def _count_block(votes, k, i0, i1, classes, counts, off):
     """The votes of samples i0:i1 into counts[off:off + (i1 - i0) * k] (overwritten); return the
     number of invalid votes. Byte counters when ``classes`` is not empty (see _count_bytewise)."""
+    T, n = votes.shape
+    flat = votes.reshape(-1)
     if classes.shape[0]:
         acc = np.empty((i1 - i0) * k, dtype=np.uint8)
         return _count_bytewise(flat, T, n, i0, i1, classes, acc, counts, off)
@@ -128,27 +130,23 @@ def vote_counts(votes, n_classes, block, classes, out, bad):
     """out (n, k) uint32 OUT: counts[i, c] = #{t : votes[t, i] == c}, written block by block;
     bad (n_blocks,) int64 OUT: the invalid votes of each block. ``classes``: 0..k-1 in the votes'
     dtype to count with byte counters, or empty."""
-    T, n = votes.shape
-    flat = votes.reshape(-1)
+    n = votes.shape[1]
     o = out.reshape(-1)
     for b in prange((n + block - 1) // block):
-        i0 = b * block
-        i1 = min(i0 + block, n)
-        bad[b] = _count_block(flat, T, n, n_classes, i0, i1, classes, o, i0 * n_classes)
+        i0, i1 = b * block, min((b + 1) * block, n)
+        bad[b] = _count_block(votes, n_classes, i0, i1, classes, o, i0 * n_classes)
 
 
 @njit(**_PAR)
 def vote_belief(votes, n_classes, block, classes, table, out, bad):
     """out (n, k) float64 OUT: table[count of votes for c at i], with table[c] = c / T (divided
     once per count: the reference's quotient); bad and classes as in vote_counts."""
-    T, n = votes.shape
-    flat = votes.reshape(-1)
+    n = votes.shape[1]
     o = out.reshape(-1)
     for b in prange((n + block - 1) // block):
-        i0 = b * block
-        i1 = min(i0 + block, n)
+        i0, i1 = b * block, min((b + 1) * block, n)
         counts = np.empty((i1 - i0) * n_classes, dtype=np.uint32)
-        bad[b] = _count_block(flat, T, n, n_classes, i0, i1, classes, counts, 0)
+        bad[b] = _count_block(votes, n_classes, i0, i1, classes, counts, 0)
         fractions = o[i0 * n_classes : i1 * n_classes]
         for j, c in enumerate(counts):
             fractions[j] = table[c]

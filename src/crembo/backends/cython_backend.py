@@ -83,7 +83,7 @@ def belief_status(proba, atol, n_threads=1):
     """Row status codes int8 (n,), as ``reference.belief_status``."""
     proba = _as(proba, _FLOAT_DTYPES, np.float64)
     status = np.empty(proba.shape[0], dtype=np.int8)
-    _rows.belief_status_into(proba, status, float(atol), _threads(n_threads))
+    _rows.row_status_into(proba, status, float(atol), _threads(n_threads))
     return status
 
 
@@ -92,7 +92,7 @@ def normalize_belief(proba, atol, n_threads=1):
     proba = _as(proba, _FLOAT_DTYPES, np.float64)
     belief = np.empty(proba.shape, dtype=np.float64)
     status = np.empty(proba.shape[0], dtype=np.int8)
-    _rows.normalize_belief_into(proba, belief, status, float(atol), _threads(n_threads))
+    _rows.row_status_into(proba, status, float(atol), _threads(n_threads), belief)
     return belief, status
 
 
