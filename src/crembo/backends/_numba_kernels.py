@@ -69,7 +69,7 @@ def _count_bytewise(flat, T, n, i0, i1, classes, acc, counts, off):
     ``classes`` (0..k-1 in the votes' dtype); return the number of invalid votes.
 
     One uint8 counter per (class, sample), acc[c * w + j] (k * w bytes of scratch, in L1), and
-    for each class a compare over the contiguous votes of four members at once, which LLVM
+    for each class a compare over the contiguous votes of eight members at once, which LLVM
     vectorizes: k compares per vote instead of a dependent load-increment-store, cheaper while
     k is small and the votes are narrow. A byte counts at most 255 votes: members go in groups.
     """
@@ -82,17 +82,23 @@ def _count_bytewise(flat, T, n, i0, i1, classes, acc, counts, off):
         t = g0
         while t < g1:
             r0 = flat[t * n + i0 : t * n + i1]
-            if t + 4 <= g1:
+            if t + 8 <= g1:
                 r1 = flat[(t + 1) * n + i0 : (t + 1) * n + i1]
                 r2 = flat[(t + 2) * n + i0 : (t + 2) * n + i1]
                 r3 = flat[(t + 3) * n + i0 : (t + 3) * n + i1]
+                r4 = flat[(t + 4) * n + i0 : (t + 4) * n + i1]
+                r5 = flat[(t + 5) * n + i0 : (t + 5) * n + i1]
+                r6 = flat[(t + 6) * n + i0 : (t + 6) * n + i1]
+                r7 = flat[(t + 7) * n + i0 : (t + 7) * n + i1]
                 for c in range(k):
                     cc = classes[c]  # in the votes' dtype: compares without widening
                     row = acc[c * w : (c + 1) * w]
                     for j in range(w):
                         row[j] += (np.uint8(r0[j] == cc) + np.uint8(r1[j] == cc)
-                                   + np.uint8(r2[j] == cc) + np.uint8(r3[j] == cc))
-                t += 4
+                                   + np.uint8(r2[j] == cc) + np.uint8(r3[j] == cc)
+                                   + np.uint8(r4[j] == cc) + np.uint8(r5[j] == cc)
+                                   + np.uint8(r6[j] == cc) + np.uint8(r7[j] == cc))
+                t += 8
             else:
                 for c in range(k):
                     cc = classes[c]
