@@ -48,19 +48,15 @@ def softmax_shift_into(
 
 def softmax_divide(double[:, ::1] e):  # INOUT (n, k) exp values -> divided by their row sums
     """Softmax step 3 (serial, without the GIL): sums left to right, then divisions."""
-    cdef Py_ssize_t n = e.shape[0], k = e.shape[1], i, c
+    cdef Py_ssize_t i, c
     cdef double total
-    cdef double* r
-    if n == 0 or k == 0:
-        return
     with nogil:
-        for i in range(n):
-            r = &e[i, 0]
+        for i in range(e.shape[0]):
             total = 0.0
-            for c in range(k):
-                total = total + r[c]
-            for c in range(k):
-                r[c] = r[c] / total
+            for c in range(e.shape[1]):
+                total = total + e[i, c]
+            for c in range(e.shape[1]):
+                e[i, c] = e[i, c] / total
 
 
 cdef inline int8_t _sum_status(double total, double atol) noexcept nogil:
