@@ -16,6 +16,7 @@ import numpy as np
 from sklearn.utils import check_random_state
 
 from crembo import _validation as v
+from crembo._threads import SERIAL_WORK
 from crembo.beliefs import allowed_labels, check_belief
 from crembo.candidates import candidate_thresholds as make_candidates
 from crembo.depth import hypothesis_depth, quantile_depth
@@ -95,12 +96,6 @@ def resolve_seed(random_state):
     raise TypeError(f"random_state must be None, an int or a RandomState, got {random_state!r}")
 
 
-# Below this many belief entries a kernel call takes microseconds serially, while waking an
-# OpenMP/Numba thread team costs far more (measured 8 us serial vs 40 ms with 2 threads on a
-# busy 2-core machine, 80 x 3 belief): run such kernels on one thread.
-SERIAL_KERNEL_SIZE = 1 << 16
-
-
 # The native tree's kernels store each sample's allowed labels as uint8 (crembo.tree.grower).
 NATIVE_TREE_MAX_CLASSES = 255
 
@@ -138,7 +133,7 @@ def seeded_oracle(student, seed):
 
 def kernel_jobs(belief, n_jobs):
     """The n_jobs to give kernels working on ``belief``: 1 for small beliefs, else n_jobs."""
-    return 1 if belief.size < SERIAL_KERNEL_SIZE else n_jobs
+    return 1 if belief.size < SERIAL_WORK else n_jobs
 
 
 def depth_of(belief, y_pred, eps=0.0, *, backend=None, n_jobs=None):
