@@ -91,8 +91,10 @@ class BuildExtWithOpenMP(build_ext):
 
 def extensions():
     exts = []
-    # CREMBO_BUILD_ONLY=_kernels,_tree rebuilds just those modules (handy while developing one).
+    # CREMBO_BUILD_ONLY=_votes,_depths rebuilds just those modules (handy while developing one).
     only = [m for m in os.environ.get("CREMBO_BUILD_ONLY", "").split(",") if m]
+    # every module is rebuilt when a shared declaration or C header changes
+    shared = [str(p.relative_to(HERE)) for pattern in ("*.pxd", "*.h") for p in sorted((HERE / EXT_DIR).glob(pattern))]
     for pyx in sorted((HERE / EXT_DIR).glob("*.pyx")):
         if only and pyx.stem not in only:
             continue
@@ -101,6 +103,7 @@ def extensions():
                 f"crembo._ext.{pyx.stem}",
                 [f"{EXT_DIR}/{pyx.name}"],
                 include_dirs=[np.get_include(), EXT_DIR],
+                depends=shared,
                 define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
                 language="c++" if "# distutils: language = c++" in pyx.read_text() else "c",
             )

@@ -1,15 +1,7 @@
 # cython: language_level=3, boundscheck=False, wraparound=False
 """Whether the extension was built with OpenMP, and how many threads OpenMP would use."""
 
-cdef extern from *:
-    """
-    #if CREMBO_OPENMP
-    #include <omp.h>
-    static int crembo_omp_max_threads(void) { return omp_get_max_threads(); }
-    #else
-    static int crembo_omp_max_threads(void) { return 1; }
-    #endif
-    """
+cdef extern from "crembo_openmp.h":
     int crembo_omp_max_threads() nogil
     int CREMBO_OPENMP
 

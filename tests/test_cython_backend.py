@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-pytest.importorskip("crembo._ext._kernels")
+pytest.importorskip("crembo._ext._depths")
 
 import crembo  # noqa: E402
 from crembo.backends import cython_backend as cy  # noqa: E402
@@ -119,7 +119,7 @@ def test_unique_values_signed_zero_and_nan_fall_back_exactly():
     for arr in (b, -np.abs(b * 0), np.where(b == 0, -0.0, b)):
         assert_bitwise(cy.unique_values(arr, 2), ref.unique_values(arr))
     mixed = b.copy()
-    mixed[1, 2] = -0.0  # both zeros: np.unique's choice is order dependent, so it is used as is
+    mixed[1, 2] = -0.0  # both zeros: one threshold, +0.0
     assert_bitwise(cy.unique_values(mixed, 2), ref.unique_values(mixed))
     with_nan = b.copy()
     with_nan[0, 0] = np.nan
@@ -129,11 +129,9 @@ def test_unique_values_signed_zero_and_nan_fall_back_exactly():
 @pytest.fixture(params=[True, False], ids=["simd", "portable"])
 def simd(request):
     """Run a test with the AVX-512 path (where the CPU has it) and with the portable loop."""
-    from crembo._ext import _kernels
-
-    old = _kernels.set_simd(request.param)
+    old = cy.set_simd(request.param)
     yield request.param
-    _kernels.set_simd(old)
+    cy.set_simd(old)
 
 
 @pytest.mark.parametrize("n_rows", [1, 2, 15, 16, 17, 333, 5000])

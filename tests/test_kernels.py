@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 
 import crembo
 from crembo import backends
+from crembo._validation import FLOAT_DTYPES, LABEL_DTYPES, VOTE_DTYPES
 from crembo.backends import KERNELS
 from crembo.backends import reference as ref
 
@@ -37,9 +38,6 @@ def _loadable_backends():
 
 AVAILABLE_BACKENDS = _loadable_backends()
 
-VOTE_DTYPES = (np.uint8, np.int16, np.int32, np.int64)
-LABEL_DTYPES = (np.int32, np.int64)
-FLOAT_DTYPES = (np.float32, np.float64)
 SOFTMAX_MAX_ULP = 4
 
 SEEDS = st.integers(0, 2**32 - 1)
@@ -437,6 +435,25 @@ def test_edge_cases(backend_name, case):
     check_kernel(backend_name, kernel, args, n_threads=2)
 
 
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES)
+def test_zero_depths_and_thresholds_are_positive_zero(backend_name, dtype):
+    """-0.0 == +0.0, and a depth or threshold that is zero is +0.0, whichever signs of zero the
+    belief holds and in whatever order (no backend reproduces np.min's pick between them)."""
+    module = crembo.get_backend(backend_name)
+    z = np.array([0.0, -0.0])
+    for signs in ([1], [0, 1], [1, 0], [1, 0, 1, 1]):
+        belief = np.array([[1.0, z[s]] for s in signs] + [[0.5, 0.5]] * 20, dtype=dtype)
+        labels = np.ones(belief.shape[0], dtype=np.int64)
+        for n_threads in (1, 2):
+            zeros = [
+                module.hypothesis_depth(belief, labels, n_threads)[0],
+                *module.hypothesis_depths(belief, np.stack([labels, labels]), n_threads)[0],
+                module.quantile_depth(belief, labels, 0, n_threads)[0],
+                module.unique_values(belief, n_threads)[0],
+            ]
+            assert all(x == 0 and not np.signbit(x) for x in zeros), (signs, n_threads, zeros)
+
+
 # ---------------------------------------------------------------------------------------------
 # thread-count independence on inputs big enough to be split between threads
 
@@ -558,7 +575,9 @@ def test_api_depths(backend_name, belief, data):
         crembo.hypothesis_depths(belief, np.stack([y, others]), **kw),
         [depth, belief[np.arange(n), others].astype(np.float64).min()],
     )
-    for d in [depth, float(np.nextafter(depth, 2)), 0.0, 0.5, pick_threshold(belief, data.draw(SEEDS))]:
+    # the API refuses thresholds outside [0, 1] (test_validation); the kernels take any
+    probes = [depth, float(np.nextafter(depth, 2)), 0.0, 0.5, pick_threshold(belief, data.draw(SEEDS))]
+    for d in [d for d in probes if 0 <= d <= 1]:
         count = crembo.count_consistent(belief, y, d, **kw)
         assert count == np.count_nonzero(gathered >= d)
         # f is consistent with Y(d) iff D(f) >= d, iff every prediction is allowed
@@ -759,7 +778,7 @@ def test_unique_values_sorted_path(backend_name, case, n_threads):
 
 def _native_merge(backend_name):
     if backend_name == "cython":
-        from crembo._ext._kernels import merge_unique_into as merge
+        from crembo._ext._unique import merge_unique_into as merge
     else:
         from crembo.backends._numba_kernels import merge_sorted_unique as merge
     return merge

@@ -1,5 +1,7 @@
 """MEMO: binary and galloping search against exhaustive search and known answers."""
 
+import warnings
+
 import numpy as np
 import pytest
 from sklearn.datasets import make_classification
@@ -7,7 +9,7 @@ from sklearn.ensemble import RandomForestClassifier
 from sklearn.tree import DecisionTreeClassifier
 
 import crembo
-from crembo.memo import MemoResult
+from crembo.memo import MemoResult, NoConsistentThresholdWarning
 from crembo.oracles import Oracle, as_oracle
 from crembo.teachers import make_teacher
 
@@ -120,7 +122,7 @@ def test_single_class_single_sample_and_index_zero():
     belief = np.array([[0.1, 0.9], [0.6, 0.4], [0.3, 0.7]])
     res = crembo.memo(X[:3], belief, Zero())
     assert res.index == 0 and res.threshold == 0.1 and res.depth == 0.1
-    assert res.trace[-1].index == 0 and res.trace[-1].consistent
+    assert res.trace[-1].index == 0 and res.trace[-1].consistent and res.consistent
     assert isinstance(res, MemoResult)
 
 
@@ -149,3 +151,80 @@ def test_invalid_arguments():
         crembo.memo(X, belief, candidate_thresholds=[0.1, np.nan])
     with pytest.raises(TypeError, match="random_state"):
         crembo.memo(X, belief, random_state="seed")
+
+
+def test_no_consistent_candidate_warns_and_says_so():
+    # every row's belief is at most 0.75, so no hypothesis is consistent at 0.8 or 0.9
+    X = np.arange(12.0).reshape(6, 2)
+    belief = np.array([[0.75, 0.25], [0.25, 0.75]] * 3)
+    for search in ("binary", "gallop"):
+        with pytest.warns(NoConsistentThresholdWarning, match="no candidate threshold is consistent"):
+            res = crembo.memo(X, belief, None, candidate_thresholds=[0.9, 0.8], search=search, random_state=0)
+        assert not res.consistent and res.index == 0 and res.threshold == 0.8
+        assert res.depth < res.threshold and not res.trace[-1].consistent
+    # with a consistent candidate among them, no warning and consistent=True
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", NoConsistentThresholdWarning)
+        res = crembo.memo(X, belief, None, candidate_thresholds=[0.25, 0.8], random_state=0)
+    assert res.consistent and res.threshold == 0.25 and res.depth >= 0.25
+
+
+def test_no_consistent_candidate_in_crembo_warns():
+    X, y = make_classification(n_samples=120, n_features=5, flip_y=0.2, random_state=0)
+    belief = np.where(np.eye(2, dtype=bool)[y], 0.75, 0.25)
+    with pytest.warns(NoConsistentThresholdWarning):
+        clf = crembo.CREMBOClassifier(teacher=belief, thresholds=[0.8, 0.9], random_state=0).fit(X, y)
+    assert not clf.memo_.consistent and clf.depth_ < clf.memo_threshold_
+
+
+@pytest.mark.parametrize("thresholds", [[5.0], [0.5, 1.5], [-0.5]])
+def test_crembo_refuses_thresholds_outside_unit_interval_before_the_teacher(thresholds):
+    class Teacher:  # would take the fit's time; must never be reached
+        def fit(self, X, y):
+            raise AssertionError("the teacher ran before the parameters were checked")
+
+    X, y = make_classification(n_samples=60, n_features=4, random_state=0)
+    with pytest.raises(ValueError, match=r"thresholds must lie in \[0, 1\]"):
+        crembo.CREMBOClassifier(teacher=Teacher(), thresholds=thresholds, random_state=0).fit(X, y)
+    with pytest.raises(ValueError, match=r"thresholds must lie in \[0, 1\]"):
+        crembo.memo(X, np.full((60, 2), 0.5), candidate_thresholds=thresholds)
+
+
+@pytest.mark.parametrize("bad", [-1, 2**32, 2**40, np.int64(-5)])
+def test_seed_out_of_range_is_refused_up_front(bad):
+    X, belief = forest_belief(0, n=40)
+    # the default native tree used to accept any int (it draws only above 200,000 rows)
+    with pytest.raises(ValueError, match=r"random_state must be in \[0, 2\*\*32 - 1\]"):
+        crembo.memo(X, belief, random_state=bad)
+    assert crembo.memo(X, belief, random_state=2**32 - 1).consistent
+
+
+class _NeverFit:
+    def fit(self, X, y):
+        raise AssertionError("the teacher ran before the class count was checked")
+
+    def predict_proba(self, X):
+        raise AssertionError("the teacher ran before the class count was checked")
+
+
+def test_native_tree_class_limit_is_checked_before_any_work():
+    from crembo.tree import AllowedLabelTreeClassifier
+
+    k = 256
+    X = np.arange(2.0 * 2 * k).reshape(2 * k, 2)
+    y = np.repeat(np.arange(k), 2)
+    native = AllowedLabelTreeClassifier(max_depth=2)
+    for student in (None, native):
+        with pytest.raises(ValueError, match="256 classes but crembo's native tree .* at most 255"):
+            crembo.CREMBOClassifier(teacher=_NeverFit(), student=student, random_state=0).fit(X, y)
+        with pytest.raises(ValueError, match="at most 255"):
+            crembo.memo(X, np.full((2 * k, k), 1.0 / k), student)
+    with pytest.raises(ValueError, match="at most 255"):
+        crembo.TeacherLabelBaseline(teacher=_NeverFit(), student=native, random_state=0).fit(X, y)
+    with pytest.raises(ValueError, match="at most 255"):
+        crembo.TrueLabelBaseline(student=native, random_state=0).fit(X, y)
+    # other students are not limited: the baselines' default is scikit-learn's tree
+    assert crembo.TrueLabelBaseline(random_state=0).fit(X, y).classes_.size == k
+    # and 255 classes are within the limit
+    res = crembo.memo(X[: 2 * 255], np.full((2 * 255, 255), 1.0 / 255), native, random_state=0)
+    assert res.consistent

@@ -88,7 +88,7 @@ def test_thread_count_set_and_restored(monkeypatch):
         numba.set_num_threads(1)
         nb.vote_belief(votes, 3, 10**6)  # clipped to NUMBA_NUM_THREADS, no error
         assert numba.get_num_threads() == 1
-        monkeypatch.setattr(nb._k, "vote_lookup", record)
+        monkeypatch.setattr(nb._k, "vote_belief", record)
         nb.vote_belief(votes, 3, 2)
         assert seen == [min(2, numba.config.NUMBA_NUM_THREADS)]
         assert numba.get_num_threads() == 1
@@ -168,3 +168,106 @@ def test_runs_without_jit():
     )
     env = dict(os.environ, NUMBA_DISABLE_JIT="1")
     subprocess.run([sys.executable, "-c", code], env=env, check=True, timeout=120)
+
+
+# -- hypothesis depths: special values, label dtypes, sizes around blocks and sub-blocks -------
+
+LABEL_DTYPES = [np.int8, np.uint8, np.int16, np.int32, np.int64, np.uint64]
+
+
+@pytest.mark.parametrize("fdtype", [np.float64, np.float32])
+@pytest.mark.parametrize("n", [1, 7, 8, 9, 63, 64, 65, 1003])
+def test_hypothesis_depths_special_values(monkeypatch, fdtype, n):
+    """Each hypothesis meets one case: all valid and positive, an invalid label, a NaN, a
+    negative value, -0.0 alone, +0.0 alone, both zeros, -inf, every label invalid; label dtypes
+    the kernels are not built for; sizes around small blocks (64 samples)."""
+    monkeypatch.setattr(nb, "_SAMPLE_BLOCK", 64)
+    rng = np.random.default_rng(n)
+    k = 6
+    belief = (rng.integers(1, 9, size=(n, k)) / 8.0).astype(fdtype)  # vote-like: many ties
+    m = 9
+    labels = rng.integers(0, k, size=(m, n))
+    last = n - 1
+    labels[1, last // 2] = k  # invalid
+    labels[8] = -1  # all invalid
+    belief[last // 3, labels[2, last // 3]] = np.nan
+    belief[last, labels[3, last]] = -0.5
+    r = min(5, last)
+    belief[r, labels[4, r]] = -0.0
+    belief[last, labels[5, last]] = 0.0
+    if n > 1:  # both signs of zero in one hypothesis, in different rows
+        labels[6, 0] = labels[6, last] = 0
+        belief[0, 0] = -0.0
+        belief[last, 0] = 0.0
+    labels[7, last] = 2
+    belief[last, 2] = -np.inf
+    for dtype in LABEL_DTYPES:
+        lab = labels.astype(np.int64)
+        lab = lab if np.issubdtype(dtype, np.signedinteger) else np.where(lab < 0, np.iinfo(dtype).max, lab)
+        lab = lab.astype(dtype)
+        expected = ref.hypothesis_depths(belief, lab)
+        for n_threads in (1, 2):
+            assert_same(nb.hypothesis_depths(belief, lab, n_threads), expected)
+        assert_same(nb.hypothesis_depth(belief, lab[3], 1), ref.hypothesis_depth(belief, lab[3]))
+
+
+@pytest.mark.parametrize("rows", [(100, 1500), (1500, 100), (3, 1999)])
+def test_hypothesis_depths_zero_signs_across_sub_blocks(rows):
+    """-0.0 and +0.0 in different sub-blocks of one block: the depth is +0.0 either way."""
+    neg, pos = rows
+    n = 2000
+    belief = np.full((n, 10), 0.5)
+    belief[neg, 0] = -0.0
+    belief[pos, 0] = 0.0
+    labels = np.zeros((3, n), dtype=np.int32)
+    labels[1, neg] = 1  # this one sees +0.0 only
+    labels[2, pos] = 1  # and this one -0.0 only
+    expected = ref.hypothesis_depths(belief, labels)
+    assert_same(nb.hypothesis_depths(belief, labels, 1), expected)
+    assert_same(nb.hypothesis_depths(belief, labels, 2), expected)
+
+
+def test_hypothesis_depths_readonly_and_strided_labels():
+    rng = np.random.default_rng(5)
+    belief = rng.random((500, 4))
+    labels = rng.integers(-1, 5, size=(6, 1000)).astype(np.int32)[:, ::2]  # not contiguous
+    expected = ref.hypothesis_depths(belief, labels)
+    assert_same(nb.hypothesis_depths(belief, labels, 2), expected)
+    frozen = np.ascontiguousarray(labels)
+    frozen.flags.writeable = False
+    belief.flags.writeable = False
+    assert_same(nb.hypothesis_depths(belief, frozen, 2), expected)
+
+
+# -- unique values: the per-block hash sets ----------------------------------------------------
+
+
+@pytest.mark.parametrize("fdtype", [np.float64, np.float32])
+def test_unique_values_table_growth_and_tails(fdtype):
+    """A block with > 256 distinct values (its table grows and is rehashed between all-present
+    checks), new values in the last partial chunk, sizes not multiple of the chunk."""
+    rng = np.random.default_rng(9)
+    pool = np.arange(600) / 599.0
+    for n in (1, 15, 17, 4001, 30_011):
+        values = rng.choice(pool[: min(600, max(2, n // 8))], size=n)
+        if n > 20:
+            values[-2:] = [1.5, 2.5]
+        belief = values.reshape(-1, 1).astype(fdtype)
+        for n_threads in (1, 2):
+            assert_same(nb.unique_values(belief, n_threads), ref.unique_values(belief))
+
+
+def test_unique_values_colliding_keys():
+    """Values whose hash home slots coincide sit past the next slot, where the all-present check
+    does not look: their chunks are read value by value, and every value is still found once."""
+    from crembo.backends._numba_kernels import _HMUL
+
+    rng = np.random.default_rng(4)
+    candidates = rng.random(200_000)
+    home = (candidates.view(np.uint64) * _HMUL) >> np.uint64(64 - 10)  # a fresh table's 1024 slots
+    crowded = candidates[home == np.bincount(home).argmax()][:6]
+    assert crowded.size >= 4
+    values = np.concatenate([rng.choice(crowded, size=5000), rng.random(4)])
+    for belief in (values.reshape(-1, 1), values[::-1].reshape(-1, 2)):
+        for n_threads in (1, 2):
+            assert_same(nb.unique_values(np.ascontiguousarray(belief), n_threads), ref.unique_values(belief))

@@ -11,7 +11,14 @@ from sklearn.ensemble import RandomForestClassifier
 from sklearn.preprocessing import FunctionTransformer
 
 import crembo
-from crembo.persistence import UntrustedFileError, default_trusted, load_model, load_student, save_student
+from crembo.persistence import (
+    UntrustedFileError,
+    default_trusted,
+    load_model,
+    load_student,
+    save_student,
+    trusted_types,
+)
 
 skops_io = pytest.importorskip("skops.io", reason="skops is a dependency of crembo.persistence")
 
@@ -58,14 +65,41 @@ def test_teacher_is_dropped_unless_kept(fitted, data, tmp_path):
     assert (tmp_path / "slim.skops").stat().st_size < (tmp_path / "full.skops").stat().st_size
 
 
-def test_only_crembo_and_sklearn_types_are_trusted_by_default(fitted, tmp_path):
+def test_trusted_by_default_is_skops_plus_the_allow_list(fitted, tmp_path):
     path = save_student(fitted, tmp_path / "s.skops")
     untrusted = skops_io.get_untrusted_types(file=path)
     assert any(t.startswith("crembo.") for t in untrusted)  # skops itself would refuse them
     assert sorted(default_trusted(untrusted)) == sorted(untrusted)
-    # Names outside crembo/sklearn, functions, and names that do not resolve are never trusted.
+    assert set(untrusted) <= set(trusted_types())
+    # Names outside the allow-list are never trusted, even crembo's or scikit-learn's own.
     assert default_trusted(["builtins.eval", "os.system", "crembo.cli.main", "crembo.nope.Klass",
-                            "numpy.ndarray"]) == []
+                            "numpy.ndarray", "crembo.teachers.CallableTeacher",
+                            "sklearn.callback._scoring_monitor.ScoringMonitor"]) == []
+
+
+@pytest.mark.parametrize("kind", ["true-label", "teacher-label", "belief", "proba"])
+def test_baselines_and_teacher_wrappers_round_trip(kind, data, tmp_path):
+    from sklearn.linear_model import LogisticRegression
+
+    from crembo.estimator import TeacherLabelBaseline, TrueLabelBaseline
+
+    X, y = data
+    if kind == "true-label":
+        model = TrueLabelBaseline(random_state=0).fit(X, y)
+    elif kind == "teacher-label":
+        model = TeacherLabelBaseline(teacher=forest(), random_state=0).fit(X, y)
+    elif kind == "belief":
+        idx = np.unique(y, return_inverse=True)[1]
+        belief = np.full((len(y), 3), 0.1) + 0.7 * np.eye(3)[idx]
+        model = crembo.CREMBOClassifier(teacher=belief, random_state=0, n_jobs=1).fit(X, idx)
+    else:
+        model = crembo.CREMBOClassifier(teacher=LogisticRegression(max_iter=500).fit(X, y), random_state=0,
+                                        n_jobs=1).fit(X, y)
+    for keep in (False, True):
+        loaded = load_student(save_student(model, tmp_path / "m.skops", keep_teacher=keep))
+        np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
+        if keep and hasattr(model, "teacher_"):
+            assert type(loaded.teacher_) is type(model.teacher_)
 
 
 def test_foreign_types_need_explicit_trust(data, tmp_path):

@@ -213,3 +213,101 @@ def test_vote_belief_matches_kernel_on_every_backend(data):
     ref = VoteTeacher(forest, backend="reference").belief(X, forest.classes_)
     for name in crembo.available_backends():
         np.testing.assert_array_equal(VoteTeacher(forest, backend=name).belief(X, forest.classes_), ref)
+
+
+# ------------------------------------------------------------------ teachers that are not sklearn
+
+
+class PlainProba:
+    """Not an sklearn estimator: fit / predict_proba only, fitted state in a trailing-_ attribute,
+    and a fit that returns None."""
+
+    def fit(self, X, y):
+        self.model_ = LogisticRegression(max_iter=500).fit(X, y)
+        self.classes_ = self.model_.classes_
+
+    def predict_proba(self, X):
+        return self.model_.predict_proba(X)
+
+
+class PlainPredict:
+    """Not an sklearn estimator, and only hard labels: no belief to give."""
+
+    def __init__(self, model=None):
+        self.model_ = model
+
+    def fit(self, X, y):
+        raise AssertionError("a teacher that cannot give a belief must be refused before it is fitted")
+
+    def predict(self, X):
+        return self.model_.predict(X)
+
+
+def test_plain_teacher_with_predict_proba_works(data):
+    X, y = data
+    expected = LogisticRegression(max_iter=500).fit(X, y).predict_proba(X)
+    unfitted = PlainProba()
+    teacher = make_teacher(unfitted, X, y)  # used to fail reading sklearn's __sklearn_tags__
+    assert isinstance(teacher, ProbaTeacher) and not hasattr(unfitted, "model_")  # fitted on a copy
+    np.testing.assert_allclose(teacher.belief(X, np.unique(y)), expected, rtol=1e-12)
+    fitted = PlainProba()
+    fitted.fit(X, y)
+    assert make_teacher(fitted, X, y).model is fitted  # fitted already: used as given
+    clf = crembo.CREMBOClassifier(teacher=PlainProba(), random_state=0).fit(X, y)
+    assert clf.teacher_validation_score_ > 0.5 and clf.predict(X).shape == y.shape
+
+
+def test_plain_teacher_fitted_flag_follows_sklearn(data):
+    X, y = data
+
+    class Flagged(PlainProba):
+        def __init__(self, fitted):
+            self.fitted = fitted
+
+        def __sklearn_is_fitted__(self):
+            return self.fitted
+
+    fitted = Flagged(True)
+    fitted.fit(X, y)
+    assert make_teacher(fitted, X, y).model is fitted
+    with pytest.raises(ValueError, match="not fitted; pass X and y"):
+        make_teacher(Flagged(False))
+
+
+def test_plain_teacher_without_belief_gets_a_crembo_error(data):
+    X, y = data
+    for teacher in (PlainPredict(), PlainPredict(LogisticRegression().fit(X, y))):
+        with pytest.raises(TypeError, match="gives no belief.*must provide predict_proba"):
+            make_teacher(teacher, X, y)
+        with pytest.raises(TypeError, match="gives no belief.*must provide predict_proba"):
+            crembo.CREMBOClassifier(teacher=teacher, random_state=0).fit(X, y)
+        with pytest.raises(TypeError, match="gives no belief"):
+            crembo.TeacherLabelBaseline(teacher=teacher, random_state=0).fit(X, y)
+
+
+def test_teacher_class_instead_of_instance(data):
+    X, y = data
+    with pytest.raises(TypeError, match="class LogisticRegression, not an instance"):
+        make_teacher(LogisticRegression, X, y)
+
+
+def test_callable_auto_refuses_ambiguous_outputs(data):
+    X, _ = data
+    soft = np.random.default_rng(1).dirichlet(np.ones(3), size=len(X)).astype(np.float32)
+    off = soft.copy()
+    off[5] *= 1.01  # one row of a float32 model's probabilities off by 1%
+    classes = np.arange(3)
+    # read as logits, these became softmax(probabilities): a silently wrong belief
+    with pytest.raises(ValueError, match="row 5 sums to .*kind='proba'"):
+        make_teacher(lambda Z: off[: len(Z)]).belief(X, classes)
+    with pytest.raises(ValueError, match="row 0 sums to"):
+        make_teacher(lambda Z: np.zeros((len(Z), 3))).belief(X, classes)
+    # said explicitly, each is accepted for what it is
+    np.testing.assert_allclose(CallableTeacher(lambda Z: soft[: len(Z)] * 1.000001, kind="proba").belief(X, classes),
+                               soft / soft.sum(1, keepdims=True), rtol=1e-6)
+    z = off.astype(np.float64)
+    e = np.exp(z - z.max(1, keepdims=True))
+    np.testing.assert_allclose(CallableTeacher(lambda Z: off[: len(Z)], kind="logits").belief(X, classes),
+                               e / e.sum(1, keepdims=True), rtol=1e-12)
+    # values that cannot be probabilities are still logits
+    np.testing.assert_allclose(make_teacher(lambda Z: 3 * off[: len(Z)]).belief(X, classes).sum(1), 1.0)

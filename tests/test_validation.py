@@ -311,17 +311,47 @@ def test_threshold_checks(func):
     for bad in ["0.5", None, True, [0.5], 1j]:
         with pytest.raises(TypeError, match="threshold must be a real number"):
             f(bad)
+    for bad in [np.True_, np.bool_(False)]:
+        with pytest.raises(TypeError, match="threshold must be a real number"):
+            f(bad)
+    # beliefs are probabilities: a threshold outside [0, 1] is a mistake (50 for 50%, a logit),
+    # which used to answer silently (all False / all True)
+    for bad in [50, 1.5, float(np.nextafter(1.0, 2.0)), -0.1, np.inf, -np.inf]:
+        with pytest.raises(ValueError, match=r"threshold must be in \[0, 1\]"):
+            f(bad)
     f(np.float32(0.25))  # numpy scalars are fine
-    f(np.inf)  # nothing allowed, but well defined
+    f(0)  # the ends are thresholds like any other
+    f(1)
 
 
 def test_eps_checks():
-    for bad in [-0.1, 1.0, 1.5, float("nan")]:
+    for bad in [-0.1, 1.0, 1.5, float("nan"), np.inf, -np.inf]:
         with pytest.raises(ValueError, match=r"eps must be in \[0, 1\)"):
             crembo.quantile_depth(BELIEF, Y, bad)
-    for bad in ["0.1", None, True]:
+    for bad in ["0.1", None, True, np.True_]:
         with pytest.raises(TypeError, match="eps must be a real number"):
             crembo.quantile_depth(BELIEF, Y, bad)
+
+
+@pytest.mark.parametrize("func", ["belief_from_proba", "check_belief"])
+def test_atol_checks(func, backend_name):
+    f = getattr(crembo, func)
+    # a tolerance of 1 or more accepts a row of zeros, which has no normalisation (0 / 0 gave a
+    # NaN belief), and NaN accepts every row: both are refused, as are negative tolerances
+    for bad in [np.inf, 1.0, 2, float("nan"), -1e-9, -np.inf]:
+        with pytest.raises(ValueError, match=r"atol .* must be in \[0, 1\)"):
+            f(np.zeros((3, 2)), atol=bad, backend=backend_name)
+        with pytest.raises(ValueError, match=r"atol .* must be in \[0, 1\)"):
+            f(BELIEF * 3, atol=bad, backend=backend_name)
+    for bad in ["1e-5", None, True, [1e-5]]:
+        with pytest.raises(TypeError, match="atol must be a real number"):
+            f(BELIEF, atol=bad, backend=backend_name)
+    # the largest tolerance still refuses a row of zeros
+    with pytest.raises(ValueError, match="row 0 does not sum to 1"):
+        f(np.zeros((3, 2)), atol=float(np.nextafter(1.0, 0.0)), backend=backend_name)
+    np.testing.assert_allclose(np.asarray(f(BELIEF * 1.5, atol=0.5, backend=backend_name)).sum(axis=1),
+                               1.0 if func == "belief_from_proba" else 1.5)
+    f(BELIEF, atol=0, backend=backend_name)
 
 
 def test_n_jobs_checks():
@@ -455,3 +485,19 @@ def test_validate_false_still_converts_layout(backend_name, variant):
     with pytest.raises(TypeError, match="belief must hold numbers"):
         crembo.thresholds([["a"]], **kw)
     np.testing.assert_array_equal(crembo.thresholds(np.ones((2, 2), np.float16), **kw), [1.0])
+
+
+@pytest.mark.parametrize("params, exc", [({"backend": "fast"}, ValueError), ({"n_jobs": 0}, ValueError),
+                                         ({"n_jobs": 1.5}, TypeError), ({"n_jobs": True}, TypeError)])
+@pytest.mark.parametrize("estimator", ["CREMBOClassifier", "TeacherLabelBaseline"])
+def test_estimator_run_params_checked_before_the_teacher(estimator, params, exc):
+    from sklearn.linear_model import LogisticRegression
+
+    class Teacher(LogisticRegression):
+        def fit(self, X, y):
+            raise AssertionError("the teacher was fitted before n_jobs / backend were checked")
+
+    X = np.random.default_rng(0).normal(size=(40, 3))
+    y = np.arange(40) % 2
+    with pytest.raises(exc, match="backend|n_jobs"):
+        getattr(crembo, estimator)(teacher=Teacher(), random_state=0, **params).fit(X, y)

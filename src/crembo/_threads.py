@@ -7,14 +7,13 @@ Both the Cython kernels (``prange(num_threads=...)``) and the Numba kernels
 import numbers
 import os
 
+import joblib
+
 
 def available_cpus():
-    """CPUs this process may run on (affinity and cgroup aware where the OS says so)."""
-    if hasattr(os, "process_cpu_count"):  # Python 3.13+
-        return os.process_cpu_count() or 1
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0)) or 1
-    return os.cpu_count() or 1
+    """CPUs this process may use: joblib's count, which takes the CPU affinity mask, cgroup CPU
+    quotas (containers) and LOKY_MAX_CPU_COUNT into account, not only the machine's cores."""
+    return max(1, int(joblib.cpu_count()))
 
 
 # Below this many array elements a kernel runs in microseconds, less than waking a thread
@@ -23,12 +22,16 @@ SERIAL_WORK = 1 << 16
 
 
 def resolve_n_threads(n_jobs=None, work=None):
-    """Map an sklearn-style ``n_jobs`` to a positive thread count.
+    """Map an sklearn-style ``n_jobs`` to a positive thread count, at most the CPUs available.
 
     None -> every CPU the process may use, capped by OMP_NUM_THREADS when set;
-    n > 0 -> n; n < 0 -> cpus + 1 + n (so -1 is all CPUs), at least 1.
+    n > 0 -> min(n, cpus); n < 0 -> cpus + 1 + n (so -1 is all CPUs), at least 1.
     ``work`` (elements the kernel touches), when below SERIAL_WORK, makes it 1: n_jobs is an
     upper bound, and results never depend on the thread count.
+
+    The cap is what keeps every backend safe and alike: each OpenMP thread reserves a stack, so
+    libgomp asked for 100,000 threads crashes the process, and a count >= 2**31 does not fit
+    the C int of ``prange(num_threads=...)``; more threads than CPUs never run faster.
     """
     n_threads = _from_n_jobs(n_jobs)
     return 1 if work is not None and work < SERIAL_WORK else n_threads
@@ -49,7 +52,14 @@ def _from_n_jobs(n_jobs):
         raise ValueError("n_jobs == 0 has no meaning; use None, a positive int, or -1 for all CPUs")
     if n_jobs < 0:
         return max(1, cpus + 1 + n_jobs)
-    return n_jobs
+    return min(n_jobs, cpus)
+
+
+def joblib_n_jobs(n_jobs):
+    """``n_jobs`` for joblib's ``Parallel`` (and estimators that pass it there): None stays None
+    (joblib's own default, which honours ``joblib.parallel_config``); anything else is validated
+    and capped like a kernel's thread count (a thread pool of 100,000 workers cannot start)."""
+    return None if n_jobs is None else resolve_n_threads(n_jobs)
 
 
 def openmp_enabled():

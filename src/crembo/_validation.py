@@ -9,6 +9,8 @@ import numbers
 
 import numpy as np
 
+from crembo._threads import resolve_n_threads
+from crembo.backends import get_backend
 from crembo.backends import reference as _ref
 
 # Row sums of a belief may differ from 1 by this much (float32 predict_proba output
@@ -138,20 +140,43 @@ def raise_bad_rows(status, name, atol, x=None):
     raise ValueError(f"{name}: row {row} {msg}{detail}; {bad.size} bad row(s) in all")
 
 
+def _real(x, name):
+    if isinstance(x, (bool, np.bool_)) or not isinstance(x, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {x!r}")
+    return float(x)
+
+
 def check_threshold(d, name="threshold"):
-    if isinstance(d, bool) or not isinstance(d, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {d!r}")
-    d = float(d)
+    """A threshold on belief values, which are probabilities: a d above 1 allows no label
+    anywhere and one below 0 every label, so either is a mistake (a percentage, a logit), not
+    a question with an answer."""
+    d = _real(d, name)
     if np.isnan(d):
         raise ValueError(f"{name} is NaN")
+    if not 0.0 <= d <= 1.0:
+        raise ValueError(f"{name} must be in [0, 1] (belief values are probabilities), got {d!r}")
     return d
 
 
+def check_atol(atol):
+    """Tolerance on a belief's row sums: finite and in [0, 1). From 1 up a row of zeros (which
+    cannot be normalised: 0 / 0) would pass, and NaN would pass every row."""
+    atol = _real(atol, "atol")
+    if not 0.0 <= atol < 1.0:
+        raise ValueError(f"atol (tolerance on a row sum of 1) must be in [0, 1), got {atol!r}")
+    return atol
+
+
 def check_fraction(eps, name="eps", closed_right=False):
-    if isinstance(eps, bool) or not isinstance(eps, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {eps!r}")
-    eps = float(eps)
+    eps = _real(eps, name)
     ok = 0.0 <= eps <= 1.0 if closed_right else 0.0 <= eps < 1.0
     if not ok:
         raise ValueError(f"{name} must be in [0, 1{']' if closed_right else ')'}, got {eps}")
     return eps
+
+
+def check_run_params(n_jobs, backend):
+    """Validate an estimator's ``n_jobs`` and ``backend`` at the start of its fit: otherwise the
+    first kernel reads them, after a teacher may have trained for minutes."""
+    resolve_n_threads(n_jobs)
+    get_backend(backend)

@@ -42,10 +42,11 @@ def belief_from_proba(proba, *, atol=v.BELIEF_ATOL, backend=None, n_jobs=None):
     """Validate a ``predict_proba`` matrix and renormalise each row to sum to exactly 1 (float64).
 
     Raises ValueError naming the first bad row for NaN/inf, negative values, or a row sum further
-    than ``atol`` from 1.
+    than ``atol`` from 1; ``atol`` must be in [0, 1) (a row of zeros has no normalisation).
     """
+    atol = v.check_atol(atol)
     proba = v.check_float_matrix(proba, "proba")
-    belief, status = get_backend(backend).normalize_belief(proba, float(atol), resolve_n_threads(n_jobs, proba.size))
+    belief, status = get_backend(backend).normalize_belief(proba, atol, resolve_n_threads(n_jobs, proba.size))
     v.raise_bad_rows(status, "proba", atol, proba)
     return belief
 
@@ -63,8 +64,9 @@ def check_belief(belief, *, atol=v.BELIEF_ATOL, backend=None, n_jobs=None):
 
     Raises ValueError for a wrong shape, NaN/inf, negative values or rows not summing to 1.
     """
+    atol = v.check_atol(atol)
     belief = v.check_float_matrix(belief, "belief")
-    status = get_backend(backend).belief_status(belief, float(atol), resolve_n_threads(n_jobs, belief.size))
+    status = get_backend(backend).belief_status(belief, atol, resolve_n_threads(n_jobs, belief.size))
     v.raise_bad_rows(status, "belief", atol, belief)
     return belief
 

@@ -15,7 +15,9 @@ candidate above MEMO's, so on large data the exhaustive set is out of reach. ``t
   thresholds where students differ (0.05 to 0.9) get a handful; on digits with an MLP teacher
   quantiles alone lost 4 to 18 points of test accuracy to the exhaustive scan, the mix 0 to 4
   (docs/cost_model.md);
-- an array: exactly these thresholds (sorted and deduplicated);
+- an array: exactly these thresholds (sorted and deduplicated), each in [0, 1]. MEMO is consistent
+  at the belief's smallest value whatever the student, but not necessarily at the smallest of
+  these: when none is consistent, ``crembo.memo`` warns (``NoConsistentThresholdWarning``);
 - ``"auto"``: ``"unique"`` when there are at most ``AUTO_MAX_UNIQUE`` (256) distinct values (every
   vote ensemble of <= 255 members), else ``AUTO_N_QUANTILES`` (128) bounded candidates.
 """
@@ -41,14 +43,17 @@ def check_thresholds_param(thresholds):
         if thresholds not in ("auto", "unique"):
             raise ValueError(f"thresholds must be 'auto', 'unique', an int >= 2 or an array, got {thresholds!r}")
         return thresholds
-    if isinstance(thresholds, bool):
+    if isinstance(thresholds, (bool, np.bool_)) or thresholds is None:
         raise TypeError(f"thresholds must be 'auto', 'unique', an int >= 2 or an array, got {thresholds!r}")
     if isinstance(thresholds, numbers.Integral):
         if thresholds < 2:
             raise ValueError(f"thresholds as a number of candidates must be >= 2, got {thresholds}")
         return int(thresholds)
-    if thresholds is None:
-        raise TypeError("thresholds must be 'auto', 'unique', an int >= 2 or an array, got None")
+    if isinstance(thresholds, numbers.Real):
+        raise TypeError(
+            f"thresholds must be 'auto', 'unique', an int >= 2 (a number of candidates) or an array of "
+            f"thresholds, got the float {thresholds!r}; for one threshold pass [{thresholds!r}]"
+        )
     c = np.asarray(thresholds)
     if c.dtype.kind not in "iuf":
         raise TypeError(f"thresholds as an array must be numeric, got dtype {c.dtype}")
@@ -57,6 +62,13 @@ def check_thresholds_param(thresholds):
         raise ValueError("thresholds as an array must be non-empty and 1-D")
     if not np.isfinite(c).all():
         raise ValueError("thresholds contain NaN or infinity")
+    # Belief values are probabilities: above 1 no label is allowed anywhere (nothing can be
+    # consistent there), below 0 every label is; either is a mistake (a percentage, a logit).
+    outside = c[(c < 0.0) | (c > 1.0)]
+    if outside.size:
+        raise ValueError(
+            f"thresholds must lie in [0, 1] (belief values are probabilities); got {outside[:5].tolist()}"
+        )
     return np.unique(c)
 
 

@@ -21,9 +21,10 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from crembo import _validation as v
+from crembo._threads import joblib_n_jobs
 from crembo.beliefs import check_belief
 from crembo.candidates import bounded_candidates, candidate_thresholds, check_thresholds_param
-from crembo.memo import fit_at_threshold, kernel_jobs, memo, resolve_seed, seeded_oracle
+from crembo.memo import check_student_classes, fit_at_threshold, kernel_jobs, memo, resolve_seed, seeded_oracle
 from crembo.metrics import fidelity
 from crembo.oracles import FitAllowedOracle, Oracle, as_oracle, default_student, fresh_estimator, paper_student
 from crembo.selection import (
@@ -314,10 +315,12 @@ class CREMBOClassifier(_PredictMixin, ClassifierMixin, BaseEstimator):
 
     def fit(self, X, y):
         thresholds = _check_params(self)
+        v.check_run_params(self.n_jobs, self.backend)
         X_orig = X
         X, y = validate_data(self, X, y, ensure_all_finite=_nan_policy(self.student, self.teacher, True))
         check_classification_targets(y)
         self.classes_, y_enc = np.unique(y, return_inverse=True)
+        check_student_classes(self.student, len(self.classes_))  # before the teacher's minutes
         seed = resolve_seed(self.random_state)
         spec = _selection_spec(self.selection)
         if spec is not None:
@@ -369,8 +372,9 @@ class CREMBOClassifier(_PredictMixin, ClassifierMixin, BaseEstimator):
         # GIL, and workers share X, the belief and the binned data instead of each receiving a
         # copy (3 x 500 MB at 2,000,000 x 20). Inside parallel workers crembo's kernels run
         # single-threaded (no oversubscription).
-        parallel = Parallel(n_jobs=self.n_jobs, prefer="threads", return_as="generator")
-        k_jobs = 1 if effective_n_jobs(self.n_jobs) != 1 else kernel_jobs(belief, self.n_jobs)
+        scan_jobs = joblib_n_jobs(self.n_jobs)  # capped at the CPUs, like every kernel's threads
+        parallel = Parallel(n_jobs=scan_jobs, prefer="threads", return_as="generator")
+        k_jobs = 1 if effective_n_jobs(scan_jobs) != 1 else kernel_jobs(belief, self.n_jobs)
         scan_oracle = _scan_oracle(oracle, k_jobs)
         results = parallel(
             delayed(_scan_one)(
@@ -549,6 +553,7 @@ class TrueLabelBaseline(_LabelBaseline):
         X, y = validate_data(self, X, y, ensure_all_finite=self._nan_policy())
         check_classification_targets(y)
         self.classes_, y_enc = np.unique(y, return_inverse=True)
+        check_student_classes(self.student, len(self.classes_), default_is_native=False)
         return self._fit_labels(X, y_enc, resolve_seed(self.random_state))
 
 
@@ -564,10 +569,12 @@ class TeacherLabelBaseline(_LabelBaseline):
         self.backend = backend
 
     def fit(self, X, y):
+        v.check_run_params(self.n_jobs, self.backend)
         X_orig = X
         X, y = validate_data(self, X, y, ensure_all_finite=self._nan_policy())
         check_classification_targets(y)
         self.classes_ = np.unique(y)
+        check_student_classes(self.student, len(self.classes_), default_is_native=False)  # before the teacher
         seed = resolve_seed(self.random_state)
         teacher = self.teacher if self.teacher is not None else default_teacher(seed, self.n_jobs)
         T = _teacher_rows(X_orig, X)  # a DataFrame stays one for the teacher (columns by name)

@@ -2,11 +2,13 @@
 
 JSON follows the ``crembo-tree`` schema, version 1 (docs/export_schema.md). It is written for
 scikit-learn ``DecisionTreeClassifier`` students, crembo's ``AllowedLabelTreeClassifier`` (read
-from its flat ``nodes_``) and any student whose ``to_dict()`` returns that schema. ``write_predictor`` writes a ~50-line pure-Python file that
-loads the JSON and predicts exactly as scikit-learn does, without numpy or crembo installed.
+from its flat ``nodes_``) and any student whose ``to_dict()`` returns that schema.
+``write_predictor`` writes a pure-Python file that loads the JSON, checks it as crembo does, and
+predicts exactly as scikit-learn does, without numpy or crembo installed.
 """
 
 import importlib.resources
+import inspect
 import json
 import math
 import numbers
@@ -30,17 +32,12 @@ __all__ = [
 
 SCHEMA_FORMAT = "crembo-tree"
 SCHEMA_VERSION = 1
-_INPUT_DTYPES = ("float32", "float64")
 _PREDICTOR_MODULE = "export_predictor_template.py"
-# Strict JSON has no infinity; scikit-learn splits "missing vs. present" at threshold +inf.
-_INF_THRESHOLDS = ("inf", "-inf")
-
-
-def _finite_number(x):
-    return not isinstance(x, bool) and isinstance(x, (int, float)) and math.isfinite(x)
+_VALIDATE_IMPORT = "from crembo.tree._validate import"
 
 
 def _json_threshold(t):
+    # Strict JSON has no infinity; scikit-learn splits "missing vs. present" at threshold +inf.
     t = float(t)
     if math.isinf(t):
         return "inf" if t > 0 else "-inf"
@@ -224,48 +221,15 @@ def _names(names, n, what):
 
 
 def validate_tree_dict(model):
-    """Check a crembo-tree dict against the schema; raise ValueError naming the first problem."""
-    if not isinstance(model, dict):
-        raise TypeError(f"a crembo-tree model is a dict, got {type(model).__name__}")
-    if model.get("format") != SCHEMA_FORMAT:
-        raise ValueError(f"format must be {SCHEMA_FORMAT!r}, got {model.get('format')!r}")
-    if model.get("version") != SCHEMA_VERSION:
-        raise ValueError(f"unsupported schema version {model.get('version')!r} (this crembo reads {SCHEMA_VERSION})")
-    n_features, classes, nodes = model.get("n_features"), model.get("classes"), model.get("nodes")
-    if isinstance(n_features, bool) or not isinstance(n_features, int) or n_features < 1:
-        raise ValueError(f"n_features must be a positive int, got {n_features!r}")
-    if not isinstance(classes, list) or not classes:
-        raise ValueError("classes must be a non-empty list of labels")
-    if model.get("input_dtype") not in _INPUT_DTYPES:
-        raise ValueError(f"input_dtype must be one of {_INPUT_DTYPES}, got {model.get('input_dtype')!r}")
-    if not isinstance(nodes, list) or not nodes:
-        raise ValueError("nodes must be a non-empty list")
-    for i, node in enumerate(nodes):
-        where = f"nodes[{i}]"
-        if not isinstance(node, dict) or not isinstance(node.get("leaf"), bool):
-            raise ValueError(f"{where} must be a dict with a boolean 'leaf'")
-        if node["leaf"]:
-            c = node.get("class")
-            if isinstance(c, bool) or not isinstance(c, int) or not 0 <= c < len(classes):
-                raise ValueError(f"{where}: leaf 'class' must be an index into classes, got {c!r}")
-            continue
-        f, thr = node.get("feature"), node.get("threshold")
-        if isinstance(f, bool) or not isinstance(f, int) or not 0 <= f < n_features:
-            raise ValueError(f"{where}: 'feature' must be in [0, {n_features}), got {f!r}")
-        if not (thr in _INF_THRESHOLDS if isinstance(thr, str) else _finite_number(thr)):
-            raise ValueError(f"{where}: 'threshold' must be a finite number, \"inf\" or \"-inf\", got {thr!r}")
-        for side in ("left", "right"):
-            child = node.get(side)
-            # children after their parent: the predictor's walk always terminates
-            if isinstance(child, bool) or not isinstance(child, int) or not i < child < len(nodes):
-                raise ValueError(f"{where}: '{side}' must be a node index in ({i}, {len(nodes)}), got {child!r}")
-        if not isinstance(node.get("missing_go_to_left"), bool):
-            raise ValueError(f"{where}: 'missing_go_to_left' must be true or false")
-    for key, n in (("feature_names", n_features), ("class_names", len(classes))):
-        names = model.get(key)
-        if names is not None and (not isinstance(names, list) or len(names) != n):
-            raise ValueError(f"{key} must be null or a list of {n} strings")
-    return model
+    """Check a crembo-tree dict against the schema; raise ValueError naming the first problem.
+
+    The rules are ``crembo.tree._validate.check_tree_dict``, the code the standalone predictor
+    runs on load too: ids of children after their parent (every walk ends), indices in range,
+    thresholds not NaN, leaf values of one entry per class.
+    """
+    from crembo.tree._validate import check_tree_dict
+
+    return check_tree_dict(model)
 
 
 def to_json(student, feature_names=None, class_names=None):
@@ -308,8 +272,21 @@ def load_json(path):
 
 
 def predictor_source():
-    """Source text of the standalone pure-Python predictor (stdlib only)."""
-    return importlib.resources.files("crembo").joinpath(_PREDICTOR_MODULE).read_text(encoding="utf-8")
+    """Source text of the standalone pure-Python predictor (stdlib only).
+
+    The template imports its model checks from ``crembo.tree._validate``; the shipped file gets
+    their source in place of that import, so it checks models by the same code as crembo.
+    """
+    from crembo.tree import _validate
+
+    template = importlib.resources.files("crembo").joinpath(_PREDICTOR_MODULE).read_text(encoding="utf-8")
+    lines = template.splitlines(keepends=True)
+    at = [i for i, line in enumerate(lines) if line.startswith(_VALIDATE_IMPORT)]
+    if len(at) != 1:  # pragma: no cover - the template and this function change together
+        raise RuntimeError(f"{_PREDICTOR_MODULE} must import its checks in one line: {_VALIDATE_IMPORT}")
+    copied = "\n\n".join(inspect.getsource(f) for f in _validate.STANDALONE)
+    note = "\n# Model checks, copied from crembo.tree._validate (the rules every crembo tree loader applies).\n"
+    return "".join(lines[: at[0]]) + note + copied + "".join(lines[at[0] + 1:])
 
 
 def write_predictor(path):

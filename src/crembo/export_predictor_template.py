@@ -11,6 +11,8 @@ import math
 import struct
 import sys
 
+from crembo.tree._validate import check_tree_dict  # written predictors get this function's source here
+
 
 def _float32(x):
     # Round to the nearest float32 as numpy's cast does: scikit-learn compares float32(x) <= threshold.
@@ -23,9 +25,11 @@ def _float32(x):
 def load(path):
     with open(path, encoding="utf-8") as fh:
         model = json.load(fh)
-    if model.get("format") != "crembo-tree" or model.get("version") != 1:
-        raise ValueError("not a crembo-tree version 1 model: %r" % path)
-    return model
+    try:
+        # before any walk: a bad child index would loop forever or fail deep in predict
+        return check_tree_dict(model)
+    except (TypeError, ValueError) as exc:
+        raise ValueError("%s is not a valid crembo-tree model: %s" % (path, exc)) from None
 
 
 def leaf(model, row):

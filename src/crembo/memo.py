@@ -7,22 +7,42 @@ eps > 0, the eps-quantile of the pointwise depths). MEMO returns the consistent 
 the largest threshold the search reaches.
 """
 
+import numbers
 import time
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 from sklearn.utils import check_random_state
 
 from crembo import _validation as v
+from crembo._threads import SERIAL_WORK
 from crembo.beliefs import allowed_labels, check_belief
 from crembo.candidates import candidate_thresholds as make_candidates
 from crembo.depth import hypothesis_depth, quantile_depth
-from crembo.oracles import Oracle, as_oracle, fresh_estimator
+from crembo.oracles import FitAllowedOracle, Oracle, as_oracle, fresh_estimator
 from crembo.teachers import _n_rows
 
-__all__ = ["memo", "MemoResult", "OracleCall", "fit_at_threshold", "resolve_seed", "kernel_jobs", "seeded_oracle"]
+__all__ = [
+    "memo",
+    "MemoResult",
+    "OracleCall",
+    "NoConsistentThresholdWarning",
+    "check_student_classes",
+    "fit_at_threshold",
+    "resolve_seed",
+    "kernel_jobs",
+    "seeded_oracle",
+    "search_thresholds",
+]
 
 SEARCHES = ("binary", "gallop")
+
+
+class NoConsistentThresholdWarning(UserWarning):
+    """MEMO found no candidate threshold the student is consistent with (possible only with
+    explicit candidates above the belief's smallest value): its result is the student trained
+    at the lowest candidate, whose depth is below that threshold."""
 
 
 @dataclass
@@ -48,6 +68,10 @@ class MemoResult:
     After a gallop jump, ``estimator`` was *trained* at a lower threshold (the one of the call
     that jumped) than ``threshold``: its depth reaches ``threshold``, so it is consistent with
     it, but no oracle call was made at ``threshold`` itself.
+
+    consistent: False when no candidate was consistent (explicit candidates only; a
+    ``NoConsistentThresholdWarning`` says so): then ``threshold`` is the lowest candidate, the
+    one the estimator was trained at, and ``depth`` < ``threshold``.
     """
 
     estimator: object
@@ -56,21 +80,43 @@ class MemoResult:
     depth: float
     thresholds: np.ndarray
     trace: list = field(default_factory=list)
+    consistent: bool = True
 
 
 def resolve_seed(random_state):
-    """An int seed from an sklearn-style random_state (ints pass through; None draws one)."""
+    """An int seed from an sklearn-style random_state (ints in [0, 2**32 - 1] pass through;
+    None or a RandomState draws one)."""
     if random_state is None or isinstance(random_state, np.random.RandomState):
         return int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
-    if isinstance(random_state, (int, np.integer)) and not isinstance(random_state, bool):
+    if isinstance(random_state, numbers.Integral) and not isinstance(random_state, (bool, np.bool_)):
+        # numpy's and sklearn's range: checked here, before any work, not deep inside a student fit
+        if not 0 <= random_state <= np.iinfo(np.uint32).max:
+            raise ValueError(f"random_state must be in [0, 2**32 - 1], got {random_state}")
         return int(random_state)
     raise TypeError(f"random_state must be None, an int or a RandomState, got {random_state!r}")
 
 
-# Below this many belief entries a kernel call takes microseconds serially, while waking an
-# OpenMP/Numba thread team costs far more (measured 8 us serial vs 40 ms with 2 threads on a
-# busy 2-core machine, 80 x 3 belief): run such kernels on one thread.
-SERIAL_KERNEL_SIZE = 1 << 16
+# The native tree's kernels store each sample's allowed labels as uint8 (crembo.tree.grower).
+NATIVE_TREE_MAX_CLASSES = 255
+
+
+def check_student_classes(student, n_classes, *, default_is_native=True):
+    """ValueError when the student is crembo's native tree (``None`` too, when
+    ``default_is_native``) and there are more classes than it holds.
+
+    Callers check at the start of a fit, so the error comes before minutes of teacher fitting
+    or belief computation rather than at the first tree fit.
+    """
+    from crembo.tree import AllowedLabelTreeClassifier
+
+    learner = student.learner if isinstance(student, FitAllowedOracle) else student
+    native = isinstance(learner, AllowedLabelTreeClassifier) or (learner is None and default_is_native)
+    if native and n_classes > NATIVE_TREE_MAX_CLASSES:
+        raise ValueError(
+            f"there are {n_classes} classes but crembo's native tree student (the default) supports at most "
+            f"{NATIVE_TREE_MAX_CLASSES}; pass another student, e.g. "
+            "student=sklearn.tree.DecisionTreeClassifier(max_depth=4, class_weight='balanced')"
+        )
 
 
 def seeded_oracle(student, seed):
@@ -87,7 +133,7 @@ def seeded_oracle(student, seed):
 
 def kernel_jobs(belief, n_jobs):
     """The n_jobs to give kernels working on ``belief``: 1 for small beliefs, else n_jobs."""
-    return 1 if belief.size < SERIAL_KERNEL_SIZE else n_jobs
+    return 1 if belief.size < SERIAL_WORK else n_jobs
 
 
 def depth_of(belief, y_pred, eps=0.0, *, backend=None, n_jobs=None):
@@ -104,6 +150,40 @@ def fit_at_threshold(oracle, prepared, X, belief, d, seed, eps=0.0, *, backend=N
     model = oracle.fit(prepared, allowed, seed)
     depth = depth_of(belief, oracle.predict_training(model, prepared, X), eps, backend=backend, n_jobs=n_jobs)
     return model, float(depth), time.perf_counter() - start
+
+
+def search_thresholds(thr, call, search="binary"):
+    """MEMO's search over the sorted candidates ``thr``; ``call(i)`` trains A(X, Y(thr[i])) and
+    returns (model, depth, consistent). Returns (lo, (model, depth), consistent): the index found,
+    its fit, and False only when even the lowest candidate was not consistent.
+
+    Shared by ``memo`` and the Dask path (``crembo.distributed``), whose ``call`` reduces
+    histograms across workers instead of fitting in this process.
+    """
+    if search not in SEARCHES:
+        raise ValueError(f"search must be one of {SEARCHES}, got {search!r}")
+    # Invariant: lo is the largest index known (or, for 0, assumed) consistent; every index
+    # >= hi is beyond the search (the oracle failed at hi, or hi == len(thr)).
+    lo, hi = 0, len(thr)
+    best = None  # (model, depth) for lo
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        model, depth, ok = call(mid)
+        if not ok:
+            hi = mid
+            continue
+        lo, best = mid, (model, depth)
+        if search == "gallop":
+            # f is consistent with Y(d) for every candidate d <= D(f): jump there.
+            jump = int(np.searchsorted(thr, depth, side="right")) - 1
+            if jump > lo:
+                lo = jump
+                hi = max(hi, lo + 1)
+    consistent = True
+    if best is None:  # index 0 was never fitted: it is the answer, so fit it
+        model, depth, consistent = call(0)
+        best = (model, depth)
+    return lo, best, consistent
 
 
 def memo(
@@ -152,14 +232,16 @@ def memo(
         answer at i + 1 inconsistent, or i the last index). The oracle need not be monotone (a
         greedy tree can be consistent at d but not at some d' < d), so the search finds *a*
         consistent threshold with an inconsistent neighbour, not necessarily the largest
-        consistent one. If none is consistent (only possible
-        with custom candidates or eps > 0 and a weak student), the fit at index 0 is returned
-        with its trace record saying ``consistent=False``.
+        consistent one. Every hypothesis is consistent at the belief's smallest value, so the
+        default candidates always have an answer; explicit candidates may not: then the fit at
+        index 0 is returned with ``consistent=False`` (on the result and its trace record) and a
+        ``NoConsistentThresholdWarning``.
     """
     if search not in SEARCHES:
         raise ValueError(f"search must be one of {SEARCHES}, got {search!r}")
     eps = v.check_fraction(eps, "eps")
     belief = check_belief(belief, backend=backend, n_jobs=n_jobs)
+    check_student_classes(student if oracle is None else oracle, belief.shape[1])
     n = _n_rows(X)
     if n != belief.shape[0]:
         raise ValueError(f"X has {n} samples but the belief has {belief.shape[0]} rows")
@@ -183,24 +265,14 @@ def memo(
         trace.append(OracleCall(float(thr[i]), int(i), bool(ok), depth, seconds))
         return model, depth, ok
 
-    # Invariant: lo is the largest index known (or, for 0, assumed) consistent; every index
-    # >= hi is beyond the search (the oracle failed at hi, or hi == len(thr)).
-    lo, hi = 0, len(thr)
-    best = None  # (model, depth) for lo
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
-        model, depth, ok = call(mid)
-        if not ok:
-            hi = mid
-            continue
-        lo, best = mid, (model, depth)
-        if search == "gallop":
-            # f is consistent with Y(d) for every candidate d <= D(f): jump there.
-            jump = int(np.searchsorted(thr, depth, side="right")) - 1
-            if jump > lo:
-                lo = jump
-                hi = max(hi, lo + 1)
-    if best is None:  # index 0 was never fitted: it is the answer, so fit it
-        model, depth, _ = call(0)
-        best = (model, depth)
-    return MemoResult(best[0], float(thr[lo]), int(lo), best[1], thr, trace)
+    lo, best, consistent = search_thresholds(thr, call, search)
+    if not consistent:
+        warnings.warn(
+            f"no candidate threshold is consistent: the student trained at the lowest candidate, "
+            f"{thr[0]:.6g}, has depth {best[1]:.6g} below it, so the result's threshold is where it was "
+            f"trained, not a depth it reaches. Add lower candidates (every hypothesis is consistent at "
+            f"the belief's smallest value, {float(belief.min()):.6g})",
+            NoConsistentThresholdWarning,
+            stacklevel=2,
+        )
+    return MemoResult(best[0], float(thr[lo]), int(lo), best[1], thr, trace, consistent)

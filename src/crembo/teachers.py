@@ -50,6 +50,7 @@ from sklearn.exceptions import NotFittedError
 from sklearn.tree import DecisionTreeClassifier
 from sklearn.utils.validation import check_is_fitted
 
+from crembo._threads import joblib_n_jobs
 from crembo.beliefs import belief_from_logits, belief_from_proba, belief_from_votes, check_belief
 from crembo.oracles import fresh_estimator
 
@@ -236,7 +237,7 @@ class VoteTeacher(Teacher):
         members = list(self.model.estimators_)
         features = getattr(self.model, "estimators_features_", None) or [None] * len(members)
         # Tree predict releases the GIL, so threads parallelise without copying X.
-        preds = Parallel(n_jobs=self.n_jobs, prefer="threads")(
+        preds = Parallel(n_jobs=joblib_n_jobs(self.n_jobs), prefer="threads")(
             delayed(_predict_member)(m, X, f) for m, f in zip(members, features)
         )
         cols = class_index_map(self.classes_, classes)
@@ -313,9 +314,29 @@ class ProbaTeacher(Teacher):
         return _chunked_belief(lambda Xc: self._chunk(Xc, classes), X, len(classes), self.chunk_size, dtype)
 
 
+def _guess_kind(out):
+    """``kind="auto"``: "proba" when every row is non-negative and sums to 1; "logits" when some
+    value cannot be a probability (negative, above 1, not finite). Values all in [0, 1] whose
+    rows do not all sum to 1 are refused: read as logits they would be silently wrong
+    probabilities (softmax([0.9, 0.1]) is [0.69, 0.31])."""
+    finite = bool(np.isfinite(out).all())
+    if finite and (out >= 0).all() and np.allclose(out.sum(axis=1), 1.0, atol=1e-5):
+        return "proba"
+    if finite and (out >= 0).all() and (out <= 1).all():
+        row = int(np.flatnonzero(~np.isclose(out.sum(axis=1), 1.0, atol=1e-5))[0])
+        raise ValueError(
+            f"the teacher callable's outputs are all in [0, 1] like probabilities, but row {row} sums to "
+            f"{float(out[row].sum())!r}: say which they are with CallableTeacher(fn, kind='proba') (rows are "
+            "then checked and renormalised) or kind='logits'"
+        )
+    return "logits"
+
+
 class CallableTeacher(Teacher):
     """Belief from ``fn(X)``: softmax of logits (kind="logits"), probabilities (kind="proba"),
-    or "auto": probabilities when every row is non-negative and sums to 1, else logits.
+    or "auto": probabilities when every row is non-negative and sums to 1, logits when some
+    value cannot be a probability, an error when it cannot tell (values in [0, 1], rows not
+    all summing to 1).
 
     ``classes``: the label of each column; None means the columns are the target classes in
     sorted order (``np.unique(y)``).
@@ -335,10 +356,7 @@ class CallableTeacher(Teacher):
         out = np.asarray(self.fn(X))
         if out.ndim != 2 or out.shape[0] != len(X):
             raise ValueError(f"the teacher callable must return an (n_samples, n_classes) array, got shape {out.shape}")
-        kind = self.kind
-        if kind == "auto":
-            ok = np.isfinite(out).all() and (out >= 0).all() and np.allclose(out.sum(axis=1), 1.0, atol=1e-5)
-            kind = "proba" if ok else "logits"
+        kind = _guess_kind(out) if self.kind == "auto" else self.kind
         if kind == "logits":
             p = belief_from_logits(out, backend=self.backend)
         else:
@@ -380,7 +398,8 @@ def default_teacher(random_state=None, n_jobs=None):
     from sklearn.ensemble import RandomForestClassifier
 
     return RandomForestClassifier(
-        n_estimators=100, max_depth=12, class_weight="balanced", random_state=random_state, n_jobs=n_jobs
+        n_estimators=100, max_depth=12, class_weight="balanced", random_state=random_state,
+        n_jobs=joblib_n_jobs(n_jobs),
     )
 
 
@@ -421,12 +440,18 @@ def _is_classifier_object(m):
 
 
 def _is_fitted(model):
+    if not hasattr(model, "fit"):
+        return True  # nothing to fit: it can only be used as given
+    if not hasattr(model, "__sklearn_tags__"):
+        # A plain class with fit/predict_proba: check_is_fitted would fail reading sklearn tags.
+        # sklearn's own rule without them: __sklearn_is_fitted__, else an attribute ending in "_".
+        if hasattr(model, "__sklearn_is_fitted__"):
+            return bool(model.__sklearn_is_fitted__())
+        return any(k.endswith("_") and not k.startswith("__") for k in getattr(model, "__dict__", {}))
     try:
         check_is_fitted(model)
     except NotFittedError:
         return False
-    except TypeError:  # not an sklearn estimator (no fit): it can only be used as given
-        return True
     return True
 
 
@@ -717,7 +742,8 @@ def _fit_model(teacher, X, y, random_state):
         uniq, codes = np.unique(y_arr.ravel(), return_inverse=True)
         model.fit(X, codes)
         return model, uniq[np.asarray(model.classes_, dtype=np.intp)]
-    return model.fit(X, y), None
+    model.fit(X, y)  # fitted in place: a plain class's fit need not return self
+    return model, None
 
 
 def _vote_teacher(model, classes, n_jobs, backend):
@@ -743,6 +769,17 @@ def _vote_teacher(model, classes, n_jobs, backend):
     )
 
 
+def _no_belief_message(teacher):
+    return (
+        f"teacher {type(teacher).__name__} gives no belief: it has neither predict_proba nor estimators_ of "
+        "classifiers (predict alone gives labels, not a probability per class). A teacher must provide "
+        "predict_proba(X) -> (n_samples, n_classes) probabilities (with classes_ naming the columns, else "
+        "they are the sorted training labels), or be an ensemble whose estimators_ each predict a class "
+        "(fit(X, y) is used when it is not fitted yet); otherwise wrap a function of X returning logits or "
+        "probabilities in crembo.teachers.CallableTeacher, or pass a belief matrix"
+    )
+
+
 def make_teacher(teacher, X=None, y=None, *, belief="auto", random_state=None, n_jobs=None, backend=None):
     """Wrap ``teacher`` into a ``Teacher`` (see the module docstring for what is accepted).
 
@@ -755,7 +792,10 @@ def make_teacher(teacher, X=None, y=None, *, belief="auto", random_state=None, n
         non-"auto" belief gives a ``DeferredTeacher``, fitted later by ``CREMBOClassifier``.
 
     An unfitted sklearn-style teacher is cloned, its unset ``random_state`` parameters set to
-    ``random_state``, and fitted on (X, y). A ``Teacher`` instance is returned as is.
+    ``random_state``, and fitted on (X, y). A ``Teacher`` instance is returned as is. A model need
+    not be a scikit-learn estimator: any object with ``predict_proba`` (and ``fit``, to be fitted
+    here on a copy) works; it counts as fitted, as in scikit-learn, when its
+    ``__sklearn_is_fitted__()`` is true or it has an attribute whose name ends in "_".
     """
     _check_belief_kind(belief)
     if isinstance(teacher, DeferredTeacher):
@@ -770,6 +810,8 @@ def make_teacher(teacher, X=None, y=None, *, belief="auto", random_state=None, n
         return teacher
     if teacher is None:
         raise TypeError("teacher is None; pass a classifier, a callable, or a belief matrix")
+    if isinstance(teacher, type):
+        raise TypeError(f"teacher is the class {teacher.__name__}, not an instance: pass {teacher.__name__}()")
     if isinstance(teacher, (np.ndarray, list, tuple)):
         if belief not in ("auto", "proba"):
             raise ValueError(f"belief={belief!r} does not apply to a precomputed belief matrix")
@@ -781,6 +823,9 @@ def make_teacher(teacher, X=None, y=None, *, belief="auto", random_state=None, n
     has_proba = hasattr(teacher, "predict_proba")
     if hasattr(teacher, "estimators_") or has_proba or hasattr(teacher, "fit"):
         _check_classifier(teacher)  # before fitting: a regressor is refused without training it
+        if not has_proba and not hasattr(teacher, "__sklearn_tags__") and not hasattr(teacher, "estimators_"):
+            # not sklearn, so fitting cannot give it what it lacks: say so before the fit
+            raise TypeError(_no_belief_message(teacher))
         classes = None
         if not _is_fitted(teacher):
             if X is None or y is None:
@@ -802,10 +847,7 @@ def make_teacher(teacher, X=None, y=None, *, belief="auto", random_state=None, n
             return out
         if belief == "proba":
             raise ValueError(f"belief='proba' but teacher {type(teacher).__name__} has no predict_proba")
-        raise TypeError(
-            f"teacher {type(teacher).__name__} has neither predict_proba nor estimators_ of classifiers; "
-            "wrap a function of X in crembo.teachers.CallableTeacher, or pass a belief matrix"
-        )
+        raise TypeError(_no_belief_message(teacher))
     if callable(teacher):
         if belief == "votes":
             raise ValueError("hard votes are not defined for a callable teacher; use belief='logits' or 'proba'")

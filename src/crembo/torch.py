@@ -1,28 +1,38 @@
-"""PyTorch students for CREMBO/MEMO (optional extra: ``pip install 'crembo[torch]'``).
+"""Neural students for CREMBO/MEMO: DNN -> small DNN (optional extra: ``pip install 'crembo[torch]'``).
 
-A neural student is a consistency oracle like any other: :class:`TorchOracle` trains a small MLP
-on the allowed-label matrix [p >= d] with :func:`allowed_labels_loss` (binary cross-entropy with
-logits, the paper's loss for NN students), so the CREMBO loop is the ordinary estimator::
+The teacher is given by its logits on the training rows (``log(predict_proba)`` for a teacher that
+only has probabilities); its belief is ``softmax(logits / temperature)``. A student is a small MLP
+trained with mini-batch Adam and early stopping on a validation split (``X_val``, ``y_val``).
 
-    from crembo import CREMBOClassifier
-    from crembo.torch import TorchOracle
-    clf = CREMBOClassifier(teacher=big_net, student=TorchOracle(hidden=(32,)), delta=200).fit(X, y)
+Methods (each is one call, and a benchmark compares them under one training budget):
 
-Softmax beliefs have up to n*k distinct thresholds, most of them tiny (1e-6 and below), so an
-index step ``delta`` spends the scan where the allowed sets barely change. :func:`crembo_torch`
-is ``CREMBOClassifier`` with ``thresholds=n_thresholds`` (:func:`threshold_grid`): a few dozen
-candidates, quantiles and evenly spaced values, each a real belief value.
-:func:`fit_distilled` (Hinton et al.'s knowledge distillation) and :func:`fit_supervised` are the
-baselines the DNN benchmark compares against.
+* :func:`crembo_net`: CREMBO for nets. At each candidate threshold d the student is trained on
+  the allowed labels ``[belief >= d]`` and the threshold with the best validation accuracy wins.
+  ``recipe="paper"`` is the paper's DNN recipe: beliefs clipped (below 0.01 -> 0, above 0.9 -> 1),
+  candidates the sorted unique clipped values, MEMO's binary search for the deepest consistent
+  threshold, then every ``delta = 20``-th candidate above it, each student trained with
+  :func:`allowed_labels_loss` (BCE-with-logits on the 0/1 allowed matrix). ``recipe="ours"``
+  (:data:`OUR_RECIPE`) keeps the clipping, skips MEMO, scans 10 candidates spread over the values,
+  and chooses the loss (BCE or :func:`allowed_set_loss`) on validation with the threshold. Every
+  part is a parameter (:class:`Recipe`), so each can be switched off to see what it is worth.
+* :func:`crembo_kd_net`: CREMBO + KD, the allowed-label term plus Hinton's distillation term,
+  ``(1 - w) * allowed + w * KD_T``, at a given threshold; the weight w is chosen on validation.
+* :func:`fit_distilled` (knowledge distillation), :func:`fit_supervised` (BM on the true labels,
+  VT on the teacher's): the baselines.
+* :class:`TorchOracle`: a torch student as a consistency oracle of ``CREMBOClassifier`` (the
+  library's estimator: no early stopping there, it has no validation rows to give the oracle).
+
+Training is on the CPU by default (small nets are fastest there, and the result is a function of
+the seed and torch's thread count); ``device="auto"`` uses CUDA when torch sees a GPU.
 """
 
 import numbers
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 try:
     import torch
-    from torch import nn
     from torch.nn import functional as F
 except ImportError as exc:  # torch is an optional extra, never a core dependency
     raise ImportError(
@@ -30,263 +40,126 @@ except ImportError as exc:  # torch is an optional extra, never a core dependenc
         "`pip install 'crembo[torch]'` (or `pip install torch`)."
     ) from exc
 
-from sklearn.utils import check_random_state
-
-from crembo.beliefs import check_belief
+from crembo._torch_training import MLP, Standardizer, TorchStudent, TrainConfig, seed_of, train_mlp
+from crembo.beliefs import allowed_labels, belief_from_logits, check_belief
+from crembo.beliefs import thresholds as unique_values
 from crembo.candidates import candidate_thresholds
+from crembo.depth import hypothesis_depth
 from crembo.oracles import Oracle
 
 __all__ = [
     "MLP",
+    "OUR_RECIPE",
+    "PAPER_RECIPE",
+    "CremboNetResult",
+    "CremboResult",
+    "Recipe",
     "TorchOracle",
     "TorchStudent",
-    "CremboResult",
+    "TrainConfig",
     "allowed_labels_loss",
+    "allowed_set_loss",
+    "clip_belief",
+    "crembo_kd_net",
+    "crembo_net",
     "crembo_torch",
     "distillation_loss",
+    "fit_allowed",
     "fit_distilled",
     "fit_supervised",
+    "net_belief",
     "threshold_grid",
 ]
 
+# ---------------------------------------------------------------------------------------- losses
+
 
 def allowed_labels_loss(logits, allowed, reduction="mean"):
-    """Binary cross-entropy with logits against the 0/1 allowed-label matrix [p >= d].
+    """The paper's loss: binary cross-entropy with logits against the 0/1 allowed matrix [p >= d].
 
-    Each output is an independent "is this label allowed here" unit, so a student minimising it
-    puts its highest logit on an allowed label wherever it can (the paper's NN consistency loss).
+    Each output is an independent "is this label allowed here" unit; a row with no allowed label
+    pushes every logit down.
     """
     if logits.shape != allowed.shape:
         raise ValueError(f"logits {tuple(logits.shape)} and allowed {tuple(allowed.shape)} differ in shape")
     return F.binary_cross_entropy_with_logits(logits, allowed.to(logits.dtype), reduction=reduction)
 
 
+def allowed_set_loss(logits, allowed, reduction="mean"):
+    """-log of the student's softmax mass on the allowed set: ``logsumexp(z) - logsumexp(z[allowed])``.
+
+    Zero exactly when the student puts all its probability on allowed labels, so, unlike BCE, it
+    does not ask for every allowed label to be likely, only for the prediction to fall in the set
+    (the partial-label likelihood). Rows with no allowed label contribute 0 and are not counted in
+    the mean.
+    """
+    if logits.shape != allowed.shape:
+        raise ValueError(f"logits {tuple(logits.shape)} and allowed {tuple(allowed.shape)} differ in shape")
+    allowed = allowed.bool()
+    has = allowed.any(dim=1)
+    masked = logits.masked_fill(~allowed, float("-inf"))
+    per_row = torch.where(has, torch.logsumexp(logits, dim=1) - torch.logsumexp(masked, dim=1),
+                          torch.zeros((), dtype=logits.dtype, device=logits.device))
+    if reduction == "none":
+        return per_row
+    if reduction == "sum":
+        return per_row.sum()
+    if reduction != "mean":
+        raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+    return per_row.sum() / has.sum().clamp(min=1)
+
+
+_ALLOWED_LOSSES = {"bce": allowed_labels_loss, "set": allowed_set_loss}
+
+
 def distillation_loss(student_logits, teacher_logits, temperature):
     """Knowledge-distillation loss: T^2 * KL(softmax(t/T) || softmax(s/T)), batch mean."""
-    if temperature <= 0:
+    if not temperature > 0:
         raise ValueError(f"temperature must be > 0, got {temperature}")
     t = F.log_softmax(teacher_logits / temperature, dim=1)
     s = F.log_softmax(student_logits / temperature, dim=1)
     return F.kl_div(s, t, reduction="batchmean", log_target=True) * temperature**2
 
 
-class MLP(nn.Module):
-    """A plain ReLU multilayer perceptron: n_features -> hidden... -> n_outputs."""
-
-    def __init__(self, n_features, n_outputs, hidden=(32,)):
-        super().__init__()
-        layers, width = [], n_features
-        for h in hidden:
-            layers += [nn.Linear(width, h), nn.ReLU()]
-            width = h
-        layers.append(nn.Linear(width, n_outputs))
-        self.net = nn.Sequential(*layers)
-
-    def forward(self, x):
-        return self.net(x)
+# ------------------------------------------------------------------------------ beliefs, thresholds
 
 
-def _check_hidden(hidden):
-    if isinstance(hidden, numbers.Integral):
-        hidden = (hidden,)
-    hidden = tuple(hidden)
-    if not all(isinstance(h, numbers.Integral) and not isinstance(h, bool) and h > 0 for h in hidden):
-        raise ValueError(f"hidden must be positive ints, got {hidden!r}")
-    return tuple(int(h) for h in hidden)
-
-
-def _seed_of(random_state):
-    return int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
-
-
-class _Standardizer:
-    """Column standardisation fitted once per run, so every threshold's network sees the same inputs."""
-
-    def __init__(self, X, standardize):
-        X = np.asarray(X, dtype=np.float32)
-        if X.ndim != 2:
-            raise ValueError(f"X must be 2-D, got shape {X.shape}")
-        if not np.isfinite(X).all():
-            raise ValueError("X contains NaN or infinity")
-        self.n_features = X.shape[1]
-        if standardize:
-            self.mean = X.mean(axis=0)
-            scale = X.std(axis=0)
-            self.scale = np.where(scale > 0, scale, 1.0).astype(np.float32)
-        else:
-            self.mean = np.zeros(X.shape[1], np.float32)
-            self.scale = np.ones(X.shape[1], np.float32)
-        self.X = self(X)
-
-    def __call__(self, X):
-        X = np.asarray(X, dtype=np.float32)
-        if X.ndim != 2 or X.shape[1] != self.n_features:
-            raise ValueError(f"X must have shape (n, {self.n_features}), got {X.shape}")
-        return torch.from_numpy((X - self.mean) / self.scale)
-
-
-class TorchStudent:
-    """A trained MLP student; ``predict`` returns class indices (argmax of its logits)."""
-
-    def __init__(self, model, transform):
-        self.model = model
-        self._transform = transform
-
-    def logits(self, X):
-        self.model.eval()
-        with torch.no_grad():
-            return self.model(self._transform(X)).numpy()
-
-    def predict(self, X):
-        return self.logits(X).argmax(axis=1).astype(np.int64)
-
-    def predict_proba(self, X):
-        z = self.logits(X)
-        z = np.exp(z - z.max(axis=1, keepdims=True))
-        return z / z.sum(axis=1, keepdims=True)
-
-
-class _Config:
-    def __init__(self, hidden, epochs, lr, batch_size, weight_decay, n_threads):
-        self.hidden = _check_hidden(hidden)
-        for name, val in (("epochs", epochs), ("batch_size", batch_size), ("n_threads", n_threads)):
-            if val is not None and (not isinstance(val, numbers.Integral) or isinstance(val, bool) or val < 1):
-                raise ValueError(f"{name} must be a positive int, got {val!r}")
-        if epochs is None:
-            raise ValueError("epochs must be a positive int, got None")
-        if not lr > 0:
-            raise ValueError(f"lr must be > 0, got {lr!r}")
-        if not weight_decay >= 0:
-            raise ValueError(f"weight_decay must be >= 0, got {weight_decay!r}")
-        self.epochs, self.lr, self.batch_size = int(epochs), float(lr), batch_size
-        self.weight_decay, self.n_threads = float(weight_decay), n_threads
-
-
-def _train(Xt, n_outputs, loss_fn, targets, cfg, seed):
-    """Adam on ``loss_fn(model(x), targets[batch])``; deterministic for a given seed."""
-    prev_threads = torch.get_num_threads()
-    if cfg.n_threads is not None:
-        torch.set_num_threads(cfg.n_threads)
-    try:
-        with torch.random.fork_rng(devices=[]):  # seed init without touching the caller's RNG
-            torch.manual_seed(seed)
-            model = MLP(Xt.shape[1], n_outputs, cfg.hidden)
-        gen = torch.Generator().manual_seed(seed)
-        opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-        n = Xt.shape[0]
-        bs = n if cfg.batch_size is None else min(cfg.batch_size, n)
-        model.train()
-        for _ in range(cfg.epochs):
-            order = torch.randperm(n, generator=gen) if bs < n else None
-            for start in range(0, n, bs):
-                idx = slice(None) if order is None else order[start:start + bs]
-                opt.zero_grad()
-                loss = loss_fn(model(Xt[idx]), targets[idx])
-                loss.backward()
-                opt.step()
-        model.eval()
-        return model
-    finally:
-        torch.set_num_threads(prev_threads)
-
-
-class TorchOracle(Oracle):
-    """Consistency oracle that trains an MLP on the allowed-label matrix with BCE-with-logits.
-
-    Parameters
-    ----------
-    hidden : tuple of int
-        Hidden layer widths of the student MLP.
-    epochs, lr, batch_size, weight_decay
-        Adam training; ``batch_size=None`` is full-batch (fast and deterministic on small data).
-    standardize : bool
-        Standardise features (statistics of the training X, computed once in ``prepare``).
-    n_threads : int or None
-        Torch intra-op threads during training (restored afterwards); None leaves torch's setting.
-    """
-
-    def __init__(self, hidden=(32,), epochs=200, lr=1e-2, batch_size=None, weight_decay=0.0,
-                 standardize=True, n_threads=None):
-        self.hidden = hidden
-        self.epochs = epochs
-        self.lr = lr
-        self.batch_size = batch_size
-        self.weight_decay = weight_decay
-        self.standardize = standardize
-        self.n_threads = n_threads
-
-    def _config(self):
-        return _Config(self.hidden, self.epochs, self.lr, self.batch_size, self.weight_decay, self.n_threads)
-
-    def prepare(self, X):
-        return _Standardizer(X, self.standardize)
-
-    def fit(self, prepared, allowed, random_state=None):
-        if not isinstance(prepared, _Standardizer):
-            prepared = self.prepare(prepared)
-        allowed = np.asarray(allowed)
-        if allowed.ndim != 2 or allowed.shape[0] != prepared.X.shape[0]:
-            raise ValueError(f"allowed must have shape ({prepared.X.shape[0]}, k), got {allowed.shape}")
-        targets = torch.from_numpy(allowed.astype(np.float32))
-        model = _train(prepared.X, allowed.shape[1], allowed_labels_loss, targets, self._config(),
-                       _seed_of(random_state))
-        return TorchStudent(model, prepared)
-
-    def __repr__(self):
-        return (f"TorchOracle(hidden={self.hidden!r}, epochs={self.epochs}, lr={self.lr}, "
-                f"batch_size={self.batch_size}, weight_decay={self.weight_decay}, "
-                f"standardize={self.standardize}, n_threads={self.n_threads})")
-
-
-def _class_indices(y, n_classes):
-    y = np.asarray(y)
-    if y.ndim != 1 or y.dtype.kind not in "iu" or (y.size and (y.min() < 0 or y.max() >= n_classes)):
-        raise ValueError(f"y must be 1-D integer class indices in [0, {n_classes})")
-    return torch.from_numpy(y.astype(np.int64))
-
-
-def fit_supervised(X, y, n_classes=None, *, hidden=(32,), epochs=200, lr=1e-2, batch_size=None,
-                   weight_decay=0.0, standardize=True, random_state=None, n_threads=None):
-    """Train an MLP on hard labels with cross-entropy (the BM / VT baselines for NN students)."""
-    n_classes = int(np.max(y)) + 1 if n_classes is None else int(n_classes)
-    prep = _Standardizer(X, standardize)
-    targets = _class_indices(y, n_classes)
-    cfg = _Config(hidden, epochs, lr, batch_size, weight_decay, n_threads)
-    model = _train(prep.X, n_classes, F.cross_entropy, targets, cfg, _seed_of(random_state))
-    return TorchStudent(model, prep)
-
-
-def fit_distilled(X, teacher_logits, temperature, y=None, alpha=0.0, *, hidden=(32,), epochs=200, lr=1e-2,
-                  batch_size=None, weight_decay=0.0, standardize=True, random_state=None, n_threads=None):
-    """Knowledge distillation: fit an MLP to the teacher's tempered softmax.
-
-    Loss = (1 - alpha) * T^2 KL(softmax(t/T) || softmax(s/T)) + alpha * CE(s, y). Pass
-    ``log(predict_proba)`` as ``teacher_logits`` for teachers that only expose probabilities.
-    """
-    teacher_logits = np.asarray(teacher_logits, dtype=np.float32)
-    if teacher_logits.ndim != 2 or teacher_logits.shape[0] != np.shape(X)[0]:
-        raise ValueError("teacher_logits must have shape (n_samples, n_classes)")
-    if not np.isfinite(teacher_logits).all():
+def _check_logits(teacher_logits, n_rows=None):
+    z = np.asarray(teacher_logits, dtype=np.float64)
+    if z.ndim != 2 or z.shape[1] < 2 or (n_rows is not None and z.shape[0] != n_rows):
+        want = f"({n_rows}, k)" if n_rows is not None else "(n, k)"
+        raise ValueError(f"teacher_logits must have shape {want} with k >= 2, got {z.shape}")
+    if not np.isfinite(z).all():
         raise ValueError("teacher_logits contain NaN or infinity (clip probabilities before taking logs)")
-    if not 0.0 <= alpha <= 1.0:
-        raise ValueError(f"alpha must be in [0, 1], got {alpha}")
-    if alpha > 0 and y is None:
-        raise ValueError("alpha > 0 needs the true labels y")
-    k = teacher_logits.shape[1]
-    prep = _Standardizer(X, standardize)
-    t_logits = torch.from_numpy(teacher_logits)
-    y_t = _class_indices(y, k) if y is not None else torch.zeros(len(t_logits), dtype=torch.int64)
-    targets = torch.cat([t_logits, y_t[:, None].to(t_logits.dtype)], dim=1)
+    return z
 
-    def loss_fn(logits, tgt):
-        kd = distillation_loss(logits, tgt[:, :k], float(temperature))
-        if alpha == 0:
-            return kd
-        return (1 - alpha) * kd + alpha * F.cross_entropy(logits, tgt[:, k].long())
 
-    cfg = _Config(hidden, epochs, lr, batch_size, weight_decay, n_threads)
-    model = _train(prep.X, k, loss_fn, targets, cfg, _seed_of(random_state))
-    return TorchStudent(model, prep)
+def _check_temperature(t, name="temperature"):
+    if isinstance(t, bool) or not isinstance(t, numbers.Real) or not np.isfinite(t) or not t > 0:
+        raise ValueError(f"{name} must be a finite number > 0, got {t!r}")
+    return float(t)
+
+
+def net_belief(teacher_logits, temperature=1.0):
+    """The teacher's belief ``softmax(logits / temperature)`` (float64, rows sum to 1)."""
+    z = _check_logits(teacher_logits)
+    return belief_from_logits(z / _check_temperature(temperature))
+
+
+def clip_belief(belief, low=0.01, high=0.9):
+    """The paper's clipping of a softmax belief: values below ``low`` -> 0, above ``high`` -> 1.
+
+    Thousands of tiny probabilities collapse into one candidate (0) and confident ones into
+    another (1), so the scan is spent on 0.01..0.9. Rows no longer sum to 1 (it is a set of
+    candidate thresholds and allowed sets, not a distribution).
+    """
+    b = check_belief(belief)
+    if not (0.0 <= low < high <= 1.0):
+        raise ValueError(f"clip bounds must satisfy 0 <= low < high <= 1, got ({low}, {high})")
+    out = b.astype(np.float64, copy=True)
+    out[out < low] = 0.0
+    out[out > high] = 1.0
+    return out
 
 
 def threshold_grid(belief, n_thresholds=40):
@@ -296,6 +169,383 @@ def threshold_grid(belief, n_thresholds=40):
     if isinstance(n_thresholds, bool) or not isinstance(n_thresholds, numbers.Integral) or n_thresholds < 2:
         raise ValueError(f"n_thresholds must be an int >= 2, got {n_thresholds!r}")
     return candidate_thresholds(check_belief(belief), int(n_thresholds))
+
+
+# ----------------------------------------------------------------------------------- fitting
+
+
+def _class_indices(y, n_classes, name="y"):
+    y = np.asarray(y)
+    if y.ndim != 1 or y.dtype.kind not in "iu" or (y.size and (y.min() < 0 or y.max() >= n_classes)):
+        raise ValueError(f"{name} must be 1-D integer class indices in [0, {n_classes})")
+    return torch.from_numpy(y.astype(np.int64))
+
+
+def _validation(prep, X_val, y_val, n_classes):
+    if (X_val is None) != (y_val is None):
+        raise ValueError("give both X_val and y_val (early stopping), or neither")
+    if X_val is None:
+        return None
+    Xv = prep(X_val)
+    yv = _class_indices(y_val, n_classes, "y_val")
+    if len(yv) != Xv.shape[0]:
+        raise ValueError(f"X_val has {Xv.shape[0]} rows but y_val has {len(yv)}")
+    return Xv, yv
+
+
+def _fit(X, n_classes, loss_fn, targets, X_val, y_val, train, random_state, desc):
+    """Build the config, standardise, train; the common tail of every ``fit_*``."""
+    train = dict(train)
+    standardize = train.pop("standardize", True)
+    cfg = TrainConfig(**train)
+    prep = Standardizer(X, standardize)
+    if any(t.shape[0] != prep.X.shape[0] for t in targets):
+        raise ValueError("every target must have one row per row of X")
+    validation = _validation(prep, X_val, y_val, n_classes)
+    model, history = train_mlp(prep.X, n_classes, loss_fn, targets, cfg, seed_of(random_state), validation, desc)
+    return TorchStudent(model, prep, history)
+
+
+def fit_supervised(X, y, n_classes=None, *, X_val=None, y_val=None, random_state=None, **train):
+    """Train an MLP on hard labels with cross-entropy (BM on true labels, VT on the teacher's).
+
+    ``train``: :class:`TrainConfig` settings (``hidden``, ``epochs``, ``lr``, ``batch_size``,
+    ``weight_decay``, ``patience``, ``device``, ``n_threads``, ``progress``) and ``standardize``.
+    """
+    n_classes = int(np.max(y)) + 1 if n_classes is None else int(n_classes)
+    targets = (_class_indices(y, n_classes),)
+    return _fit(X, n_classes, F.cross_entropy, targets, X_val, y_val, train, random_state, "supervised")
+
+
+def fit_distilled(X, teacher_logits, temperature, y=None, alpha=0.0, *, X_val=None, y_val=None,
+                  random_state=None, **train):
+    """Knowledge distillation (Hinton et al.): fit an MLP to the teacher's tempered softmax.
+
+    Loss = (1 - alpha) * T^2 KL(softmax(t/T) || softmax(s/T)) + alpha * CE(s, y).
+    """
+    z = _check_logits(teacher_logits, np.shape(X)[0])
+    temperature = _check_temperature(temperature)
+    if not 0.0 <= alpha <= 1.0:
+        raise ValueError(f"alpha must be in [0, 1], got {alpha}")
+    if alpha > 0 and y is None:
+        raise ValueError("alpha > 0 needs the true labels y")
+    k = z.shape[1]
+    y_t = _class_indices(y, k) if y is not None else torch.zeros(len(z), dtype=torch.int64)
+
+    def loss_fn(logits, t_logits, yb):
+        kd = distillation_loss(logits, t_logits, temperature)
+        return kd if alpha == 0 else (1 - alpha) * kd + alpha * F.cross_entropy(logits, yb)
+
+    targets = (torch.from_numpy(z.astype(np.float32)), y_t)
+    return _fit(X, k, loss_fn, targets, X_val, y_val, train, random_state, f"KD T={temperature:g}")
+
+
+def fit_allowed(X, allowed, *, loss="bce", teacher_logits=None, kd_weight=0.0, kd_temperature=4.0, X_val=None,
+                y_val=None, random_state=None, **train):
+    """Train an MLP on an (n, k) allowed-label matrix: CREMBO's student at one threshold.
+
+    ``loss``: "bce" (:func:`allowed_labels_loss`, the paper's) or "set" (:func:`allowed_set_loss`).
+    With ``kd_weight`` w > 0 (CREMBO + KD) the loss is ``(1 - w) * allowed + w * KD`` where KD is
+    :func:`distillation_loss` against ``teacher_logits`` at ``kd_temperature``.
+    """
+    allowed = np.asarray(allowed)
+    if allowed.ndim != 2 or allowed.shape[0] != np.shape(X)[0] or allowed.shape[1] < 2:
+        raise ValueError(f"allowed must have shape ({np.shape(X)[0]}, k) with k >= 2, got {allowed.shape}")
+    if loss not in _ALLOWED_LOSSES:
+        raise ValueError(f"loss must be 'bce' or 'set', got {loss!r}")
+    allowed_loss = _ALLOWED_LOSSES[loss]
+    k = allowed.shape[1]
+    if isinstance(kd_weight, bool) or not isinstance(kd_weight, numbers.Real) or not 0.0 <= kd_weight <= 1.0:
+        raise ValueError(f"kd_weight must be in [0, 1], got {kd_weight!r}")
+    targets = [torch.from_numpy(allowed.astype(np.float32))]
+    if kd_weight > 0:
+        if teacher_logits is None:
+            raise ValueError("kd_weight > 0 needs teacher_logits")
+        z = _check_logits(teacher_logits, allowed.shape[0])
+        if z.shape[1] != k:
+            raise ValueError(f"teacher_logits have {z.shape[1]} classes but allowed has {k}")
+        kd_temperature = _check_temperature(kd_temperature, "kd_temperature")
+        targets.append(torch.from_numpy(z.astype(np.float32)))
+    w = float(kd_weight)
+
+    def loss_fn(logits, allowed_b, *t_logits):
+        term = allowed_loss(logits, allowed_b)
+        if w == 0:
+            return term
+        return (1 - w) * term + w * distillation_loss(logits, t_logits[0], kd_temperature)
+
+    return _fit(X, k, loss_fn, tuple(targets), X_val, y_val, train, random_state, f"allowed ({loss})")
+
+
+# ------------------------------------------------------------------------------- CREMBO for nets
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How :func:`crembo_net` turns the teacher's logits into candidate thresholds and students.
+
+    loss : "bce" (the paper's :func:`allowed_labels_loss`), "set" (:func:`allowed_set_loss`), or a
+        tuple of both: the scan is run with each, and the loss is chosen on validation with the threshold
+    clip : (low, high) or None -- :func:`clip_belief` before taking candidates and allowed sets
+    temperature : the belief is ``softmax(logits / temperature)``
+    delta : index step of the scan over the sorted candidates, from MEMO's index up
+    max_scan : None or an int: the step grows past ``delta`` when needed so that the scan trains
+        at most ``max_scan`` students (a softmax teacher on noisy data leaves tens of thousands of
+        distinct values in 0.01..0.9, which delta 20 would turn into thousands of students)
+    n_thresholds : None (every unique belief value is a candidate) or an int m: at most m
+        candidates (:func:`threshold_grid`'s quantile + evenly spaced mix)
+    memo : run MEMO's binary search first and scan from its index (else from the lowest candidate)
+    """
+
+    loss: str = "bce"
+    clip: tuple | None = (0.01, 0.9)
+    temperature: float = 1.0
+    delta: int = 20
+    max_scan: int | None = None
+    n_thresholds: int | None = None
+    memo: bool = True
+
+    def __post_init__(self):
+        if not self.losses or not all(loss in _ALLOWED_LOSSES for loss in self.losses):
+            raise ValueError(f"loss must be 'bce', 'set' or a tuple of them, got {self.loss!r}")
+        if self.clip is not None:
+            if len(self.clip) != 2 or not 0.0 <= self.clip[0] < self.clip[1] <= 1.0:
+                raise ValueError(f"clip must be None or (low, high) with 0 <= low < high <= 1, got {self.clip!r}")
+        _check_temperature(self.temperature)
+        if isinstance(self.delta, bool) or not isinstance(self.delta, numbers.Integral) or self.delta < 1:
+            raise ValueError(f"delta must be an int >= 1, got {self.delta!r}")
+        for name in ("max_scan", "n_thresholds"):
+            m = getattr(self, name)
+            if m is not None and (isinstance(m, bool) or not isinstance(m, numbers.Integral) or m < 1):
+                raise ValueError(f"{name} must be None or a positive int, got {m!r}")
+        m = self.n_thresholds
+        if m is not None and (isinstance(m, bool) or not isinstance(m, numbers.Integral) or m < 2):
+            raise ValueError(f"n_thresholds must be None or an int >= 2, got {m!r}")
+
+    @property
+    def losses(self):
+        """The allowed-label losses to scan, in order (a single loss is a 1-tuple)."""
+        return (self.loss,) if isinstance(self.loss, str) else tuple(self.loss)
+
+    def belief(self, teacher_logits):
+        """The (clipped) belief whose values are the candidates and whose [b >= d] are the allowed sets."""
+        b = net_belief(teacher_logits, self.temperature)
+        return clip_belief(b, *self.clip) if self.clip is not None else b
+
+    def candidates(self, belief):
+        if self.n_thresholds is None:
+            return unique_values(belief, validate=False)
+        return candidate_thresholds(belief, self.n_thresholds)
+
+
+#: The paper's DNN -> DNN recipe (BCE on allowed sets, clipping at 0.01 / 0.9, delta 20, MEMO first).
+PAPER_RECIPE = Recipe()
+
+#: crembo's recipe, chosen on development runs (benchmarks/paper_torch.py --dev): the paper's clipping,
+#: no MEMO (on nets it stops at threshold 0, where every label is allowed, after log2(#values) fits),
+#: 10 candidates spread over the values (quantiles and even steps) instead of every 20th of tens of
+#: thousands of distinct values, and the loss chosen on validation with the threshold (BCE did better
+#: for the larger student, the set loss for the smaller one).
+OUR_RECIPE = Recipe(loss=("bce", "set"), memo=False, delta=1, n_thresholds=10)
+
+_RECIPES = {"paper": PAPER_RECIPE, "ours": OUR_RECIPE}
+
+
+def _as_recipe(recipe, overrides):
+    if isinstance(recipe, str):
+        if recipe not in _RECIPES:
+            raise ValueError(f"recipe must be 'paper', 'ours' or a Recipe, got {recipe!r}")
+        recipe = _RECIPES[recipe]
+    if not isinstance(recipe, Recipe):
+        raise TypeError(f"recipe must be 'paper', 'ours' or a Recipe, got {type(recipe).__name__}")
+    return replace(recipe, **overrides) if overrides else recipe
+
+
+def _accuracy(student, X, y):
+    return float(np.mean(student.predict(X) == np.asarray(y)))
+
+
+class CremboNetResult:
+    """What :func:`crembo_net` or :func:`crembo_kd_net` chose; ``predict`` gives class indices.
+
+    ``student_``: the chosen :class:`TorchStudent`; ``threshold_``; ``validation_score_``;
+    ``depth_`` (its hypothesis depth on the training belief); ``memo_threshold_`` (MEMO's, or the
+    lowest candidate without MEMO); ``scan_``: dict of arrays, one entry per student scanned
+    (``thresholds``, ``validation_scores``, ``depths``, ``epochs``, ``losses``; ``weights`` for CREMBO + KD);
+    ``loss_``: the allowed-label loss of the chosen student; ``memo_trace_``: (index, threshold,
+    consistent) per MEMO fit with that loss; ``n_candidates_``; ``n_fits_``
+    (students trained in all); ``students_``: the student of each scan entry; ``recipe_``.
+    """
+
+    def __init__(self, **attrs):
+        for name, value in attrs.items():
+            setattr(self, name, value)
+
+    def predict(self, X):
+        return self.student_.predict(X)
+
+    def predict_proba(self, X):
+        return self.student_.predict_proba(X)
+
+
+def crembo_net(X, teacher_logits, X_val, y_val, *, recipe="paper", kd_weight=0.0, kd_temperature=4.0,
+               random_state=None, n_jobs=1, **train):
+    """CREMBO with a neural student; returns a :class:`CremboNetResult`.
+
+    ``teacher_logits``: the teacher's logits on ``X``; ``X_val``, ``y_val``: the validation split
+    (true labels) that early-stops every student and picks the threshold (ties: the lowest).
+    ``recipe``: "paper", "ours" or a :class:`Recipe`; recipe fields may also be given as keywords here
+    (``loss``, ``clip``, ``temperature``, ``delta``, ``max_scan``, ``n_thresholds``, ``memo``). ``kd_weight`` >
+    0 trains every student with the CREMBO + KD loss (see :func:`fit_allowed`). ``train``:
+    :class:`TrainConfig` settings, shared by every student; each is seeded with ``random_state``,
+    so students differ only in their targets. ``n_jobs``: threads of crembo's belief kernels.
+    """
+    overrides = {f: train.pop(f) for f in ("loss", "clip", "temperature", "delta", "max_scan", "n_thresholds", "memo")
+                 if f in train}
+    r = _as_recipe(recipe, overrides)
+    z = _check_logits(teacher_logits, np.shape(X)[0])
+    if X_val is None or y_val is None:
+        raise ValueError("crembo_net needs X_val and y_val: the threshold is chosen on validation")
+    belief = r.belief(z)
+    cands = r.candidates(belief)
+    seed = seed_of(random_state)
+    fits = {}
+
+    def fit_at(loss, m):
+        if (loss, m) not in fits:
+            allowed = allowed_labels(belief, cands[m], validate=False, n_jobs=n_jobs)
+            st = fit_allowed(X, allowed, loss=loss, teacher_logits=z, kd_weight=kd_weight,
+                             kd_temperature=kd_temperature, X_val=X_val, y_val=y_val, random_state=seed, **train)
+            depth = float(hypothesis_depth(belief, st.predict(X), validate=False, n_jobs=n_jobs))
+            fits[loss, m] = (st, _accuracy(st, X_val, y_val), depth)
+        return fits[loss, m]
+
+    rows, traces, starts, steps = [], {}, {}, {}
+    for loss in r.losses:
+        start, trace = 0, traces.setdefault(loss, [])
+        if r.memo:  # binary search for the deepest consistent candidate: D(f) >= d
+            lo, hi = 0, len(cands) - 1
+            while lo <= hi:
+                m = (lo + hi) // 2
+                ok = fit_at(loss, m)[2] >= cands[m]
+                trace.append((m, float(cands[m]), bool(ok)))
+                if ok:
+                    start, lo = m, m + 1
+                else:
+                    hi = m - 1
+        step = r.delta if r.max_scan is None else max(r.delta, -(-(len(cands) - start) // r.max_scan))
+        starts[loss], steps[loss] = start, step
+        rows += [(loss, int(m), *fit_at(loss, int(m))) for m in range(start, len(cands), step)]
+    scores = np.array([row[3] for row in rows])
+    best = int(np.argmax(scores))  # first maximum: ties go to the first loss, then the lowest threshold
+    loss, m = rows[best][:2]
+    idx = np.array([row[1] for row in rows])
+    scan = {"thresholds": cands[idx], "validation_scores": scores, "depths": np.array([row[4] for row in rows]),
+            "epochs": np.array([row[2].history_["epochs"] for row in rows]),
+            "losses": np.array([row[0] for row in rows])}
+    return CremboNetResult(
+        student_=rows[best][2], students_=[row[2] for row in rows], threshold_=float(cands[m]), index_=m, loss_=loss,
+        validation_score_=float(scores[best]), depth_=float(scan["depths"][best]),
+        memo_threshold_=float(cands[starts[loss]]), memo_index_=int(starts[loss]), memo_trace_=traces[loss], scan_=scan,
+        step_=int(steps[loss]), n_candidates_=len(cands), n_fits_=len(fits), recipe_=r, kd_weight_=float(kd_weight),
+    )
+
+
+def crembo_kd_net(X, teacher_logits, X_val, y_val, threshold, *, weights=(0.25, 0.5, 0.75), kd_temperature=4.0,
+                  recipe="paper", random_state=None, n_jobs=1, **train):
+    """CREMBO + KD at one ``threshold``: a student per weight w of ``(1 - w) * allowed + w * KD``,
+    the one with the best validation accuracy kept (ties: the smallest w). Typically ``threshold``
+    is :func:`crembo_net`'s choice and ``kd_temperature`` KD's validated T. Returns a
+    :class:`CremboNetResult` with ``weight_`` and ``scan_["weights"]``."""
+    overrides = {f: train.pop(f) for f in ("loss", "clip", "temperature") if f in train}
+    r = _as_recipe(recipe, overrides)
+    if len(r.losses) != 1:
+        raise ValueError(f"crembo_kd_net needs one allowed-label loss (e.g. loss=crembo_net(...).loss_), got {r.loss!r}")
+    z = _check_logits(teacher_logits, np.shape(X)[0])
+    weights = np.asarray(weights, dtype=np.float64)
+    if weights.ndim != 1 or weights.size == 0 or not ((weights >= 0) & (weights <= 1)).all():
+        raise ValueError(f"weights must be a non-empty 1-D sequence in [0, 1], got {weights!r}")
+    if X_val is None or y_val is None:
+        raise ValueError("crembo_kd_net needs X_val and y_val: the weight is chosen on validation")
+    belief = r.belief(z)
+    allowed = allowed_labels(belief, float(threshold), validate=False, n_jobs=n_jobs)
+    seed = seed_of(random_state)
+    students, scores, depths = [], [], []
+    for w in weights:
+        st = fit_allowed(X, allowed, loss=r.losses[0], teacher_logits=z, kd_weight=float(w), kd_temperature=kd_temperature,
+                         X_val=X_val, y_val=y_val, random_state=seed, **train)
+        students.append(st)
+        scores.append(_accuracy(st, X_val, y_val))
+        depths.append(float(hypothesis_depth(belief, st.predict(X), validate=False, n_jobs=n_jobs)))
+    best = int(np.argmax(scores))
+    scan = {"weights": weights, "thresholds": np.full(len(weights), float(threshold)),
+            "validation_scores": np.array(scores), "depths": np.array(depths),
+            "epochs": np.array([s.history_["epochs"] for s in students])}
+    return CremboNetResult(
+        student_=students[best], threshold_=float(threshold), weight_=float(weights[best]), loss_=r.losses[0],
+        validation_score_=float(scores[best]), depth_=depths[best], memo_threshold_=float("nan"), memo_trace_=[],
+        scan_=scan, n_fits_=len(students), recipe_=r, kd_temperature_=float(kd_temperature),
+    )
+
+
+# ------------------------------------------------------------- a torch student inside CREMBOClassifier
+
+
+class TorchOracle(Oracle):
+    """Consistency oracle that trains an MLP on the allowed-label matrix (for ``CREMBOClassifier``).
+
+    Parameters
+    ----------
+    hidden : tuple of int
+        Hidden layer widths of the student MLP.
+    epochs, lr, batch_size, weight_decay
+        Mini-batch Adam for a fixed number of epochs (the oracle sees no validation rows, so no
+        early stopping); ``batch_size=None`` is full-batch.
+    loss : "bce" (the paper's) or "set"
+    standardize : bool
+        Standardise features (statistics of the training X, computed once in ``prepare``).
+    device : None (CPU), "auto" (CUDA when available), or a device
+    n_threads : int or None
+        Torch intra-op threads during training (restored afterwards); None leaves torch's setting.
+    """
+
+    def __init__(self, hidden=(32,), epochs=200, lr=1e-2, batch_size=128, weight_decay=0.0, loss="bce",
+                 standardize=True, device=None, n_threads=None):
+        self.hidden = hidden
+        self.epochs = epochs
+        self.lr = lr
+        self.batch_size = batch_size
+        self.weight_decay = weight_decay
+        self.loss = loss
+        self.standardize = standardize
+        self.device = device
+        self.n_threads = n_threads
+
+    def _config(self):
+        return TrainConfig(hidden=self.hidden, epochs=self.epochs, lr=self.lr, batch_size=self.batch_size,
+                           weight_decay=self.weight_decay, patience=None, device=self.device,
+                           n_threads=self.n_threads)
+
+    def prepare(self, X):
+        return Standardizer(X, self.standardize)
+
+    def fit(self, prepared, allowed, random_state=None):
+        if not isinstance(prepared, Standardizer):
+            prepared = self.prepare(prepared)
+        if self.loss not in _ALLOWED_LOSSES:
+            raise ValueError(f"loss must be 'bce' or 'set', got {self.loss!r}")
+        allowed = np.asarray(allowed)
+        if allowed.ndim != 2 or allowed.shape[0] != prepared.X.shape[0]:
+            raise ValueError(f"allowed must have shape ({prepared.X.shape[0]}, k), got {allowed.shape}")
+        targets = (torch.from_numpy(allowed.astype(np.float32)),)
+        model, history = train_mlp(prepared.X, allowed.shape[1], _ALLOWED_LOSSES[self.loss], targets,
+                                   self._config(), seed_of(random_state))
+        return TorchStudent(model, prepared, history)
+
+    def __repr__(self):
+        return (f"TorchOracle(hidden={self.hidden!r}, epochs={self.epochs}, lr={self.lr}, "
+                f"batch_size={self.batch_size}, weight_decay={self.weight_decay}, loss={self.loss!r}, "
+                f"standardize={self.standardize}, device={self.device!r}, n_threads={self.n_threads})")
 
 
 class CremboResult:
@@ -322,12 +572,9 @@ class CremboResult:
 
 def crembo_torch(X, y, teacher, student=None, *, n_thresholds=40, validation_fraction=0.15,
                  random_state=None):
-    """``CREMBOClassifier(teacher, student, thresholds=n_thresholds, ...)`` for a neural student.
-
-    Scans every one of at most ``n_thresholds`` candidates (:func:`threshold_grid`) above MEMO's
-    instead of every distinct softmax value. ``student``: a :class:`TorchOracle` (default
-    ``TorchOracle()``). Returns a :class:`CremboResult`.
-    """
+    """``CREMBOClassifier(teacher, student, thresholds=n_thresholds, ...)`` for a neural student:
+    the library's estimator (teacher fitted or given as a classifier, its own validation split)
+    with a :class:`TorchOracle` (default ``TorchOracle()``). Returns a :class:`CremboResult`."""
     from crembo.estimator import CREMBOClassifier
 
     clf = CREMBOClassifier(

@@ -35,6 +35,9 @@ _MODULES = {
     "reference": "crembo.backends.reference",
 }
 
+# The compiled kernel modules the cython backend needs.
+_CYTHON_MODULES = ("_votes", "_rows", "_unique", "_depths")
+
 _state = threading.local()
 _global = {"name": None}
 _loaded = {}
@@ -60,7 +63,7 @@ def available_backends():
     names = []
     for name in _MODULES:
         if name == "cython":
-            ok = importlib.util.find_spec("crembo._ext._kernels") is not None
+            ok = all(importlib.util.find_spec(f"crembo._ext.{m}") is not None for m in _CYTHON_MODULES)
         elif name == "numba":
             ok = importlib.util.find_spec("numba") is not None
         else:

@@ -61,13 +61,19 @@ def chunked_softmax(logits, shift_into, divide, n_threads):
     return out
 
 
-def sorted_unique(flat, n_threads, merge, original):
-    """np.unique of the float values ``flat`` (not modified) as float64: each thread copies and
-    np.sorts a contiguous part, then the backend's branch-free native ``merge(a, b, out) -> size``
-    rounds drop duplicates on the way, each merge split among the threads by co-rank.
+def positive_zero(values):
+    """``values`` (sorted, distinct) with its zero, if any, made +0.0, as the reference has it."""
+    i = np.searchsorted(values, 0.0)
+    if i < values.size and values[i] == 0:
+        values[i] = 0.0
+    return values
 
-    NaN, or both signs of zero, go to np.unique of ``original`` (the unsorted belief: its sort
-    decides which zero it keeps, and that depends on the order it starts from).
+
+def sorted_unique(flat, n_threads, merge, original):
+    """``reference.unique_values`` of the float values ``flat`` (not modified): each thread copies
+    and np.sorts a contiguous part, then the backend's branch-free native ``merge(a, b, out) ->
+    size`` rounds drop duplicates on the way (-0.0 == +0.0 counts as one value), each merge split
+    among the threads by co-rank. NaN goes to the reference on ``original`` (the belief).
     """
     n_threads = max(1, int(n_threads))
     parts = max(1, min(n_threads, flat.size // 65536))
@@ -80,13 +86,7 @@ def sorted_unique(flat, n_threads, merge, original):
 
     starts = range(0, max(flat.size, 1), step)
     pieces = [sorted_part(0)] if parts == 1 else list(pool(parts).map(sorted_part, starts))
-    signs = set()
-    for p in pieces:
-        if p.size and np.isnan(p[-1]):  # NaN sorts last
-            return _ref.unique_values(original)
-        lo, hi = np.searchsorted(p, 0.0, "left"), np.searchsorted(p, 0.0, "right")
-        signs.update(np.unique(np.signbit(p[lo:hi])).tolist())
-    if len(signs) > 1:
+    if any(p.size and np.isnan(p[-1]) for p in pieces):  # NaN sorts last
         return _ref.unique_values(original)
     empty = np.empty(0)
     merged = False
@@ -94,7 +94,7 @@ def sorted_unique(flat, n_threads, merge, original):
         merged = True
         pairs = [(pieces[i], pieces[i + 1] if i + 1 < len(pieces) else empty) for i in range(0, len(pieces), 2)]
         pieces = _merge_pairs(pairs, max(1, n_threads // len(pairs)), merge)
-    return pieces[0]
+    return positive_zero(pieces[0])
 
 
 def _co_rank(a, b, h):

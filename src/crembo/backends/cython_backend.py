@@ -1,4 +1,5 @@
-"""The Cython backend: thin wrappers that allocate outputs and call ``crembo._ext._kernels``.
+"""The Cython backend: thin wrappers that allocate outputs and call the kernel modules
+``crembo._ext._votes``, ``_rows``, ``_unique`` and ``_depths``.
 
 Same signatures and return values as ``crembo.backends.reference``, bit for bit (``softmax``
 included: its ``exp`` is NumPy's). Inputs that are not
@@ -8,15 +9,30 @@ directly on what the public API hands them.
 
 import numpy as np
 
-from crembo._ext import _kernels as _k
+from crembo._ext import _depths, _rows, _unique, _votes
+from crembo._validation import FLOAT_DTYPES as _FLOAT_DTYPES
+from crembo._validation import LABEL_DTYPES as _LABEL_DTYPES
+from crembo._validation import VOTE_DTYPES as _VOTE_DTYPES
 from crembo.backends import _thread_parts as _parts
 from crembo.backends import reference as _ref
 
 NAME = "cython"
 
-_VOTE_DTYPES = (np.uint8, np.int16, np.int32, np.int64)
-_LABEL_DTYPES = (np.int32, np.int64)
-_FLOAT_DTYPES = (np.float32, np.float64)
+# Whether the AVX-512 paths may run where the CPU has them (``set_simd``).
+_simd = {"enabled": True}
+
+
+def simd_available():
+    """Whether this CPU (and build) has the AVX-512 kernel paths."""
+    return _depths.simd_available()
+
+
+def set_simd(enabled):
+    """Use the AVX-512 paths where available (default) or the portable loops, so tests can check
+    both on one machine; returns the previous setting."""
+    old = _simd["enabled"]
+    _simd["enabled"] = bool(enabled)
+    return old
 
 
 def _as(arr, dtypes, fallback):
@@ -34,7 +50,7 @@ def vote_counts(votes, n_classes, n_threads=1):
     """votes (T, n) ints -> (counts (n, k) uint32, n_invalid)."""
     votes = _as(votes, _VOTE_DTYPES, np.int64)
     counts = np.empty((votes.shape[1], int(n_classes)), dtype=np.uint32)
-    n_invalid = _k.vote_counts_into(votes, counts, _threads(n_threads))
+    n_invalid = _votes.vote_counts_into(votes, counts, _threads(n_threads))
     return counts, int(n_invalid)
 
 
@@ -44,11 +60,11 @@ def vote_belief(votes, n_classes, n_threads=1):
     n_classes = int(n_classes)
     n = votes.shape[1]
     belief = np.empty((n, n_classes), dtype=np.float64)
-    block = _k.vote_block_size(max(n_classes, 1))
+    block = _votes.vote_block_size(max(n_classes, 1))
     # At most one scratch block per thread that can actually get a block of samples.
     threads = max(1, min(_threads(n_threads), -(-n // block)))
     scratch = np.empty((threads, block * n_classes), dtype=np.uint32)
-    n_invalid = _k.vote_belief_into(votes, belief, scratch, threads)
+    n_invalid = _votes.vote_belief_into(votes, belief, scratch, threads)
     return belief, int(n_invalid)
 
 
@@ -60,14 +76,14 @@ def softmax(logits, n_threads=1):
     ``np.exp`` in place, divide in Cython, all without the GIL), one contiguous part per thread.
     """
     logits = _as(logits, _FLOAT_DTYPES, np.float64)
-    return _parts.chunked_softmax(logits, _k.softmax_shift_into, _k.softmax_divide, _threads(n_threads))
+    return _parts.chunked_softmax(logits, _rows.softmax_shift_into, _rows.softmax_divide, _threads(n_threads))
 
 
 def belief_status(proba, atol, n_threads=1):
     """Row status codes int8 (n,), as ``reference.belief_status``."""
     proba = _as(proba, _FLOAT_DTYPES, np.float64)
     status = np.empty(proba.shape[0], dtype=np.int8)
-    _k.belief_status_into(proba, status, float(atol), _threads(n_threads))
+    _rows.row_status_into(proba, status, float(atol), _threads(n_threads))
     return status
 
 
@@ -76,7 +92,7 @@ def normalize_belief(proba, atol, n_threads=1):
     proba = _as(proba, _FLOAT_DTYPES, np.float64)
     belief = np.empty(proba.shape, dtype=np.float64)
     status = np.empty(proba.shape[0], dtype=np.int8)
-    _k.normalize_belief_into(proba, belief, status, float(atol), _threads(n_threads))
+    _rows.row_status_into(proba, status, float(atol), _threads(n_threads), belief)
     return belief, status
 
 
@@ -87,17 +103,17 @@ def unique_values(belief, n_threads=1):
     what they found. Many (softmax beliefs): parallel sort and merge, see ``_thread_parts.sorted_unique``.
     """
     belief = _as(belief, _FLOAT_DTYPES, np.float64)
-    distinct = _k.unique_values_hashed(belief, _threads(n_threads))
-    if distinct is None:  # many distinct values, NaN, or both signed zeros
-        return _parts.sorted_unique(belief.reshape(-1), _threads(n_threads), _k.merge_unique_into, belief)
-    return np.unique(distinct)
+    distinct = _unique.unique_values_hashed(belief, _threads(n_threads), _simd["enabled"])
+    if distinct is None:  # many distinct values, or NaN
+        return _parts.sorted_unique(belief.reshape(-1), _threads(n_threads), _unique.merge_unique_into, belief)
+    return _parts.positive_zero(np.unique(distinct))
 
 
 def allowed_labels(belief, threshold, n_threads=1):
     """(n, k) bool: belief >= threshold, compared in float64."""
     belief = _as(belief, _FLOAT_DTYPES, np.float64)
     out = np.empty(belief.shape, dtype=np.bool_)
-    _k.allowed_labels_into(belief, out.view(np.uint8), float(threshold), _threads(n_threads))
+    _rows.allowed_labels_into(belief, out.view(np.uint8), float(threshold), _threads(n_threads))
     return out
 
 
@@ -109,7 +125,7 @@ def pointwise_depth(belief, labels, n_threads=1):
     """(depth (n,) float64 = belief[i, labels[i]], NaN where invalid; n_invalid)."""
     belief, labels = _belief_labels(belief, labels)
     depth = np.empty(belief.shape[0], dtype=np.float64)
-    n_invalid = _k.pointwise_depth_into(belief, labels, depth, _threads(n_threads))
+    n_invalid = _depths.pointwise_depth_into(belief, labels, depth, _threads(n_threads))
     return depth, int(n_invalid)
 
 
@@ -117,11 +133,7 @@ def hypothesis_depths(belief, label_matrix, n_threads=1):
     """label_matrix (m, n) -> (depths (m,) float64, n_invalid)."""
     belief, label_matrix = _belief_labels(belief, label_matrix)
     depths = np.empty(label_matrix.shape[0], dtype=np.float64)
-    mixed_zeros = np.empty(label_matrix.shape[0], dtype=np.uint8)
-    n_invalid = _k.hypothesis_depths_into(belief, label_matrix, depths, mixed_zeros, _threads(n_threads))
-    # a minimum of zero reached with both signs: np.min's reduction order picks the sign; ask it
-    for j in np.flatnonzero(mixed_zeros):
-        depths[j] = _ref.hypothesis_depth(belief, label_matrix[j])[0]
+    n_invalid = _depths.hypothesis_depths_into(belief, label_matrix, depths, _threads(n_threads), _simd["enabled"])
     return depths, int(n_invalid)
 
 
@@ -135,7 +147,7 @@ def hypothesis_depth(belief, labels, n_threads=1):
 def count_consistent(belief, labels, threshold, n_threads=1):
     """(#{i : labels[i] valid and belief[i, labels[i]] >= threshold}, n_invalid)."""
     belief, labels = _belief_labels(belief, labels)
-    count, n_invalid = _k.count_consistent_into(belief, labels, float(threshold), _threads(n_threads))
+    count, n_invalid = _depths.count_consistent_into(belief, labels, float(threshold), _threads(n_threads))
     return int(count), int(n_invalid)
 
 

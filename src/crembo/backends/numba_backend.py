@@ -18,8 +18,6 @@ from crembo.backends import reference as _ref
 
 NAME = "numba"
 
-from crembo.backends.reference import ROW_BAD_SUM, ROW_NEGATIVE, ROW_NONFINITE, ROW_OK  # noqa: E402,F401
-
 _SAMPLE_BLOCK = 16384  # samples per parallel task in the depth kernels
 _UNIQUE_BLOCK = 262144  # belief entries per hash set in unique_values
 _UNIQUE_LIMIT = 4096  # distinct values per block before falling back to sorting
@@ -50,36 +48,39 @@ def _vote_block(n_classes):
     return int(min(1024, max(64, 5120 // max(n_classes, 1))))
 
 
-_U8_MAX_CLASSES = 32  # uint8 votes with at most this many classes: byte-compare counting
+_BYTEWISE_MAX_CLASSES = 32  # byte counters: k compares per vote pay off while k is small
 
 
-def _byte_votes(votes, n_classes):
-    # k byte compares per vote lane beat one increment per vote only while k is small
-    return votes.dtype == np.uint8 and 0 < n_classes <= _U8_MAX_CLASSES
+def _byte_classes(votes, n_classes):
+    """0..k-1 in the votes' dtype when the votes are narrow (uint8, int16) and the classes few:
+    the kernels then count with byte counters (see _numba_kernels._count_bytewise); else empty."""
+    if votes.dtype.itemsize <= 2 and 0 < n_classes <= _BYTEWISE_MAX_CLASSES:
+        return np.arange(n_classes, dtype=votes.dtype)
+    return np.empty(0, dtype=votes.dtype)
 
 
 def vote_counts(votes, n_classes, n_threads=1):
     """votes (T, n) ints -> (counts (n, k) uint32, n_invalid). counts[i, c] = #{t: votes[t, i] == c}."""
+    votes = np.ascontiguousarray(votes)
     n = votes.shape[1]
     block = _vote_block(n_classes)
     out = np.empty((n, n_classes), dtype=np.uint32)
     bad = np.empty(_n_blocks(n, block), dtype=np.int64)
-    kernel = _k.vote_counts_u8 if _byte_votes(votes, n_classes) else _k.vote_counts
     with _threads(n_threads):
-        kernel(np.ascontiguousarray(votes), n_classes, block, out, bad)
+        _k.vote_counts(votes, n_classes, block, _byte_classes(votes, n_classes), out, bad)
     return out, int(bad.sum())
 
 
 def vote_belief(votes, n_classes, n_threads=1):
     """votes (T, n) -> (belief (n, k) float64 = counts / T, n_invalid). Division, not a product."""
+    votes = np.ascontiguousarray(votes)
     n_members, n = votes.shape
     table = np.arange(n_members + 1, dtype=np.float64) / np.float64(n_members)
     block = _vote_block(n_classes)
     out = np.empty((n, n_classes), dtype=np.float64)
     bad = np.empty(_n_blocks(n, block), dtype=np.int64)
-    kernel = _k.vote_lookup_u8 if _byte_votes(votes, n_classes) else _k.vote_lookup
     with _threads(n_threads):
-        kernel(np.ascontiguousarray(votes), n_classes, block, table, out, bad)
+        _k.vote_belief(votes, n_classes, block, _byte_classes(votes, n_classes), table, out, bad)
     return out, int(bad.sum())
 
 
@@ -115,13 +116,13 @@ def unique_values(belief, n_threads=1):
     """Sorted unique values of the belief, as float64 (the candidate thresholds).
 
     Few distinct values (vote beliefs: at most T + 1): hash sets of bit patterns per block,
-    merged. Many (softmax beliefs), NaN, or both signs of zero: ``_thread_parts.sorted_unique``.
+    merged. Many (softmax beliefs), or NaN: ``_thread_parts.sorted_unique``.
     """
     flat = np.ascontiguousarray(belief).reshape(-1)
     flat = flat.astype(np.float64, copy=False)  # float32 too: np.unique sees float64 values
     bits = flat.view(np.uint64)
     n_blocks = _n_blocks(bits.shape[0], _UNIQUE_BLOCK)
-    found = np.empty((n_blocks, _UNIQUE_LIMIT), dtype=bits.dtype)
+    found = np.empty((n_blocks, _UNIQUE_LIMIT), dtype=np.uint64)
     n_found = np.empty(n_blocks, dtype=np.int64)
     flags = np.empty(n_blocks, dtype=np.int64)
     with _threads(n_threads):
@@ -132,20 +133,17 @@ def unique_values(belief, n_threads=1):
     cap_log2 = 4
     while (1 << cap_log2) < 2 * int(n_found.sum()):
         cap_log2 += 1
-    merged = _k.merge_unique(found, n_found, cap_log2)
-    values = merged.view(flat.dtype).astype(np.float64)
-    zeros = values[values == 0]
-    if np.isnan(values).any() or np.unique(np.signbit(zeros)).size > 1:
+    values = _k.merge_unique(found, n_found, cap_log2).view(np.float64)
+    if np.isnan(values).any():
         return _ref.unique_values(belief)
-    values.sort()
-    return values
+    return _parts.positive_zero(np.unique(values))
 
 
 def allowed_labels(belief, threshold, n_threads=1):
     """(n, k) bool: belief >= threshold (compared in float64)."""
     out = np.empty(belief.shape, dtype=np.bool_)
     with _threads(n_threads):
-        _k.allowed_labels(belief, np.float64(threshold), out)
+        _k.allowed_labels(np.ascontiguousarray(belief), np.float64(threshold), out)
     return out
 
 
@@ -163,24 +161,17 @@ def _min_depths(belief, label_matrix, n_threads):
     """(depths (m,), n_invalid) from per-block minima combined in block order."""
     m, n = label_matrix.shape
     block = _SAMPLE_BLOCK
-    # rows whose belief (~12 KiB) stays in L1 while all m hypotheses gather from it, next to
-    # the streaming labels (1e6 x 10, m = 100: flat from 9 to 13 KiB, slower at 7.5 and 24 KiB)
+    # rows whose belief (~12 KiB) stays in L1 while all m hypotheses gather from it
     sub = max(64, min(block, 12288 // (belief.shape[1] * belief.itemsize) // 16 * 16)) if m > 1 else block
     nb = _n_blocks(n, block)
     mins = np.empty((m, nb), dtype=np.float64)
-    stats = np.empty((m, nb, 3), dtype=np.int64)
-    belief = np.ascontiguousarray(belief)
-    label_matrix = np.ascontiguousarray(label_matrix)  # the kernel's vector loads need it
+    nans = np.empty((m, nb), dtype=np.bool_)
+    bad = np.empty(nb, dtype=np.int64)
     with _threads(n_threads):
-        _k.min_depth_blocks(belief, label_matrix, block, sub, mins, stats)
-    depths = mins.min(axis=1)
-    depths[stats[:, :, 1].any(axis=1)] = np.nan
-    # Both signs of zero among the minima: numpy's reduction order picks the sign; ask it.
-    for j in np.flatnonzero(depths == 0):
-        zero = mins[j] == 0
-        if stats[j, zero, 2].any() or np.unique(np.signbit(mins[j, zero])).size > 1:
-            depths[j] = _ref.hypothesis_depth(belief, label_matrix[j])[0]
-    return depths, int(stats[:, :, 0].sum())
+        _k.min_depth_blocks(np.ascontiguousarray(belief), label_matrix, block, sub, mins, nans, bad)
+    depths = mins.min(axis=1) + 0.0  # + 0.0: a zero of either sign becomes +0.0
+    depths[nans.any(axis=1)] = np.nan
+    return depths, int(bad.sum())
 
 
 def hypothesis_depth(belief, labels, n_threads=1):
@@ -208,8 +199,8 @@ def count_consistent(belief, labels, threshold, n_threads=1):
 def quantile_depth(belief, labels, rank, n_threads=1):
     """(the (rank+1)-th smallest pointwise depth over valid samples, n_invalid).
 
-    ``rank`` >= 0 is clipped to n_valid - 1; +inf if nothing is valid. The selection is numpy's
-    introselect on the same array the reference builds, so ties and signed zeros agree exactly.
+    ``rank`` >= 0 is clipped to n_valid - 1; +inf if nothing is valid. The selection is the
+    reference's (NumPy's introselect) on the same array the reference builds.
     """
     values, n_invalid = pointwise_depth(belief, labels, n_threads)
     if n_invalid:  # NaN may also be a value (unvalidated belief), so select by label range

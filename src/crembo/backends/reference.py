@@ -12,6 +12,9 @@ Conventions shared by all backends
   (not counted); an invalid label contributes nothing to a depth. Each kernel returns the number
   of invalid entries next to its result.
 - ``n_threads`` is accepted by every kernel and ignored here.
+- A depth or threshold that is zero is +0.0 (``x + 0.0`` turns -0.0 into +0.0 and changes no
+  other value): -0.0 == +0.0, and which of the two np.min or np.unique keeps depends on their
+  reduction order, which no native loop should have to reproduce.
 """
 
 import numpy as np
@@ -89,7 +92,7 @@ def normalize_belief(proba, atol, n_threads=1):
 
 def unique_values(belief, n_threads=1):
     """Sorted unique values of the belief, as float64 (the candidate thresholds)."""
-    return np.unique(belief.astype(np.float64))
+    return np.unique(belief.astype(np.float64) + 0.0)
 
 
 def allowed_labels(belief, threshold, n_threads=1):
@@ -114,7 +117,7 @@ def pointwise_depth(belief, labels, n_threads=1):
 def hypothesis_depth(belief, labels, n_threads=1):
     """(min_i belief[i, labels[i]] over valid i, n_invalid); +inf if no label is valid."""
     values, valid = _gather(belief, labels)
-    depth = float(values[valid].min()) if valid.any() else np.inf
+    depth = float(values[valid].min()) + 0.0 if valid.any() else np.inf
     return depth, int(np.count_nonzero(~valid))
 
 
@@ -146,10 +149,9 @@ def quantile_depth(belief, labels, rank, n_threads=1):
 
 def select_rank(values, rank):
     """The (rank+1)-th smallest of ``values`` (rank clipped to size - 1; +inf if empty), by
-    NumPy's introselect, partitioning ``values`` in place (the native backends share it, so
-    ties and signed zeros agree exactly)."""
+    NumPy's introselect, partitioning ``values`` in place (the native backends share it)."""
     if values.size == 0:
         return np.inf
     rank = min(rank, values.size - 1)
     values.partition(rank)
-    return float(values[rank])
+    return float(values[rank]) + 0.0

@@ -228,6 +228,13 @@ class AllowedLabelTreeClassifier(ClassifierMixin, BaseEstimator):
 
         return rec(0)
 
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        if "tree_" in self.__dict__:  # fitted: the tree (checked on its own) must fit this model
+            from crembo.tree._validate import check_native_estimator
+
+            check_native_estimator(self)
+
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = True

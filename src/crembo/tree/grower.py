@@ -77,6 +77,13 @@ class Tree:
         del self.scores, self.allowed_counts
         return self
 
+    def __setstate__(self, state):
+        # pickle, joblib and skops all restore a tree through here: a tree from a file is checked
+        # before apply_tree can walk it (a bad child index would crash or hang the walk)
+        from crembo.tree._validate import check_native_state
+
+        self.__dict__.update(check_native_state(state))
+
     @property
     def node_count(self):
         return len(self.rows)

@@ -1,4 +1,5 @@
-"""The ``crembo`` command line, driven as a user would: ``python -m crembo ...`` in a subprocess.
+"""``crembo compress`` and ``crembo show``, driven as a user would: ``python -m crembo ...`` in a
+subprocess, or ``cli.main`` in-process where nothing can crash.
 
 Small data and small forests keep every run short; the bad-input runs start together (each
 spends most of its time importing) so the file stays well under a minute.
@@ -6,68 +7,42 @@ spends most of its time importing) so the file stays well under a minute.
 
 import json
 import os
-import subprocess
+import shutil
 import sys
 
-import joblib
 import numpy as np
 import pytest
-from sklearn.datasets import make_classification
-from sklearn.ensemble import RandomForestClassifier
 from sklearn.model_selection import train_test_split
 
 import crembo
 from crembo import cli
+from crembo.cli._output import MANIFEST
 from crembo.persistence import load_student
 
-skops_io = pytest.importorskip("skops.io")
-
-FEATURES = ["alpha", "beta", "gamma", "delta"]
+FEATURES = ["alpha", "beta", "gamma", "delta"]  # the columns of cli_inputs' table.csv
 LABELS = np.array(["ant", "bee", "cat"])
-
-
-def _cmd(*args):
-    return [sys.executable, "-m", "crembo", *map(str, args)]
-
-
-def _env():
-    env = dict(os.environ)
-    env.setdefault("OMP_NUM_THREADS", "1")  # the CI machine is small; runs are tiny anyway
-    return env
-
-
-def run(*args, cwd):
-    return subprocess.run(_cmd(*args), cwd=cwd, env=_env(), capture_output=True, text=True, timeout=120)
+OUTPUT_FILES = sorted([MANIFEST, "report.json", "scan.png", "student.skops", "student.txt"])
 
 
 @pytest.fixture(scope="module")
-def work(tmp_path_factory):
-    """A directory with a CSV table, .npy features/labels and teacher model files."""
+def work(tmp_path_factory, cli_inputs):
+    """A directory with a CSV table, .npy features/labels, teacher model files and bad inputs."""
     d = tmp_path_factory.mktemp("cli")
-    X, y = make_classification(n_samples=150, n_features=4, n_informative=3, n_redundant=0, n_classes=3,
-                               n_clusters_per_class=1, random_state=7)
-    with open(d / "table.csv", "w") as f:
-        f.write(",".join(FEATURES + ["kind"]) + "\n")
-        for row, label in zip(X, LABELS[y]):
-            f.write(",".join(f"{v:.6f}" for v in row) + f",{label}\n")
-    np.save(d / "X.npy", X)
-    np.save(d / "y.npy", y)
-    rf = RandomForestClassifier(n_estimators=8, max_depth=5, random_state=0).fit(X, y)
-    joblib.dump(rf, d / "rf.joblib")
-    skops_io.dump(rf, d / "rf.skops")
+    for name in ("table.csv", "X.npy", "y.npy", "rf.joblib", "rf.skops"):
+        shutil.copy(cli_inputs["dir"] / name, d / name)
     (d / "corrupt.skops").write_bytes(b"PK\x03\x04 this is not really a zip archive")
     (d / "nonnumeric.csv").write_text("a,b,kind\n1.0,red,x\n2.0,blue,y\n3.0,red,x\n")
     (d / "full").mkdir()
     (d / "full" / "keep.txt").write_text("precious")
-    return {"dir": d, "X": X, "y": y}
+    return {"dir": d, "X": cli_inputs["X"], "y": cli_inputs["y"]}
 
 
 @pytest.fixture(scope="module")
-def compressed(work):
+def compressed(work, run_crembo):
     """One successful CSV run shared by several tests."""
     d = work["dir"]
-    res = run("compress", "--data", "table.csv", "--target", "kind", "--fit", "random-forest",
-              "--n-estimators", 10, "--seed", 3, "--out", "runs/csv", cwd=d)
+    res = run_crembo("compress", "--data", "table.csv", "--target", "kind", "--fit", "random-forest",
+                     "--n-estimators", 10, "--seed", 3, "--out", "runs/csv", cwd=d)
     return res, d / "runs" / "csv"
 
 
@@ -96,14 +71,13 @@ MORE_BAD_CASES = {
 
 
 @pytest.fixture(scope="module")
-def bad_runs(work):
+def bad_runs(work, start_crembo):
     """Start every bad-input subprocess at once; collect their results."""
     d = work["dir"]
     procs = {}
     for name, (args, _) in BAD_CASES.items():
         out = f"bad-{name.replace(' ', '-')}/out"
-        procs[name] = subprocess.Popen(_cmd("compress", *args, "--out", out), cwd=d, env=_env(),
-                                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        procs[name] = start_crembo("compress", *args, "--out", out, cwd=d)
     results = {}
     for name, p in procs.items():
         stdout, stderr = p.communicate(timeout=120)
@@ -161,7 +135,7 @@ def test_compress_writes_student_report_text_and_plot(compressed, work):
     res, out = compressed
     assert res.returncode == 0, res.stderr
     assert "test accuracy" in res.stdout
-    assert sorted(p.name for p in out.iterdir()) == ["report.json", "scan.png", "student.skops", "student.txt"]
+    assert sorted(p.name for p in out.iterdir()) == OUTPUT_FILES
     # No temporary directory was left beside the output.
     assert [p.name for p in out.parent.iterdir()] == ["csv"]
     assert (out / "scan.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -185,19 +159,28 @@ def test_compress_writes_student_report_text_and_plot(compressed, work):
     X, y = work["X"], LABELS[work["y"]]
     student = load_student(out / "student.skops")
     _, test = train_test_split(np.arange(len(y)), test_size=0.2, stratify=y, random_state=3)
-    assert np.mean(student.predict(X[test]) == y[test]) == pytest.approx(report["test_accuracy"]["crembo"])
+    with pytest.warns(UserWarning, match="fitted with feature names"):  # it knows its features' names
+        predicted = student.predict(X[test])
+    assert np.mean(predicted == y[test]) == pytest.approx(report["test_accuracy"]["crembo"])
     assert student.threshold_ == t["crembo"]
-    assert (out / "student.txt").read_text() == student.export_text(feature_names=FEATURES)
+    assert list(student.feature_names_in_) == FEATURES
+    assert (out / "student.txt").read_text() == student.export_text()
 
 
-def test_show_prints_tree_and_info(compressed):
+def test_show_prints_tree_and_info(compressed, run_crembo, tmp_path, capsys):
     _, out = compressed
-    res = run("show", out / "student.skops", cwd=out)
+    res = run_crembo("show", out / "student.skops", cwd=out)
     assert res.returncode == 0, res.stderr
     assert "classes (3): ant, bee, cat" in res.stdout
-    assert "features (4): alpha, beta, gamma, delta" in res.stdout  # names from report.json beside it
+    assert "features (4): alpha, beta, gamma, delta" in res.stdout
     assert "tree depth:" in res.stdout
     assert res.stdout.endswith((out / "student.txt").read_text())
+    # The names are in the student itself: the same without the report.json beside it.
+    shutil.copy(out / "student.skops", tmp_path / "alone.skops")
+    assert cli.main(["show", str(tmp_path / "alone.skops")]) == 0
+    shown = capsys.readouterr().out
+    assert "features (4): alpha, beta, gamma, delta" in shown
+    assert shown.endswith((out / "student.txt").read_text())
 
 
 def test_npy_data_skops_teacher_native_oracle(work):
@@ -220,79 +203,24 @@ def test_npy_data_skops_teacher_native_oracle(work):
     assert (d / "npy-native" / "student.txt").read_text().startswith("|--- x")
 
 
-def test_batch_runs_all_jobs_and_reports_failures(work):
+def test_skops_teacher_types_trusted_one_by_one(work, tmp_path, capsys):
+    """A boosted teacher's sklearn trees are not vouched for by crembo: refused, with the hint
+    to trust that one type on the command line; --trusted TYPE then loads it (and --trust too)."""
+    import skops.io as sio
+    from sklearn.ensemble import GradientBoostingClassifier
+
     d = work["dir"]
-    (d / "jobs.toml").write_text(
-        """
-[defaults]
-seed = 1
-n_estimators = 6
-
-[[job]]
-name = "csv-forest"
-data = "table.csv"
-target = "kind"
-fit = "random-forest"
-depth = 2
-
-[[job]]
-name = "broken"
-data = "table.csv"
-target = "no_such_column"
-fit = "random-forest"
-
-[[job]]
-name = "pickled-teacher"
-data = "X.npy"
-labels = "y.npy"
-teacher = "rf.joblib"
-trust = true
-"""
-    )
-    res = run("batch", "jobs.toml", "--out", "batch-out", cwd=d)
-    assert res.returncode == 2, res.stderr  # a job failed on bad input; the others still ran
-    assert "job 'broken' failed" in res.stderr and "2 of 3 job(s) succeeded" in res.stdout
-    out = d / "batch-out"
-    assert sorted(p.name for p in out.iterdir()) == [
-        "csv-forest", "pickled-teacher", "summary.csv", "summary.json", "summary.md"]
-    rows = json.loads((out / "summary.json").read_text())
-    assert [r["job"] for r in rows] == ["csv-forest", "broken", "pickled-teacher"]
-    assert [r["status"] for r in rows] == ["ok", "failed", "ok"]
-    assert "no_such_column" in rows[1]["error"]
-    for r in (rows[0], rows[2]):
-        report = json.loads((out / r["job"] / "report.json").read_text())
-        assert r["crembo_accuracy"] == report["test_accuracy"]["crembo"]
-        assert r["threshold"] == report["thresholds"]["crembo"]
-    assert rows[0]["tree_depth"] <= 2
-    md = (out / "summary.md").read_text().splitlines()
-    assert md[0].startswith("| job | status |") and len(md) == 2 + 3
-    assert (out / "summary.csv").read_text().splitlines()[0].startswith("job,status,teacher_accuracy")
-
-
-def test_failure_while_writing_leaves_nothing(work, tmp_path, monkeypatch, capsys):
-    """In-process: make the last stage fail and check that the atomic output leaves no trace."""
-    def broken_plot(est, path):
-        path.write_bytes(b"half a png")
-        raise RuntimeError("disk on fire")
-
-    monkeypatch.setattr(cli, "_plot_scan", broken_plot)
-    out = tmp_path / "deep" / "er" / "out"
-    code = cli.main(["compress", "--data", str(work["dir"] / "X.npy"), "--labels", str(work["dir"] / "y.npy"),
-                     "--fit", "random-forest", "--n-estimators", "4", "--n-jobs", "1", "--out", str(out)])
-    assert code == 1
-    assert "disk on fire" in capsys.readouterr().err
-    assert list(tmp_path.iterdir()) == []  # not even the parents made for it
-
-
-def test_overwrite_replaces_atomically(work, tmp_path):
-    out = tmp_path / "out"
-    out.mkdir()
-    (out / "old.txt").write_text("old")
-    argv = ["compress", "--data", str(work["dir"] / "X.npy"), "--labels", str(work["dir"] / "y.npy"),
-            "--fit", "random-forest", "--n-estimators", "4", "--n-jobs", "1", "--out", str(out), "--overwrite"]
-    assert cli.main(argv) == 0
-    assert "old.txt" not in {p.name for p in out.iterdir()}
-    assert [p.name for p in tmp_path.iterdir()] == ["out"]
+    X, y = np.load(d / "X.npy"), np.load(d / "y.npy")
+    sio.dump(GradientBoostingClassifier(n_estimators=3, random_state=0).fit(X, y), tmp_path / "gb.skops")
+    base = ["compress", "--data", str(d / "X.npy"), "--labels", str(d / "y.npy"), "--teacher",
+            str(tmp_path / "gb.skops"), "--depth", "2", "--n-jobs", "1"]
+    assert cli.main([*base, "--out", str(tmp_path / "refused")]) == 2
+    err = capsys.readouterr().err
+    assert "sklearn.tree._tree.Tree" in err and "--trusted TYPE" in err
+    assert not (tmp_path / "refused").exists()
+    assert cli.main([*base, "--trusted", "sklearn.tree._tree.Tree", "--out", str(tmp_path / "one")]) == 0
+    report = json.loads((tmp_path / "one" / "report.json").read_text())
+    assert report["teacher"]["type"] == "GradientBoostingClassifier"
 
 
 def test_usage_errors_exit_2(capsys):

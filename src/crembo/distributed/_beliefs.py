@@ -1,6 +1,5 @@
-"""CREMBO on Dask: beliefs over chunked data, and the threshold scan on a cluster.
-
-Needs the optional extra ``pip install "crembo[dask]"`` (dask[array] and distributed).
+"""Beliefs over dask collections, and a local fit whose scan runs on a cluster (joblib's dask
+backend).
 
 - ``belief_from_dask(model, X)``: the teacher's belief over a dask array or dataframe, one
   ``map_blocks`` task per row chunk. Each task runs the same code as ``CREMBOClassifier``: an
