@@ -9,7 +9,7 @@ Times (teacher fit excluded, reported separately):
       sample, run on the first --ref-n rows and extrapolated linearly to n (it is O(n));
   (b) members' predict stacked + ``crembo.belief_from_votes``;
   (c) ``forest.predict_proba`` (sklearn's averaged probabilities, for scale; not the vote belief);
-  (d) ``crembo.forest.forest_belief`` with 1 and 2 threads.
+  (d) ``crembo.teachers.forest.forest_belief`` with 1 and 2 threads.
 Checks (b) == (d) exactly, measures peak traced memory (tracemalloc) of (b) and (d), prints a
 table and writes benchmarks/results/forest_votes.json.
 """
@@ -28,8 +28,8 @@ from sklearn.ensemble import RandomForestClassifier
 from threadpoolctl import threadpool_info
 
 import crembo
-from crembo.forest import _check_chunk_size as forest_votes_chunk
-from crembo.forest import forest_belief
+from crembo.teachers.forest import _check_chunk_size as forest_votes_chunk
+from crembo.teachers.forest import forest_belief
 
 RESULTS = Path(__file__).parent / "results" / "forest_votes.json"
 

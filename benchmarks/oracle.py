@@ -6,7 +6,7 @@
 
 Data: make_classification, 20 features, k = 10 classes. Teacher: RandomForest(100 trees, depth 12)
 fitted on the first min(n, --teacher-rows) rows (its fit is not timed); belief = its hard-vote
-fractions on all n rows (crembo.forest.forest_belief); allowed = belief >= d for a few d.
+fractions on all n rows (crembo.teachers.forest.forest_belief); allowed = belief >= d for a few d.
 
 Part 1, per n and d, depth-4 trees on (X, allowed):
   * ours, criterion="consistency"  (binning timed once per n; fit timed with binning excluded)
@@ -43,7 +43,7 @@ from sklearn.tree import DecisionTreeClassifier
 from threadpoolctl import threadpool_info
 
 import crembo
-from crembo.forest import forest_belief
+from crembo.teachers.forest import forest_belief
 from crembo.tree import AllowedLabelTreeClassifier
 
 sys.path.insert(0, str(Path(__file__).parent))

@@ -180,7 +180,7 @@ def native_student(n_jobs):
 
 def run_ours(workdir, k, n, thresholds, n_jobs, seed, belief_dtype):
     import crembo
-    from crembo.memo import seeded_oracle
+    from crembo._memo import seeded_oracle
 
     X, y, X_te, y_te, forest = load(workdir, k, n)
     student, oracle_name = native_student(n_jobs)
@@ -474,7 +474,7 @@ def main_thresholds(args):
     from sklearn.model_selection import train_test_split
     from sklearn.neural_network import MLPClassifier
 
-    from crembo.candidates import quantile_candidates
+    from crembo._candidates import quantile_candidates
 
     X, y = load_digits(return_X_y=True)
     X = X / 16.0

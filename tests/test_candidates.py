@@ -1,9 +1,9 @@
-"""Candidate thresholds: what ``thresholds=`` accepts (crembo.candidates.check_thresholds_param)."""
+"""Candidate thresholds: what ``thresholds=`` accepts (crembo._candidates.check_thresholds_param)."""
 
 import numpy as np
 import pytest
 
-from crembo.candidates import candidate_thresholds, check_thresholds_param
+from crembo._candidates import candidate_thresholds, check_thresholds_param
 
 
 @pytest.mark.parametrize("bad", [[5.0], [0.2, 1.5], [-0.1, 0.5], [50, 90], np.array([1.0 + 1e-12])])

@@ -12,7 +12,7 @@ import pytest
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor, ExtraTreeClassifier
 
 from crembo import export
-from crembo import export_predictor_template as standalone
+from crembo import _export_predictor as standalone
 from crembo.tree import _validate
 
 

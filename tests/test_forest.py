@@ -1,4 +1,4 @@
-"""crembo.forest: native vote counting over fitted sklearn trees == the members' own predict."""
+"""crembo.teachers.forest: native vote counting over fitted sklearn trees == the members' own predict."""
 
 import numpy as np
 import pytest
@@ -14,7 +14,7 @@ from sklearn.exceptions import NotFittedError
 from sklearn.tree import DecisionTreeClassifier
 
 import crembo
-from crembo.forest import (
+from crembo.teachers.forest import (
     _counts_numpy,
     _float32_chunk,
     flatten_forest,
@@ -246,7 +246,7 @@ def test_errors():
 
 
 def test_fallback_without_extension_warns_and_agrees(monkeypatch):
-    import crembo.forest as cf
+    import crembo.teachers.forest as cf
 
     X, y = data(n=300, n_classes=3, seed=18)
     forest = fit(RandomForestClassifier, X, y, n_estimators=5)

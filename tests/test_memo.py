@@ -9,7 +9,7 @@ from sklearn.ensemble import RandomForestClassifier
 from sklearn.tree import DecisionTreeClassifier
 
 import crembo
-from crembo.memo import MemoResult, NoConsistentThresholdWarning
+from crembo import MemoResult, NoConsistentThresholdWarning
 from crembo.oracles import Oracle, as_oracle
 from crembo.teachers import make_teacher
 

@@ -16,7 +16,7 @@ from sklearn.neural_network import MLPClassifier
 from sklearn.tree import DecisionTreeClassifier
 
 import crembo
-from crembo.candidates import (
+from crembo._candidates import (
     AUTO_MAX_UNIQUE,
     AUTO_N_QUANTILES,
     bounded_candidates,
@@ -248,7 +248,7 @@ def test_memo_accepts_threshold_choices(data):
 def test_seeded_oracle_bins_reproducibly_beyond_the_bin_subsample():
     # The native tree draws the rows for its bin edges when n > 200,000, in ``prepare``, which
     # runs on the student itself: MEMO/CREMBO seed it, or two runs with one random_state differ.
-    from crembo.memo import seeded_oracle
+    from crembo._memo import seeded_oracle
 
     X = np.random.default_rng(0).standard_normal((210_000, 2))
     student = crembo.AllowedLabelTreeClassifier(max_depth=1)

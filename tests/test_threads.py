@@ -79,7 +79,7 @@ _HUGE_N_JOBS_SCRIPT = """
 import numpy as np, crembo
 from sklearn.datasets import make_classification
 from sklearn.ensemble import AdaBoostClassifier, RandomForestClassifier
-from crembo.forest import forest_belief
+from crembo.teachers.forest import forest_belief
 from crembo.tree import AllowedLabelTreeClassifier
 
 ones = np.ones((70000, 1))

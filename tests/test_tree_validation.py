@@ -81,7 +81,7 @@ def run_child(cases, X, tmp_path):
     script = (
         "import json, pickle, sys\n"
         "import joblib, numpy as np\n"
-        "from crembo.forest import forest_belief\n"
+        "from crembo.teachers.forest import forest_belief\n"
         "from crembo.persistence import load_model, load_student\n"
         "X = np.load(sys.argv[2])\n"
         "loaders = {'skops': load_student, 'teacher': load_model, 'joblib': joblib.load,\n"

@@ -29,6 +29,6 @@ from crembo.depth import (
 from crembo.teachers import BeliefTeacher, CallableTeacher, make_teacher
 from crembo.oracles import Oracle, as_oracle
 from crembo.tree import AllowedLabelTreeClassifier
-from crembo.memo import MemoResult, memo
+from crembo._memo import MemoResult, NoConsistentThresholdWarning, memo
 from crembo.estimator import CREMBOClassifier, TeacherLabelBaseline, TrueLabelBaseline, fit_baseline_bm, fit_baseline_vt
 from crembo import export, metrics, plotting

@@ -22,6 +22,11 @@ LABEL_DTYPES = (np.int32, np.int64)
 FLOAT_DTYPES = (np.float32, np.float64)
 
 
+def n_rows(X):
+    """Number of samples of an array, sparse matrix, DataFrame or list."""
+    return X.shape[0] if hasattr(X, "shape") else len(X)
+
+
 def _as_array(x, name):
     if x is None:
         raise TypeError(f"{name} must be an array, got None")

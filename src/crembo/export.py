@@ -32,7 +32,7 @@ __all__ = [
 
 SCHEMA_FORMAT = "crembo-tree"
 SCHEMA_VERSION = 1
-_PREDICTOR_MODULE = "export_predictor_template.py"
+_PREDICTOR_MODULE = "_export_predictor.py"
 _VALIDATE_IMPORT = "from crembo.tree._validate import"
 
 
@@ -298,7 +298,7 @@ def write_predictor(path):
 
 def predict_json(model, X):
     """Predict with a crembo-tree dict through the standalone predictor (the shipped code path)."""
-    from crembo import export_predictor_template as standalone
+    from crembo import _export_predictor as standalone
 
     model = validate_tree_dict(model)
     rows = np.asarray(X, dtype=np.float64)

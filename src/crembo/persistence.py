@@ -59,7 +59,7 @@ def _allow_list():
     from sklearn.tree._tree import Tree as SklearnTree
 
     from crembo.estimator import CREMBOClassifier, ScanResult, TeacherLabelBaseline, TrueLabelBaseline
-    from crembo.memo import MemoResult, OracleCall
+    from crembo._memo import MemoResult, OracleCall
     from crembo.oracles import MultiOutputStudent
     from crembo.teachers import BeliefTeacher, ProbaTeacher, VoteTeacher
     from crembo.tree.estimator import AllowedLabelTreeClassifier

@@ -43,7 +43,7 @@ except ImportError as exc:  # torch is an optional extra, never a core dependenc
 from crembo._torch_training import MLP, Standardizer, TorchStudent, TrainConfig, seed_of, train_mlp
 from crembo.beliefs import allowed_labels, belief_from_logits, check_belief
 from crembo.beliefs import thresholds as unique_values
-from crembo.candidates import candidate_thresholds
+from crembo._candidates import candidate_thresholds
 from crembo.depth import hypothesis_depth
 from crembo.oracles import Oracle
 
@@ -164,8 +164,8 @@ def clip_belief(belief, low=0.01, high=0.9):
 
 def threshold_grid(belief, n_thresholds=40):
     """At most ``n_thresholds`` candidate thresholds of ``belief``: ``CREMBOClassifier``'s
-    ``thresholds=n_thresholds`` (``crembo.candidates.bounded_candidates``: quantiles of the unique
-    values merged with evenly spaced values, each a real belief value; min and max included)."""
+    ``thresholds=n_thresholds`` (quantiles of the unique values merged with evenly spaced
+    values, each a real belief value; min and max included)."""
     if isinstance(n_thresholds, bool) or not isinstance(n_thresholds, numbers.Integral) or n_thresholds < 2:
         raise ValueError(f"n_thresholds must be an int >= 2, got {n_thresholds!r}")
     return candidate_thresholds(check_belief(belief), int(n_thresholds))

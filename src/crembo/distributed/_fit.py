@@ -69,7 +69,7 @@ def _map_reduce(client, shards, fn, args, reduce_fn, *reduce_args, nbytes=None):
 
 
 def _check_student(estimator, seed):
-    from crembo.memo import seeded_oracle
+    from crembo._memo import seeded_oracle
     from crembo.oracles import FitAllowedOracle
     from crembo.tree import AllowedLabelTreeClassifier
 
@@ -225,9 +225,9 @@ def fit_distributed(estimator, X, y, client=None, *, batch_size=8, sketch_size=4
     from distributed import default_client, wait
     from sklearn.utils.multiclass import check_classification_targets
 
-    from crembo.candidates import AUTO_MAX_UNIQUE, AUTO_N_QUANTILES, bounded_candidates
+    from crembo._candidates import AUTO_MAX_UNIQUE, AUTO_N_QUANTILES, bounded_candidates
     from crembo.estimator import ScanResult, _nan_policy
-    from crembo.memo import MemoResult, OracleCall, resolve_seed, search_thresholds
+    from crembo._memo import MemoResult, OracleCall, resolve_seed, search_thresholds
 
     thresholds = _check_estimator(estimator)
     for name, value, low in (("batch_size", batch_size, 1), ("sketch_size", sketch_size, 2)):

@@ -18,10 +18,9 @@ from sklearn.utils import check_random_state
 from crembo import _validation as v
 from crembo._threads import SERIAL_WORK
 from crembo.beliefs import allowed_labels, check_belief
-from crembo.candidates import candidate_thresholds as make_candidates
+from crembo._candidates import candidate_thresholds as make_candidates
 from crembo.depth import hypothesis_depth, quantile_depth
 from crembo.oracles import FitAllowedOracle, Oracle, as_oracle, fresh_estimator
-from crembo.teachers import _n_rows
 
 __all__ = [
     "memo",
@@ -219,7 +218,7 @@ def memo(
         Thresholds to search. None or "unique": every unique value of the belief (the paper);
         an int m: at most m of those values (half quantiles, half evenly spaced); "auto": unique
         when there are <= 256 of them, else 128 such; an array: these (sorted, deduplicated).
-        See ``crembo.candidates``.
+        docs/cost_model.md measures the trade-off.
     random_state : None, int or RandomState
         One seed, resolved once and given to every oracle call (so calls are reproducible).
     oracle, prepared : optional
@@ -242,7 +241,7 @@ def memo(
     eps = v.check_fraction(eps, "eps")
     belief = check_belief(belief, backend=backend, n_jobs=n_jobs)
     check_student_classes(student if oracle is None else oracle, belief.shape[1])
-    n = _n_rows(X)
+    n = v.n_rows(X)
     if n != belief.shape[0]:
         raise ValueError(f"X has {n} samples but the belief has {belief.shape[0]} rows")
     thr = make_candidates(
