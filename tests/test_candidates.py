@@ -9,7 +9,7 @@ from crembo._candidates import candidate_thresholds, check_thresholds_param
 @pytest.mark.parametrize("bad", [[5.0], [0.2, 1.5], [-0.1, 0.5], [50, 90], np.array([1.0 + 1e-12])])
 def test_explicit_thresholds_outside_unit_interval_are_refused(bad):
     # beliefs are probabilities: above 1 nothing is allowed anywhere (nothing can be consistent),
-    # below 0 everything is; [5.0] used to be accepted and reported as CREMBO's threshold_
+    # below 0 everything is; [5.0] must not be reported as CREMBO's threshold_
     with pytest.raises(ValueError, match=r"thresholds must lie in \[0, 1\]"):
         check_thresholds_param(bad)
 

@@ -5,7 +5,8 @@ backend listed by ``crembo.available_backends()`` is compared with it on random 
 hypothesis and on hand-picked edge cases: bitwise equality (NaN positions included), except
 ``softmax`` which may differ by a few ulps because ``exp`` differs between libms. The reference is
 also compared with itself, so this file exercises the generators when it is the only backend.
-Then the public API is checked against plain NumPy expressions of the spec in DESIGN.md.
+Then the public API is checked against plain NumPy expressions of the definitions in the
+docstrings of ``crembo.beliefs`` and ``crembo.depth``.
 """
 
 import functools
@@ -534,7 +535,7 @@ def test_vote_kernels_threads_all_dtypes(backend_name, case, dtype):
 
 
 # ---------------------------------------------------------------------------------------------
-# the public API against NumPy expressions of the spec (DESIGN.md, "The mathematics")
+# the public API against NumPy expressions of the definitions (crembo.beliefs, crembo.depth)
 
 
 @given(case=vote_args())

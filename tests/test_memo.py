@@ -193,7 +193,7 @@ def test_crembo_refuses_thresholds_outside_unit_interval_before_the_teacher(thre
 @pytest.mark.parametrize("bad", [-1, 2**32, 2**40, np.int64(-5)])
 def test_seed_out_of_range_is_refused_up_front(bad):
     X, belief = forest_belief(0, n=40)
-    # the default native tree used to accept any int (it draws only above 200,000 rows)
+    # refused even by the default native tree, which draws only above 200,000 rows
     with pytest.raises(ValueError, match=r"random_state must be in \[0, 2\*\*32 - 1\]"):
         crembo.memo(X, belief, random_state=bad)
     assert crembo.memo(X, belief, random_state=2**32 - 1).consistent

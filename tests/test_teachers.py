@@ -247,7 +247,7 @@ def test_plain_teacher_with_predict_proba_works(data):
     X, y = data
     expected = LogisticRegression(max_iter=500).fit(X, y).predict_proba(X)
     unfitted = PlainProba()
-    teacher = make_teacher(unfitted, X, y)  # used to fail reading sklearn's __sklearn_tags__
+    teacher = make_teacher(unfitted, X, y)  # a plain class: no sklearn __sklearn_tags__ to read
     assert isinstance(teacher, ProbaTeacher) and not hasattr(unfitted, "model_")  # fitted on a copy
     np.testing.assert_allclose(teacher.belief(X, np.unique(y)), expected, rtol=1e-12)
     fitted = PlainProba()

@@ -85,6 +85,13 @@ def test_parameter_validation():
         ctorch.TorchOracle(hidden=(0,)).fit(X, np.ones((4, 2), bool))
     with pytest.raises(ValueError, match="epochs"):
         ctorch.TorchOracle(epochs=0).fit(X, np.ones((4, 2), bool))
+    # an infinite step or weight decay would train to NaN weights without a word
+    with pytest.raises(ValueError, match="lr must be a finite number > 0, got inf"):
+        ctorch.TorchOracle(lr=np.inf).fit(X, np.ones((4, 2), bool))
+    with pytest.raises(ValueError, match="weight_decay must be a finite number >= 0, got inf"):
+        ctorch.TorchOracle(weight_decay=np.inf).fit(X, np.ones((4, 2), bool))
+    with pytest.raises(TypeError, match="epochs must be an int >= 1, got 2.0"):
+        ctorch.TorchOracle(epochs=2.0).fit(X, np.ones((4, 2), bool))
     with pytest.raises(ValueError, match="NaN"):
         ctorch.TorchOracle().prepare(np.array([[np.nan, 1.0]]))
     with pytest.raises(ValueError, match="shape"):

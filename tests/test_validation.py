@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import crembo
+from crembo import _validation as v
 from crembo._validation import BELIEF_ATOL
 
 BELIEF = np.array([[0.5, 0.25, 0.25], [0.0, 1.0, 0.0], [0.2, 0.3, 0.5], [1 / 3, 1 / 3, 1 / 3]])
@@ -306,7 +307,7 @@ def test_threshold_checks(func):
         "count_consistent": lambda d: crembo.count_consistent(BELIEF, Y, d),
         "is_consistent": lambda d: crembo.is_consistent(BELIEF, Y, d),
     }[func]
-    with pytest.raises(ValueError, match="threshold is NaN"):
+    with pytest.raises(ValueError, match=r"threshold must be in \[0, 1\] .*got nan"):
         f(float("nan"))
     for bad in ["0.5", None, True, [0.5], 1j]:
         with pytest.raises(TypeError, match="threshold must be a real number"):
@@ -315,7 +316,7 @@ def test_threshold_checks(func):
         with pytest.raises(TypeError, match="threshold must be a real number"):
             f(bad)
     # beliefs are probabilities: a threshold outside [0, 1] is a mistake (50 for 50%, a logit),
-    # which used to answer silently (all False / all True)
+    # not a question to answer silently (all False / all True)
     for bad in [50, 1.5, float(np.nextafter(1.0, 2.0)), -0.1, np.inf, -np.inf]:
         with pytest.raises(ValueError, match=r"threshold must be in \[0, 1\]"):
             f(bad)
@@ -339,9 +340,9 @@ def test_atol_checks(func, backend_name):
     # a tolerance of 1 or more accepts a row of zeros, which has no normalisation (0 / 0 gave a
     # NaN belief), and NaN accepts every row: both are refused, as are negative tolerances
     for bad in [np.inf, 1.0, 2, float("nan"), -1e-9, -np.inf]:
-        with pytest.raises(ValueError, match=r"atol .* must be in \[0, 1\)"):
+        with pytest.raises(ValueError, match=r"atol must be in \[0, 1\) \(the tolerance on a row sum of 1\)"):
             f(np.zeros((3, 2)), atol=bad, backend=backend_name)
-        with pytest.raises(ValueError, match=r"atol .* must be in \[0, 1\)"):
+        with pytest.raises(ValueError, match=r"atol must be in \[0, 1\) \(the tolerance on a row sum of 1\)"):
             f(BELIEF * 3, atol=bad, backend=backend_name)
     for bad in ["1e-5", None, True, [1e-5]]:
         with pytest.raises(TypeError, match="atol must be a real number"):
@@ -362,6 +363,69 @@ def test_n_jobs_checks():
             crembo.hypothesis_depth(BELIEF, Y, n_jobs=bad)
     for ok in [None, 1, 2, -1, -100, np.int64(2)]:
         assert crembo.hypothesis_depth(BELIEF, Y, n_jobs=ok) == 1 / 3
+
+
+def test_check_int_and_check_real():
+    assert v.check_int(np.int32(3), "m", low=1) == 3 and type(v.check_int(np.int64(3), "m")) is int
+    assert v.check_int(None, "m", low=1, allow_none=True) is None
+    assert v.check_real(np.float32(0.5), "f", low=0, high=1) == 0.5 and type(v.check_real(1, "f")) is float
+    for bad, message in [(True, "m must be an int >= 1, got True"), (np.True_, "m must be an int >= 1"),
+                         (1.0, "m must be an int >= 1, got 1.0"), ("2", "m must be an int >= 1"),
+                         (None, "m must be an int >= 1, got None")]:
+        with pytest.raises(TypeError, match=message):
+            v.check_int(bad, "m", low=1)
+    with pytest.raises(TypeError, match="m must be None or an int in \\[2, 255\\], got 'a'"):
+        v.check_int("a", "m", low=2, high=255, allow_none=True)
+    with pytest.raises(ValueError, match="m must be in \\[2, 255\\], got 256"):
+        v.check_int(256, "m", low=2, high=255)
+    with pytest.raises(ValueError, match="m must be >= 1, got 0"):
+        v.check_int(np.int8(0), "m", low=1)
+    for bad in [True, "0.5", None, 1j]:
+        with pytest.raises(TypeError, match="f must be a real number in \\(0, 1\\)"):
+            v.check_real(bad, "f", low=0, high=1, low_open=True, high_open=True)
+    for bad in [0, 1.0, float("nan"), np.inf]:
+        with pytest.raises(ValueError, match=f"f must be in \\(0, 1\\), got {bad!r}"):
+            v.check_real(bad, "f", low=0, high=1, low_open=True, high_open=True)
+    # a one-sided range says "finite": infinity passes "> 0" but is no learning rate
+    for bad in [0.0, -1, np.inf, float("nan")]:
+        with pytest.raises(ValueError, match="f must be a finite number > 0"):
+            v.check_real(bad, "f", low=0, low_open=True)
+    with pytest.raises(ValueError, match="f must be in \\[0, 1\\] \\(a reason\\), got 2.0"):
+        v.check_real(2, "f", low=0, high=1, why="a reason")
+
+
+def _forest_and_data():
+    from sklearn.ensemble import RandomForestClassifier
+
+    X = np.random.default_rng(0).normal(size=(30, 3))
+    y = np.arange(30) % 2
+    return RandomForestClassifier(n_estimators=3, max_depth=2, random_state=0).fit(X, y), X, y
+
+
+# Integer parameters of public functions and estimators: a value of the wrong kind is a
+# TypeError, one out of range a ValueError, with the same words everywhere.
+INT_PARAMETERS = {
+    "max_depth": (lambda x, f, X, y: crembo.AllowedLabelTreeClassifier(max_depth=x).fit(X, y), -1),
+    "min_samples_leaf": (lambda x, f, X, y: crembo.AllowedLabelTreeClassifier(min_samples_leaf=x).fit(X, y), 0),
+    "max_bins": (lambda x, f, X, y: crembo.tree.bin_features(X, max_bins=x), 256),
+    "n_resamples": (lambda x, f, X, y: crembo.metrics.fidelity(f, f, X, ci=True, n_resamples=x), 0),
+    "chunk_size": (lambda x, f, X, y: crembo.teachers.forest.forest_belief(f, X, chunk_size=x), 0),
+    "n_features": (lambda x, f, X, y: crembo.export.to_onnx(f.estimators_[0], n_features=x), None),
+}
+
+
+@pytest.mark.parametrize("name", sorted(INT_PARAMETERS))
+def test_integer_parameters_share_one_check(name):
+    call, out_of_range = INT_PARAMETERS[name]
+    forest, X, y = _forest_and_data()
+    if name == "n_features":
+        pytest.importorskip("skl2onnx")
+    for bad in [1.5, True, "3"]:
+        with pytest.raises(TypeError, match=f"{name} must be (None or )?an int"):
+            call(bad, forest, X, y)
+    if out_of_range is not None:
+        with pytest.raises(ValueError, match=f"{name} must be (>=|in) "):
+            call(out_of_range, forest, X, y)
 
 
 def test_unknown_backend_argument():

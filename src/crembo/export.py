@@ -16,6 +16,8 @@ import os
 
 import numpy as np
 
+from crembo import _validation as v
+
 __all__ = [
     "SCHEMA_FORMAT",
     "SCHEMA_VERSION",
@@ -327,8 +329,7 @@ def to_onnx(student, n_features=None, *, target_opset=None):
         raise ImportError("ONNX export needs skl2onnx: pip install 'crembo[onnx]'") from exc
     if n_features is None:
         n_features = int(student.n_features_in_)
-    if isinstance(n_features, bool) or not isinstance(n_features, numbers.Integral):
-        raise TypeError(f"n_features must be an int, got {n_features!r}")
+    n_features = v.check_int(n_features, "n_features")
     if n_features != student.n_features_in_:
         raise ValueError(f"n_features={n_features} but the student was fitted on {student.n_features_in_} features")
     model = convert_sklearn(

@@ -3,9 +3,9 @@
 Needs matplotlib (``pip install 'crembo[plot]'``); it is imported only when a function here runs.
 """
 
-import numbers
-
 import numpy as np
+
+from crembo._validation import is_real
 
 __all__ = ["plot_scan", "scan_summary"]
 
@@ -52,7 +52,7 @@ def _scan_arrays(model):
 
 def _attr(model, name):
     value = getattr(model, name, None)
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+    if not is_real(value):
         raise ValueError(f"plot_scan needs the fitted model's {name} (a number), got {value!r}")
     return float(value)
 
@@ -118,7 +118,7 @@ def plot_scan(model, ax=None):
     xs = np.array([lo - pad, hi + pad])
     ax.plot(xs, xs, color="0.6", linestyle=(0, (4, 3)), linewidth=1.0, label="depth = d (consistent on or above)")
     teacher_acc = getattr(model, "teacher_validation_score_", None)
-    if isinstance(teacher_acc, numbers.Real) and not isinstance(teacher_acc, bool):
+    if is_real(teacher_acc):
         ax.axhline(teacher_acc, color=_TEACHER, linestyle=":", linewidth=1.4,
                    label=f"teacher validation accuracy ({teacher_acc:.3f})")
 

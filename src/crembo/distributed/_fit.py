@@ -28,6 +28,7 @@ import time
 
 import numpy as np
 
+from crembo import _validation as v
 from crembo.distributed import _parts as P
 from crembo.distributed._beliefs import _require_dask
 from crembo.distributed._split import validation_masks
@@ -230,9 +231,8 @@ def fit_distributed(estimator, X, y, client=None, *, batch_size=8, sketch_size=4
     from crembo._memo import MemoResult, OracleCall, resolve_seed, search_thresholds
 
     thresholds = _check_estimator(estimator)
-    for name, value, low in (("batch_size", batch_size, 1), ("sketch_size", sketch_size, 2)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-            raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
+    batch_size = v.check_int(batch_size, "batch_size", low=1)
+    sketch_size = v.check_int(sketch_size, "sketch_size", low=2)
     seed = resolve_seed(estimator.random_state)
     learner = _check_student(estimator, seed)
     if sketch_size <= learner.max_bins:

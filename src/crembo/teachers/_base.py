@@ -1,10 +1,8 @@
 """The teacher protocol, and what every teacher shares: class mapping and chunked beliefs."""
 
-import numbers
-
 import numpy as np
 
-from crembo._validation import n_rows
+from crembo import _validation as v
 from crembo.beliefs import check_belief
 
 
@@ -66,7 +64,6 @@ def _scatter_columns(values, cols, n_classes):
 # Rows of X a teacher predicts at a time: bounds the transient memory of inference (a chunk of
 # predict_proba output, or T x chunk int64 member votes: 52 MB for 100 members) whatever n is.
 DEFAULT_CHUNK_SIZE = 65536
-BELIEF_DTYPES = (np.float32, np.float64)
 
 
 def _rows(X, start, stop):
@@ -75,23 +72,17 @@ def _rows(X, start, stop):
 
 
 def _check_chunk_size(chunk_size):
-    if chunk_size is None:
-        return DEFAULT_CHUNK_SIZE
-    if isinstance(chunk_size, bool) or not isinstance(chunk_size, numbers.Integral) or chunk_size < 1:
-        raise ValueError(f"chunk_size must be an int >= 1 or None, got {chunk_size!r}")
-    return int(chunk_size)
+    chunk_size = v.check_int(chunk_size, "chunk_size", low=1, allow_none=True)
+    return DEFAULT_CHUNK_SIZE if chunk_size is None else chunk_size
 
 
 def _check_dtype(dtype):
-    dt = np.dtype(dtype).type
-    if dt not in BELIEF_DTYPES:
-        raise ValueError(f"a belief's dtype must be float32 or float64, got {np.dtype(dtype)}")
-    return dt
+    return v.check_float_dtype(dtype, "a belief's dtype")
 
 
 def _chunked_belief(fn, X, n_classes, chunk_size, dtype):
     """Fill an (n, n_classes) belief of ``dtype`` with ``fn(rows)`` -> (rows, n_classes) chunk by chunk."""
-    n = n_rows(X)
+    n = v.n_rows(X)
     if n <= chunk_size:
         return np.asarray(fn(X), dtype=dtype)
     out = np.empty((n, n_classes), dtype=dtype)
@@ -135,7 +126,7 @@ class BeliefTeacher(Teacher):
     _accepts_dtype = True
 
     def belief(self, X, classes, dtype=np.float64):
-        n = X.shape[0] if hasattr(X, "shape") else len(X)
+        n = v.n_rows(X)
         if n != self.matrix.shape[0]:
             raise ValueError(
                 f"a precomputed belief has {self.matrix.shape[0]} rows and cannot describe {n} new samples"

@@ -1,10 +1,10 @@
 """A teacher that is a PyTorch module (torch is an optional extra, imported only when used)."""
 
-import numbers
 import sys
 
 import numpy as np
 
+from crembo import _validation as v
 from crembo.beliefs import belief_from_logits, belief_from_proba
 from crembo.teachers._base import Teacher, _scatter_columns
 
@@ -28,11 +28,9 @@ class TorchTeacher(Teacher):
             raise TypeError(f"module must be a torch.nn.Module, got {type(module).__name__}")
         if kind not in ("logits", "proba"):
             raise ValueError(f"kind must be 'logits' or 'proba', got {kind!r}")
-        if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) or batch_size < 1:
-            raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
         self.module = module
         self.kind = kind
-        self.batch_size = int(batch_size)
+        self.batch_size = v.check_int(batch_size, "batch_size", low=1)
         self.backend = backend
         self.classes_ = None if classes is None else np.asarray(classes)
 

@@ -1,11 +1,10 @@
 """``AllowedLabelTreeClassifier``: the native consistency oracle of MEMO and CREMBO."""
 
-import numbers
-
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.validation import check_is_fitted
 
+from crembo import _validation as v
 from crembo._threads import resolve_n_threads
 from crembo.tree.binning import BinnedData, bin_features, check_X
 from crembo.tree.grower import CRITERIA, Grower, balanced_factors
@@ -72,10 +71,8 @@ class AllowedLabelTreeClassifier(ClassifierMixin, BaseEstimator):
 
     # -- validation ----------------------------------------------------------------------
     def _check_params(self):
-        for name, low in (("max_depth", 0), ("min_samples_leaf", 1)):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < low:
-                raise ValueError(f"{name} must be an int >= {low}, got {v!r}")
+        v.check_int(self.max_depth, "max_depth", low=0)
+        v.check_int(self.min_samples_leaf, "min_samples_leaf", low=1)
         if self.criterion not in CRITERIA:
             raise ValueError(f"criterion must be one of {sorted(CRITERIA)}, got {self.criterion!r}")
         if self.class_weight not in (None, "balanced"):
