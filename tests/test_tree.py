@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from sklearn.base import clone
 from sklearn.tree import DecisionTreeClassifier
+from sklearn.utils.estimator_checks import parametrize_with_checks
 
 import crembo
 from crembo.tree import AllowedLabelTreeClassifier, bin_features, export_text
@@ -390,11 +391,27 @@ def test_top_level_export_and_validation():
         AllowedLabelTreeClassifier(class_weight="balanced").fit(X, allowed)
     with pytest.raises(ValueError, match="criterion"):
         AllowedLabelTreeClassifier(criterion="entropy").fit(X, allowed)
-    with pytest.raises(ValueError, match="rows"):
+    with pytest.raises(ValueError, match="inconsistent numbers of samples"):
         AllowedLabelTreeClassifier().fit(X, allowed[:-1])
+    with pytest.raises(ValueError, match="allowed has 299 rows but X has 300"):
+        AllowedLabelTreeClassifier().fit_allowed(X, allowed[:-1])
     with pytest.raises(ValueError, match="0/1"):
         AllowedLabelTreeClassifier().fit(X, allowed * 2.0)
     with pytest.raises(ValueError, match="max_bins"):
         AllowedLabelTreeClassifier(max_bins=300).fit(X, allowed)
-    with pytest.raises(ValueError, match="features"):
+    with pytest.raises(ValueError, match="X has 2 features, but AllowedLabelTreeClassifier is expecting 4"):
         AllowedLabelTreeClassifier().fit(X, allowed).predict(X[:, :2])
+
+
+# What scikit-learn's conventions ask that this estimator deliberately does otherwise.
+NOT_SKLEARN = {
+    "check_supervised_y_2d": "a 2-D Y is a matrix of allowed sets, one column per class: a column vector "
+                             "is one class, not a column of labels",
+    "check_class_weight_classifiers": "class_weight is None or 'balanced' (the paper's balanced Gini), not a "
+                                      "dict of per-class weights",
+}
+
+
+@parametrize_with_checks([AllowedLabelTreeClassifier()], expected_failed_checks=lambda est: NOT_SKLEARN)
+def test_sklearn_conventions(estimator, check):
+    check(estimator)
