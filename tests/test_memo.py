@@ -10,6 +10,7 @@ from sklearn.tree import DecisionTreeClassifier
 
 import crembo
 from crembo import MemoResult, NoConsistentThresholdWarning
+from crembo._memo import seeded_oracle
 from crembo.oracles import Oracle, as_oracle
 from crembo.teachers import make_teacher
 
@@ -228,3 +229,26 @@ def test_native_tree_class_limit_is_checked_before_any_work():
     # and 255 classes are within the limit
     res = crembo.memo(X[: 2 * 255], np.full((2 * 255, 255), 1.0 / 255), native, random_state=0)
     assert res.consistent
+
+
+def test_memo_accepts_threshold_choices():
+    X, belief = forest_belief(0, n=300)
+    full = crembo.memo(X, belief, random_state=0)
+    assert full.thresholds.size == np.unique(belief).size
+    assert crembo.memo(X, belief, candidate_thresholds="auto", random_state=0).thresholds.size == full.thresholds.size
+    few = crembo.memo(X, belief, candidate_thresholds=4, random_state=0)
+    assert few.thresholds.size <= 4 and np.isin(few.thresholds, full.thresholds).all()
+
+
+def test_seeded_oracle_bins_reproducibly_beyond_the_bin_subsample():
+    # The native tree draws the rows for its bin edges when n > 200,000, in ``prepare``, which
+    # runs on the student itself: MEMO/CREMBO seed it, or two runs with one random_state differ.
+    X = np.random.default_rng(0).standard_normal((210_000, 2))
+    student = crembo.AllowedLabelTreeClassifier(max_depth=1)
+    unseeded = [crembo.as_oracle(student).prepare(X).X_binned for _ in range(2)]
+    assert not np.array_equal(*unseeded)
+    seeded = [seeded_oracle(student, 3).prepare(X).X_binned for _ in range(2)]
+    np.testing.assert_array_equal(*seeded)
+    assert student.random_state is None  # the user's student is not modified
+    explicit = crembo.AllowedLabelTreeClassifier(random_state=7)
+    assert seeded_oracle(explicit, 3).learner.random_state == 7  # a user's own seed wins

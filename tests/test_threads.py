@@ -3,12 +3,10 @@
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-import crembo
 from crembo import _threads
 
 
@@ -116,9 +114,8 @@ print("DONE")
 """
 
 
-def test_huge_n_jobs_is_safe_on_every_path():
-    env = dict(os.environ, PYTHONPATH=str(Path(crembo.__file__).parents[1]))
-    proc = subprocess.run([sys.executable, "-c", _HUGE_N_JOBS_SCRIPT], env=env, capture_output=True, text=True, check=False,
+def test_huge_n_jobs_is_safe_on_every_path(child_env):
+    proc = subprocess.run([sys.executable, "-c", _HUGE_N_JOBS_SCRIPT], env=child_env, capture_output=True, text=True, check=False,
                           timeout=600)
     assert proc.returncode == 0 and proc.stdout.rstrip().endswith("DONE"), (
         f"exit code {proc.returncode}; got through:\n{proc.stdout}\n{proc.stderr[-3000:]}"
