@@ -47,7 +47,7 @@ from crembo.teachers.forest import forest_belief
 from crembo.tree import AllowedLabelTreeClassifier
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import drop_singleton_classes  # noqa: E402
+from _common import drop_singleton_classes
 
 ROOT = Path(__file__).resolve().parent.parent
 THRESHOLDS = (0.1, 0.3, 0.5)
@@ -56,7 +56,7 @@ THRESHOLDS = (0.1, 0.3, 0.5)
 def sklearn_predict(model, X):
     """The reference oracle's rule: the output with the highest probability of a 1."""
     cols = []
-    for classes, proba in zip(model.classes_, model.predict_proba(X)):
+    for classes, proba in zip(model.classes_, model.predict_proba(X), strict=True):
         hit = np.flatnonzero(classes == 1)
         cols.append(proba[:, hit[0]] if hit.size else np.zeros(X.shape[0]))
     return np.argmax(np.column_stack(cols), axis=1)

@@ -48,7 +48,7 @@ cdef inline void _count_block(
     cdef int32_t node[LANES]        # locals of a cdef function: private to the calling thread
     cdef const float* row[LANES]
     cdef const FlatNode* nd
-    cdef Py_ssize_t i, t, g, c, n_valid
+    cdef Py_ssize_t i, t, g, n_valid
     cdef int32_t active
     cdef float x
 

@@ -175,7 +175,7 @@ def unique_values_hashed(
     """
     cdef Py_ssize_t total = belief.shape[0] * belief.shape[1]
     cdef Py_ssize_t n_parts = max(1, min(n_threads, total // 4096 + 1))
-    cdef Py_ssize_t p, j, pos, step
+    cdef Py_ssize_t p, pos, step
     cdef const real_t* data
     cdef HashSet* sets
     cdef uint8_t flags = 0

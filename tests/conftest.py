@@ -83,14 +83,16 @@ def _assert_same(actual, expected, *, max_ulp=None, where=""):
     if isinstance(expected, tuple):
         assert isinstance(actual, tuple), f"{where}: expected a tuple, got {type(actual)}"
         assert len(actual) == len(expected), f"{where}: tuple length {len(actual)} != {len(expected)}"
-        for i, (a, e) in enumerate(zip(actual, expected)):
+        for i, (a, e) in enumerate(zip(actual, expected, strict=True)):
             _assert_same(a, e, max_ulp=max_ulp, where=f"{where}[{i}]")
         return
     if isinstance(expected, np.ndarray):
         assert isinstance(actual, np.ndarray), f"{where}: expected an ndarray, got {type(actual)}"
     else:  # scalars: counts are Python or NumPy ints, depths floats (possibly +inf or NaN)
         kind = (int, np.integer) if isinstance(expected, (int, np.integer)) else (float, np.floating)
-        assert isinstance(actual, kind) and not isinstance(actual, bool), f"{where}: {actual!r} is not like {expected!r}"
+        assert isinstance(actual, kind) and not isinstance(actual, bool), (
+            f"{where}: {actual!r} is not like {expected!r}"
+        )
     a, e = np.asarray(actual), np.asarray(expected)
     assert a.shape == e.shape, f"{where}: shape {a.shape} != {e.shape}"
     assert a.dtype == e.dtype or not isinstance(expected, np.ndarray), f"{where}: dtype {a.dtype} != {e.dtype}"
@@ -105,7 +107,9 @@ def _assert_same(actual, expected, *, max_ulp=None, where=""):
         return
     bits = f"u{e.dtype.itemsize}"
     differ = np.flatnonzero(a.view(bits) != e.view(bits))  # the sign of a zero counts
-    assert differ.size == 0, f"{where}: {differ.size} value(s) differ, first at {differ[0]}: {a[differ[0]]!r} != {e[differ[0]]!r}"
+    assert differ.size == 0, (
+        f"{where}: {differ.size} value(s) differ, first at {differ[0]}: {a[differ[0]]!r} != {e[differ[0]]!r}"
+    )
 
 
 @pytest.fixture(scope="session")

@@ -78,9 +78,8 @@ def test_set_backend_and_use_backend(monkeypatch, backend_name):
 
 def test_use_backend_restores_on_error():
     crembo.set_backend("reference")
-    with pytest.raises(RuntimeError):
-        with crembo.use_backend(LOADABLE_BACKENDS[0]):
-            raise RuntimeError("boom")
+    with pytest.raises(RuntimeError), crembo.use_backend(LOADABLE_BACKENDS[0]):
+        raise RuntimeError("boom")
     assert crembo.current_backend_name() == "reference"
 
 
@@ -90,9 +89,8 @@ def test_unknown_backend(bad):
     if bad is not None:
         with pytest.raises(ValueError, match="unknown backend"):
             crembo.set_backend(bad)
-        with pytest.raises(ValueError, match="unknown backend"):
-            with crembo.use_backend(bad):
-                pass
+        with pytest.raises(ValueError, match="unknown backend"), crembo.use_backend(bad):
+            pass
     with pytest.raises(ValueError, match="unknown backend"):
         crembo.hypothesis_depth(belief, [0], backend=bad if bad is not None else "nope")
 
@@ -106,6 +104,5 @@ def test_unavailable_backend(monkeypatch, name):
         crembo.hypothesis_depth(np.array([[1.0]]), [0], backend=name)
     with pytest.raises(ImportError):
         crembo.set_backend(name)
-    with pytest.raises(ImportError):
-        with crembo.use_backend(name):
-            pass
+    with pytest.raises(ImportError), crembo.use_backend(name):
+        pass

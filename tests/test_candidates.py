@@ -23,7 +23,9 @@ def test_explicit_thresholds_outside_unit_interval_are_refused(bad):
         check_thresholds_param(bad)
 
 
-@pytest.mark.parametrize("ok, expected", [([1.0, 0.0, 0.5, 0.5], [0.0, 0.5, 1.0]), ([1], [1.0]), (np.array([0]), [0.0])])
+@pytest.mark.parametrize(
+    "ok, expected", [([1.0, 0.0, 0.5, 0.5], [0.0, 0.5, 1.0]), ([1], [1.0]), (np.array([0]), [0.0])]
+)
 def test_explicit_thresholds_in_unit_interval(ok, expected):
     np.testing.assert_array_equal(check_thresholds_param(ok), expected)
     belief = np.array([[0.25, 0.75], [0.5, 0.5]])

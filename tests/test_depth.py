@@ -27,7 +27,13 @@ def test_api_depths(backend_name, data, kernel_inputs):
         [depth, belief[np.arange(n), others].astype(np.float64).min()],
     )
     # the API refuses thresholds outside [0, 1] (test_validation); the kernels take any
-    probes = [depth, float(np.nextafter(depth, 2)), 0.0, 0.5, kernel_inputs.pick_threshold(belief, data.draw(kernel_inputs.seeds))]
+    probes = [
+        depth,
+        float(np.nextafter(depth, 2)),
+        0.0,
+        0.5,
+        kernel_inputs.pick_threshold(belief, data.draw(kernel_inputs.seeds)),
+    ]
     for d in [d for d in probes if 0 <= d <= 1]:
         count = crembo.count_consistent(belief, y, d, **kw)
         assert count == np.count_nonzero(gathered >= d)

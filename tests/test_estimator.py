@@ -34,14 +34,16 @@ def data():
 
 def paper_student_predict(tree, X):
     """The paper's prediction of a multi-output tree: the output most likely to be 1."""
-    scores = [p[:, list(cl).index(1)] if 1 in cl else np.zeros(len(X)) for p, cl in zip(tree.predict_proba(X), tree.classes_)]
+    scores = [
+        p[:, list(cl).index(1)] if 1 in cl else np.zeros(len(X))
+        for p, cl in zip(tree.predict_proba(X), tree.classes_, strict=True)
+    ]
     return np.argmax(np.column_stack(scores), axis=1)
 
 
 def reference_crembo(X, y, seed, delta, trees=10, fraction=0.15):
     """CREMBO as in the paper, step by step, with sklearn only (no crembo code)."""
     classes, y_enc = np.unique(y, return_inverse=True)
-    k = len(classes)
     tr, va = train_test_split(np.arange(len(y)), test_size=fraction, stratify=y_enc, random_state=seed)
     forest = small_forest(seed, trees).fit(X[tr], y[tr])
     votes = np.array([forest.classes_[t.predict(X[tr]).astype(int)] for t in forest.estimators_])
@@ -128,7 +130,7 @@ def test_teachers_of_every_kind(data):
     d = crembo.CREMBOClassifier(teacher=crembo.CallableTeacher(lambda Z: Z @ W, kind="logits"), delta=20,
                                 random_state=2).fit(X, y)
     # the callable's labels on the validation split are what fidelity_ compares the student with
-    tr, va = crembo.estimator.stratified_split(np.unique(y, return_inverse=True)[1], d.classes_, 0.15, 2)
+    _tr, va = crembo.estimator.stratified_split(np.unique(y, return_inverse=True)[1], d.classes_, 0.15, 2)
     assert d.fidelity_ == np.mean(d.estimator_.predict(X[va]) == np.argmax(X[va] @ W, axis=1))
     with pytest.raises(ValueError, match="belief matrix has 10 rows but X has 160"):
         crembo.CREMBOClassifier(teacher=belief[:10]).fit(X, y)
@@ -246,7 +248,7 @@ def test_check_estimator():
 
 def test_dataframe_reaches_the_teacher_unchanged():
     # A prefit pipeline selecting columns by name needs the DataFrame; the student gets the array.
-    pd = pytest.importorskip("pandas")
+    pytest.importorskip("pandas")
     from sklearn.compose import ColumnTransformer
     from sklearn.datasets import load_iris
     from sklearn.pipeline import make_pipeline
@@ -325,7 +327,9 @@ def test_crembo_bounds_the_scan_of_a_softmax_teacher(data):
     bounded = crembo.CREMBOClassifier(teacher=mlp, student=student, thresholds=16, random_state=0).fit(X, y)
     assert bounded.memo_.thresholds.size <= 16
     assert len(bounded.scan_.indices) <= 16
-    explicit = crembo.CREMBOClassifier(teacher=mlp, student=student, thresholds=[0.0, 0.2, 0.4], random_state=0).fit(X, y)
+    explicit = crembo.CREMBOClassifier(teacher=mlp, student=student, thresholds=[0.0, 0.2, 0.4], random_state=0).fit(
+        X, y
+    )
     np.testing.assert_array_equal(explicit.memo_.thresholds, [0.0, 0.2, 0.4])
     # "auto" on a softmax belief of ~255 x 3 distinct values uses 128 quantiles
     auto = crembo.CREMBOClassifier(teacher=mlp, student=student, random_state=0).fit(X, y)

@@ -302,7 +302,9 @@ def check_medium(kernel_inputs, assert_same):
         module = crembo.get_backend(backend_name)
         one = getattr(module, kernel)(*args, 1)
         for n_threads in (2, 3, 7):  # 7 > cores: more threads than blocks for some kernels
-            assert_same(getattr(module, kernel)(*args, n_threads), one, where=f"{backend_name}.{case} threads={n_threads}")
+            assert_same(
+                getattr(module, kernel)(*args, n_threads), one, where=f"{backend_name}.{case} threads={n_threads}"
+            )
         if kernel == "normalize_belief":
             ok = expected[1] == ref.ROW_OK
             assert_same(one[1], expected[1], where=f"{backend_name}.{case} status")

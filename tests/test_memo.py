@@ -216,7 +216,7 @@ def test_native_tree_class_limit_is_checked_before_any_work():
     y = np.repeat(np.arange(k), 2)
     native = AllowedLabelTreeClassifier(max_depth=2)
     for student in (None, native):
-        with pytest.raises(ValueError, match="256 classes but crembo's native tree .* at most 255"):
+        with pytest.raises(ValueError, match=r"256 classes but crembo's native tree .* at most 255"):
             crembo.CREMBOClassifier(teacher=_NeverFit(), student=student, random_state=0).fit(X, y)
         with pytest.raises(ValueError, match="at most 255"):
             crembo.memo(X, np.full((2 * k, k), 1.0 / k), student)

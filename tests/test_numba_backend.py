@@ -48,7 +48,7 @@ def test_one_and_two_threads_agree_with_reference(small_blocks, fdtype, assert_s
     expected = _all_results(votes, belief, labels, label_matrix, 7, 1, ref)
     one = _all_results(votes, belief, labels, label_matrix, 7, 1, nb)
     two = _all_results(votes, belief, labels, label_matrix, 7, 2, nb)
-    for e, a, b in zip(expected, one, two):
+    for e, a, b in zip(expected, one, two, strict=True):
         assert_same(a, e)
         assert_same(b, e)
 

@@ -114,9 +114,17 @@ def test_allow_list_names_come_from_the_classes():
         assert len(why) > 20  # each entry says why it is safe
     assert {"crembo.estimator.CREMBOClassifier", "crembo.tree.grower.Tree", SKLEARN_TREE} <= set(names)
     # functions, other crembo/sklearn classes and unknown names are not trusted
-    assert default_trusted(["builtins.eval", "os.system", "crembo.cli.main", "crembo.nope.Klass",
-                            f"{crembo.CallableTeacher.__module__}.CallableTeacher", "sklearn.callback._transport.ListenerHandle",
-                            "crembo.tree.grower.Tree"]) == ["crembo.tree.grower.Tree"]
+    assert default_trusted(
+        [
+            "builtins.eval",
+            "os.system",
+            "crembo.cli.main",
+            "crembo.nope.Klass",
+            f"{crembo.CallableTeacher.__module__}.CallableTeacher",
+            "sklearn.callback._transport.ListenerHandle",
+            "crembo.tree.grower.Tree",
+        ]
+    ) == ["crembo.tree.grower.Tree"]
 
 
 def test_security_doc_lists_the_allow_list():

@@ -115,8 +115,14 @@ print("DONE")
 
 
 def test_huge_n_jobs_is_safe_on_every_path(child_env):
-    proc = subprocess.run([sys.executable, "-c", _HUGE_N_JOBS_SCRIPT], env=child_env, capture_output=True, text=True, check=False,
-                          timeout=600)
+    proc = subprocess.run(
+        [sys.executable, "-c", _HUGE_N_JOBS_SCRIPT],
+        env=child_env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=600,
+    )
     assert proc.returncode == 0 and proc.stdout.rstrip().endswith("DONE"), (
         f"exit code {proc.returncode}; got through:\n{proc.stdout}\n{proc.stderr[-3000:]}"
     )

@@ -169,7 +169,7 @@ def test_node_sums_and_partition_kernels(seed):
 def _sk_predict(model, X):
     """The reference oracle's rule: the output with the highest probability of a 1."""
     cols = []
-    for classes, proba in zip(model.classes_, model.predict_proba(X)):
+    for classes, proba in zip(model.classes_, model.predict_proba(X), strict=True):
         cols.append(proba[:, list(classes).index(1)] if 1 in classes else np.zeros(len(X)))
     return np.argmax(np.column_stack(cols), axis=1)
 

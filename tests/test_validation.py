@@ -96,7 +96,7 @@ def test_belief_first_bad_row_named_and_counted():
     belief = BELIEF.copy()
     belief[1, 0] = np.nan
     belief[3] *= 2
-    with pytest.raises(ValueError, match="row 1 contains NaN.*2 bad row"):
+    with pytest.raises(ValueError, match=r"row 1 contains NaN.*2 bad row"):
         crembo.check_belief(belief)
 
 
@@ -152,15 +152,21 @@ def test_logits_nonfinite(value):
 
 @pytest.mark.parametrize("shape", [(3,), (0, 2), (2, 0), (1, 2, 2)], ids=str)
 def test_logits_and_proba_shapes(shape):
-    with pytest.raises(ValueError, match="logits (must be 2-D|is empty)"):
+    with pytest.raises(ValueError, match=r"logits (must be 2-D|is empty)"):
         crembo.belief_from_logits(np.zeros(shape))
-    with pytest.raises(ValueError, match="proba (must be 2-D|is empty)"):
+    with pytest.raises(ValueError, match=r"proba (must be 2-D|is empty)"):
         crembo.belief_from_proba(np.zeros(shape))
 
 
 @pytest.mark.parametrize(
     "bad",
-    [[["a", "b"], ["c", "d"]], np.array([[0.5, 0.5]], dtype=object), [[0.5, 0.5], [1.0]], None, np.ones((2, 2), complex)],
+    [
+        [["a", "b"], ["c", "d"]],
+        np.array([[0.5, 0.5]], dtype=object),
+        [[0.5, 0.5], [1.0]],
+        None,
+        np.ones((2, 2), complex),
+    ],
     ids=["strings", "object", "ragged", "None", "complex"],
 )
 def test_belief_not_numbers(bad):
@@ -197,14 +203,18 @@ def test_labels_wrong_shape(func):
 
 
 @label_functions
-@pytest.mark.parametrize("bad", [[0.0, 1.5, 2.0, 1.0], [0.0, np.nan, 2.0, 1.0], [0, 1, np.inf, 1]], ids=["half", "nan", "inf"])
+@pytest.mark.parametrize(
+    "bad", [[0.0, 1.5, 2.0, 1.0], [0.0, np.nan, 2.0, 1.0], [0, 1, np.inf, 1]], ids=["half", "nan", "inf"]
+)
 def test_labels_non_integral(func, bad):
-    with pytest.raises(ValueError, match="y_pred contains (non-integer values|NaN or infinity)"):
+    with pytest.raises(ValueError, match=r"y_pred contains (non-integer values|NaN or infinity)"):
         LABEL_FUNCTIONS[func](np.array(bad))
 
 
 @label_functions
-@pytest.mark.parametrize("bad", [["a", "b", "c", "d"], np.array([0, 1, 2, 1], dtype=object), None], ids=["str", "object", "None"])
+@pytest.mark.parametrize(
+    "bad", [["a", "b", "c", "d"], np.array([0, 1, 2, 1], dtype=object), None], ids=["str", "object", "None"]
+)
 def test_labels_not_numbers(func, bad):
     with pytest.raises(TypeError, match="y_pred"):
         LABEL_FUNCTIONS[func](bad)
@@ -266,12 +276,16 @@ def test_votes_non_integral_floats(func):
     bad[0, 0] = np.nan
     with pytest.raises(ValueError, match="votes contains NaN or infinity"):
         VOTE_FUNCTIONS[func](bad)
-    with pytest.raises(ValueError, match="outside the int64 range|are outside"):
+    with pytest.raises(ValueError, match=r"outside the int64 range|are outside"):
         VOTE_FUNCTIONS[func](VOTES * 1e19)
 
 
 @vote_functions
-@pytest.mark.parametrize("bad", [[["0", "1"]], np.array([[0, 1]], dtype=object), [[0, 1], [1]], None], ids=["str", "object", "ragged", "None"])
+@pytest.mark.parametrize(
+    "bad",
+    [[["0", "1"]], np.array([[0, 1]], dtype=object), [[0, 1], [1]], None],
+    ids=["str", "object", "ragged", "None"],
+)
 def test_votes_not_numbers(func, bad):
     with pytest.raises(TypeError, match="votes"):
         VOTE_FUNCTIONS[func](bad)
@@ -390,7 +404,7 @@ def test_check_int_and_check_real():
     for bad in [0.0, -1, np.inf, float("nan")]:
         with pytest.raises(ValueError, match="f must be a finite number > 0"):
             v.check_real(bad, "f", low=0, low_open=True)
-    with pytest.raises(ValueError, match="f must be in \\[0, 1\\] \\(a reason\\), got 2.0"):
+    with pytest.raises(ValueError, match=r"f must be in \[0, 1\] \(a reason\), got 2.0"):
         v.check_real(2, "f", low=0, high=1, why="a reason")
 
 
@@ -459,7 +473,7 @@ def _results(belief, y, votes, predictions, backend):
 
 def _assert_same_results(actual, expected):
     assert len(actual) == len(expected)
-    for i, (a, e) in enumerate(zip(actual, expected)):
+    for i, (a, e) in enumerate(zip(actual, expected, strict=True)):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(e), err_msg=f"result {i}")
 
 
@@ -491,9 +505,24 @@ VARIANTS = {
     "strided": lambda b, y, v, p: (_strided(b), _strided(y), _strided(v), _strided(p)),
     "reversed": lambda b, y, v, p: (b[::-1][::-1], y[::-1][::-1], v[:, ::-1][:, ::-1], p[::-1][::-1]),
     "readonly": lambda b, y, v, p: (_readonly(b), _readonly(y), _readonly(v), _readonly(p)),
-    "readonly-strided": lambda b, y, v, p: (_strided(_readonly(b)), _strided(_readonly(y)), _strided(_readonly(v)), _readonly(p)),
-    "float32-int32": lambda b, y, v, p: (b.astype(np.float32), y.astype(np.int32), v.astype(np.int32), p.astype(np.int32)),
-    "float32-readonly": lambda b, y, v, p: (_readonly(b.astype(np.float32)), _readonly(y.astype(np.int32)), _readonly(v.astype(np.uint8)), _readonly(p.astype(np.int32))),
+    "readonly-strided": lambda b, y, v, p: (
+        _strided(_readonly(b)),
+        _strided(_readonly(y)),
+        _strided(_readonly(v)),
+        _readonly(p),
+    ),
+    "float32-int32": lambda b, y, v, p: (
+        b.astype(np.float32),
+        y.astype(np.int32),
+        v.astype(np.int32),
+        p.astype(np.int32),
+    ),
+    "float32-readonly": lambda b, y, v, p: (
+        _readonly(b.astype(np.float32)),
+        _readonly(y.astype(np.int32)),
+        _readonly(v.astype(np.uint8)),
+        _readonly(p.astype(np.int32)),
+    ),
     "uint8-int16": lambda b, y, v, p: (b, y.astype(np.uint8), v.astype(np.int16), p.astype(np.int16)),
     "int8-uint16": lambda b, y, v, p: (b, y.astype(np.int8), v.astype(np.int8), p.astype(np.uint16)),
     "uint32-uint64": lambda b, y, v, p: (b, y.astype(np.uint32), v.astype(np.uint32), p.astype(np.uint64)),
@@ -530,7 +559,7 @@ def test_inputs_not_modified(backend_name):
     belief, y, votes, predictions = _plain_inputs()
     copies = [a.copy() for a in (belief, y, votes, predictions)]
     _results(belief, y, votes, predictions, backend_name)
-    for a, c in zip((belief, y, votes, predictions), copies):
+    for a, c in zip((belief, y, votes, predictions), copies, strict=True):
         np.testing.assert_array_equal(a, c)
 
 
@@ -543,7 +572,9 @@ def test_validate_false_still_converts_layout(backend_name, variant):
     np.testing.assert_array_equal(crembo.thresholds(odd_b, **kw), crembo.thresholds(belief, **kw))
     np.testing.assert_array_equal(crembo.allowed_labels(odd_b, 0.25, **kw), crembo.allowed_labels(belief, 0.25, **kw))
     assert crembo.hypothesis_depth(odd_b, odd_y, **kw) == crembo.hypothesis_depth(belief, y, **kw)
-    np.testing.assert_array_equal(crembo.hypothesis_depths(odd_b, odd_p, **kw), crembo.hypothesis_depths(belief, predictions, **kw))
+    np.testing.assert_array_equal(
+        crembo.hypothesis_depths(odd_b, odd_p, **kw), crembo.hypothesis_depths(belief, predictions, **kw)
+    )
     with pytest.raises(ValueError, match="belief must be 2-D"):
         crembo.hypothesis_depth(np.ones(3), [0, 0, 0], **kw)
     with pytest.raises(TypeError, match="belief must hold numbers"):
@@ -563,5 +594,5 @@ def test_estimator_run_params_checked_before_the_teacher(estimator, params, exc)
 
     X = np.random.default_rng(0).normal(size=(40, 3))
     y = np.arange(40) % 2
-    with pytest.raises(exc, match="backend|n_jobs"):
+    with pytest.raises(exc, match=r"backend|n_jobs"):
         getattr(crembo, estimator)(teacher=Teacher(), random_state=0, **params).fit(X, y)

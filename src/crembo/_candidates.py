@@ -26,7 +26,15 @@ import numpy as np
 from crembo import _validation as v
 from crembo.beliefs import thresholds as unique_thresholds
 
-__all__ = ["candidate_thresholds", "check_thresholds_param", "quantile_candidates", "spaced_candidates", "bounded_candidates", "AUTO_MAX_UNIQUE", "AUTO_N_QUANTILES"]
+__all__ = [
+    "candidate_thresholds",
+    "check_thresholds_param",
+    "quantile_candidates",
+    "spaced_candidates",
+    "bounded_candidates",
+    "AUTO_MAX_UNIQUE",
+    "AUTO_N_QUANTILES",
+]
 
 # A vote ensemble of up to 255 members stays exhaustive under "auto"; for softmax teachers 128
 # bounded candidates come close to the exhaustive scan's test accuracy at a small fraction of its

@@ -15,9 +15,9 @@ import numpy as np
 from sklearn.utils import check_random_state
 
 from crembo import _validation as v
+from crembo._candidates import candidate_thresholds as make_candidates
 from crembo._threads import SERIAL_WORK
 from crembo.beliefs import allowed_labels, check_belief
-from crembo._candidates import candidate_thresholds as make_candidates
 from crembo.depth import hypothesis_depth, quantile_depth
 from crembo.oracles import FitAllowedOracle, Oracle, as_oracle, fresh_estimator
 from crembo.tree.grower import MAX_CLASSES

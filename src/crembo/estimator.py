@@ -20,10 +20,10 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from crembo import _validation as v
-from crembo._threads import joblib_n_jobs
-from crembo.beliefs import check_belief
 from crembo._candidates import candidate_thresholds, check_thresholds_param
 from crembo._memo import check_student_classes, fit_at_threshold, kernel_jobs, memo, resolve_seed, seeded_oracle
+from crembo._threads import joblib_n_jobs
+from crembo.beliefs import check_belief
 from crembo.metrics import fidelity
 from crembo.oracles import FitAllowedOracle, Oracle, as_oracle, default_student, fresh_estimator, paper_student
 from crembo.teachers import BeliefTeacher, Teacher, compute_belief, default_teacher, make_teacher

@@ -63,7 +63,7 @@ def _json_label(c, name):
     """A class label as a plain JSON value (numpy scalars -> Python scalars)."""
     if isinstance(c, np.generic):
         c = c.item()
-    if isinstance(c, bool) or isinstance(c, (str, numbers.Integral)):
+    if isinstance(c, (bool, str, numbers.Integral)):
         return c if isinstance(c, (bool, str)) else int(c)
     if isinstance(c, numbers.Real) and math.isfinite(c):
         return float(c)
@@ -83,7 +83,9 @@ def _sklearn_tree_dict(tree, leaf_classes=None):
     if not hasattr(tree, "tree_"):
         raise ValueError(f"this {type(tree).__name__} is not fitted yet; call fit first")
     if tree.n_outputs_ != 1 and leaf_classes is None:
-        raise ValueError(f"multi-output trees (n_outputs_={tree.n_outputs_}) cannot be exported; fit a single-output student")
+        raise ValueError(
+            f"multi-output trees (n_outputs_={tree.n_outputs_}) cannot be exported; fit a single-output student"
+        )
     t = tree.tree_
     # Trees fitted before missing-value support have no missing_go_to_left; scikit-learn then
     # rejects NaN at predict time, and we document NaN -> left (the export must say something).

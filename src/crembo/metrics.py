@@ -90,7 +90,7 @@ def _predictions(obj, X, name):
 def _check_same_length(arrays, names):
     lengths = {len(a) for a in arrays}
     if len(lengths) > 1:
-        detail = ", ".join(f"{n}: {len(a)}" for n, a in zip(names, arrays))
+        detail = ", ".join(f"{n}: {len(a)}" for n, a in zip(names, arrays, strict=True))
         raise ValueError(f"inputs must have the same number of samples ({detail})")
 
 

@@ -44,7 +44,7 @@ def _scan_arrays(model):
     if thr.ndim != 1 or thr.size == 0:
         raise ValueError("the model's scan_ is empty; nothing to plot")
     arrays = [thr, field("validation_scores"), field("fidelities", required=False), field("depths")]
-    for name, a in zip(("validation_scores", "fidelities", "depths"), arrays[1:]):
+    for name, a in zip(("validation_scores", "fidelities", "depths"), arrays[1:], strict=True):
         if a is not None and a.shape != thr.shape:
             raise ValueError(f"scan_.{name} has shape {a.shape} but there are {thr.size} thresholds")
     return tuple(arrays)
@@ -58,7 +58,7 @@ def _attr(model, name):
 
 
 def _summary_parts(model):
-    thr, scores, _, _ = _scan_arrays(model)
+    _thr, scores, _, _ = _scan_arrays(model)
     chosen, memo_d = _attr(model, "threshold_"), _attr(model, "memo_threshold_")
     best = int(np.argmax(scores))
     first = f"best validation accuracy {scores[best]:.3f} at d={_fmt_threshold(chosen)}"

@@ -40,10 +40,10 @@ except ImportError as exc:  # torch is an optional extra, never a core dependenc
     ) from exc
 
 from crembo import _validation as v
+from crembo._candidates import candidate_thresholds
 from crembo._torch_training import MLP, Standardizer, TorchStudent, TrainConfig, seed_of, train_mlp
 from crembo.beliefs import allowed_labels, belief_from_logits, check_belief
 from crembo.beliefs import thresholds as unique_values
-from crembo._candidates import candidate_thresholds
 from crembo.depth import hypothesis_depth
 from crembo.oracles import Oracle
 
@@ -302,9 +302,8 @@ class Recipe:
     def __post_init__(self):
         if not self.losses or not all(loss in _ALLOWED_LOSSES for loss in self.losses):
             raise ValueError(f"loss must be 'bce', 'set' or a tuple of them, got {self.loss!r}")
-        if self.clip is not None:
-            if len(self.clip) != 2 or not 0.0 <= self.clip[0] < self.clip[1] <= 1.0:
-                raise ValueError(f"clip must be None or (low, high) with 0 <= low < high <= 1, got {self.clip!r}")
+        if self.clip is not None and (len(self.clip) != 2 or not 0.0 <= self.clip[0] < self.clip[1] <= 1.0):
+            raise ValueError(f"clip must be None or (low, high) with 0 <= low < high <= 1, got {self.clip!r}")
         _check_temperature(self.temperature)
         v.check_int(self.delta, "delta", low=1)
         v.check_int(self.max_scan, "max_scan", low=1, allow_none=True)
@@ -448,7 +447,9 @@ def crembo_kd_net(X, teacher_logits, X_val, y_val, threshold, *, weights=(0.25, 
     overrides = {f: train.pop(f) for f in ("loss", "clip", "temperature") if f in train}
     r = _as_recipe(recipe, overrides)
     if len(r.losses) != 1:
-        raise ValueError(f"crembo_kd_net needs one allowed-label loss (e.g. loss=crembo_net(...).loss_), got {r.loss!r}")
+        raise ValueError(
+            f"crembo_kd_net needs one allowed-label loss (e.g. loss=crembo_net(...).loss_), got {r.loss!r}"
+        )
     z = _check_logits(teacher_logits, np.shape(X)[0])
     weights = np.asarray(weights, dtype=np.float64)
     if weights.ndim != 1 or weights.size == 0 or not ((weights >= 0) & (weights <= 1)).all():
@@ -460,8 +461,18 @@ def crembo_kd_net(X, teacher_logits, X_val, y_val, threshold, *, weights=(0.25, 
     seed = seed_of(random_state)
     students, scores, depths = [], [], []
     for w in weights:
-        st = fit_allowed(X, allowed, loss=r.losses[0], teacher_logits=z, kd_weight=float(w), kd_temperature=kd_temperature,
-                         X_val=X_val, y_val=y_val, random_state=seed, **train)
+        st = fit_allowed(
+            X,
+            allowed,
+            loss=r.losses[0],
+            teacher_logits=z,
+            kd_weight=float(w),
+            kd_temperature=kd_temperature,
+            X_val=X_val,
+            y_val=y_val,
+            random_state=seed,
+            **train,
+        )
         students.append(st)
         scores.append(_accuracy(st, X_val, y_val))
         depths.append(float(hypothesis_depth(belief, st.predict(X), validate=False, n_jobs=n_jobs)))

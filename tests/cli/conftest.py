@@ -50,7 +50,7 @@ def cli_inputs(tmp_path_factory):
     X, y = make_classification(n_samples=150, n_features=4, n_informative=3, n_redundant=0, n_classes=3,
                                n_clusters_per_class=1, random_state=7)
     with open(d / "table.csv", "w") as f:
-        f.write(",".join(FEATURES + ["kind"]) + "\n")
+        f.write(",".join([*FEATURES, "kind"]) + "\n")
         for row, label in zip(X, LABELS[y], strict=True):
             f.write(",".join(f"{v:.6f}" for v in row) + f",{label}\n")
     np.save(d / "X.npy", X)

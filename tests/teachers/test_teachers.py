@@ -2,8 +2,8 @@
 
 import numpy as np
 import pytest
-from sklearn.datasets import make_classification
 from sklearn.base import clone
+from sklearn.datasets import make_classification
 from sklearn.ensemble import (
     AdaBoostClassifier,
     BaggingClassifier,
@@ -95,7 +95,8 @@ def test_bagging_uses_feature_subsets(data):
     teacher = make_teacher(bag)
     assert isinstance(teacher, VoteTeacher)
     labels = [
-        bag.classes_[m.predict(X[:, f]).astype(int)] for m, f in zip(bag.estimators_, bag.estimators_features_)
+        bag.classes_[m.predict(X[:, f]).astype(int)]
+        for m, f in zip(bag.estimators_, bag.estimators_features_, strict=True)
     ]
     np.testing.assert_array_equal(teacher.belief(X, bag.classes_), manual_vote_belief(labels, bag.classes_))
 
@@ -133,7 +134,9 @@ def test_voting_classifier_votes(data):
         [("a", DecisionTreeClassifier(max_depth=2, random_state=0)), ("b", LogisticRegression(max_iter=200))]
     ).fit(X, y + 1)
     labels = [vote.classes_[m.predict(X)] for m in vote.estimators_]
-    np.testing.assert_array_equal(make_teacher(vote).belief(X, vote.classes_), manual_vote_belief(labels, vote.classes_))
+    np.testing.assert_array_equal(
+        make_teacher(vote).belief(X, vote.classes_), manual_vote_belief(labels, vote.classes_)
+    )
 
 
 def test_proba_teachers(data):
@@ -285,9 +288,9 @@ def test_plain_teacher_fitted_flag_follows_sklearn(data):
 def test_plain_teacher_without_belief_gets_a_crembo_error(data):
     X, y = data
     for teacher in (PlainPredict(), PlainPredict(LogisticRegression().fit(X, y))):
-        with pytest.raises(TypeError, match="gives no belief.*must provide predict_proba"):
+        with pytest.raises(TypeError, match=r"gives no belief.*must provide predict_proba"):
             make_teacher(teacher, X, y)
-        with pytest.raises(TypeError, match="gives no belief.*must provide predict_proba"):
+        with pytest.raises(TypeError, match=r"gives no belief.*must provide predict_proba"):
             crembo.CREMBOClassifier(teacher=teacher, random_state=0).fit(X, y)
         with pytest.raises(TypeError, match="gives no belief"):
             crembo.TeacherLabelBaseline(teacher=teacher, random_state=0).fit(X, y)
@@ -306,7 +309,7 @@ def test_callable_auto_refuses_ambiguous_outputs(data):
     off[5] *= 1.01  # one row of a float32 model's probabilities off by 1%
     classes = np.arange(3)
     # read as logits, these became softmax(probabilities): a silently wrong belief
-    with pytest.raises(ValueError, match="row 5 sums to .*kind='proba'"):
+    with pytest.raises(ValueError, match=r"row 5 sums to .*kind='proba'"):
         make_teacher(lambda Z: off[: len(Z)]).belief(X, classes)
     with pytest.raises(ValueError, match="row 0 sums to"):
         make_teacher(lambda Z: np.zeros((len(Z), 3))).belief(X, classes)
@@ -345,7 +348,7 @@ def test_belief_choice_for_sklearn_models(data):
 
 
 def test_callable_returning_logits(data):
-    X, y = data
+    X, _y = data
     W = np.random.default_rng(0).normal(size=(6, 3))
     t = make_teacher(lambda Z: Z @ W, belief="logits")
     assert isinstance(t, CallableTeacher) and t.kind == "logits"

@@ -103,7 +103,7 @@ def test_xgboost_forest_votes(data, k):
 @needs_xgb
 def test_xgboost_boosted_models_have_no_votes(data):
     X, y = data
-    with pytest.raises(ValueError, match="boosted XGBClassifier .4 boosting rounds"):
+    with pytest.raises(ValueError, match=r"boosted XGBClassifier .4 boosting rounds"):
         make_teacher(xgboost.XGBClassifier(n_estimators=4, max_depth=2, n_jobs=1).fit(X, y), belief="votes")
     with pytest.raises(ValueError, match="booster='gblinear'"):
         make_teacher(xgboost.XGBClassifier(n_estimators=1, booster="gblinear", n_jobs=1).fit(X, y), belief="votes")
@@ -166,7 +166,7 @@ def test_lightgbm_forest_votes(data, k):
 def test_lightgbm_boosted_models_have_no_votes(data):
     X, y = data
     gbdt = lightgbm.LGBMClassifier(n_estimators=3, verbose=-1, n_jobs=1).fit(X, y)
-    with pytest.raises(ValueError, match="boosted LGBMClassifier .boosting_type='gbdt'"):
+    with pytest.raises(ValueError, match=r"boosted LGBMClassifier .boosting_type='gbdt'"):
         make_teacher(gbdt, belief="votes")
     np.testing.assert_allclose(make_teacher(gbdt).belief(X, np.arange(3)), gbdt.predict_proba(X))
     with pytest.raises(ValueError, match="is a regressor"):

@@ -25,7 +25,7 @@ def _torch():
 
 def test_torch_module_logits(data):
     torch = _torch()
-    X, y = data
+    X, _y = data
     torch.manual_seed(0)
     net = torch.nn.Sequential(torch.nn.Linear(6, 8), torch.nn.Tanh(), torch.nn.Dropout(0.5), torch.nn.Linear(8, 3))
     net.train()

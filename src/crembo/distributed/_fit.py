@@ -183,7 +183,7 @@ class _DaskFit:
                    "left": t.left, "right": t.right, "label": t.label} for t in final]
         ev = _map_reduce(self.client, self.shards, P.evaluate, (arrays,), P.combine_evals, nbytes=32 * len(arrays))
         seconds = (time.perf_counter() - start) / len(todo)
-        for i, tree, (depth, hits, agree, n_val) in zip(todo, final, ev):
+        for i, tree, (depth, hits, agree, n_val) in zip(todo, final, ev, strict=True):
             model = fresh_estimator(lrn, self.seed)
             model.tree_ = tree
             model.n_features_in_ = self.layout.n_features
@@ -227,8 +227,8 @@ def fit_distributed(estimator, X, y, client=None, *, batch_size=8, sketch_size=4
     from sklearn.utils.multiclass import check_classification_targets
 
     from crembo._candidates import AUTO_MAX_UNIQUE, AUTO_N_QUANTILES, bounded_candidates
-    from crembo.estimator import ScanResult, _nan_policy
     from crembo._memo import MemoResult, OracleCall, resolve_seed, search_thresholds
+    from crembo.estimator import ScanResult, _nan_policy
 
     thresholds = _check_estimator(estimator)
     batch_size = v.check_int(batch_size, "batch_size", low=1)
@@ -263,7 +263,7 @@ def fit_distributed(estimator, X, y, client=None, *, batch_size=8, sketch_size=4
     teacher_d = dask.delayed(teacher, pure=True)
     preps = client.compute([
         dask.delayed(P.prepare)(xp, yp, classes, r, teacher_d, estimator.belief_dtype, allow_nan, names)
-        for xp, yp, r in zip(x_parts, y_parts, masks)
+        for xp, yp, r in zip(x_parts, y_parts, masks, strict=True)
     ])
     del masks
     wait(preps)

@@ -74,7 +74,7 @@ class VoteTeacher(Teacher):
         features = getattr(self.model, "estimators_features_", None) or [None] * len(members)
         # Tree predict releases the GIL, so threads parallelise without copying X.
         preds = Parallel(n_jobs=joblib_n_jobs(self.n_jobs), prefer="threads")(
-            delayed(_predict_member)(m, X, f) for m, f in zip(members, features)
+            delayed(_predict_member)(m, X, f) for m, f in zip(members, features, strict=True)
         )
         cols = class_index_map(self.classes_, classes)
         indices = self.member_labels == "indices" or (

@@ -97,9 +97,8 @@ class AllowedLabelTreeClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError(f"allowed has {a.shape[0]} rows but X has {n_samples}")
         if a.shape[1] < 1:
             raise ValueError("allowed needs at least one class column")
-        if a.dtype != np.bool_:
-            if a.dtype.kind not in "biuf" or not np.isin(a, (0, 1)).all():
-                raise ValueError("allowed must be a bool (or 0/1) matrix")
+        if a.dtype != np.bool_ and (a.dtype.kind not in "biuf" or not np.isin(a, (0, 1)).all()):
+            raise ValueError("allowed must be a bool (or 0/1) matrix")
         a = np.ascontiguousarray(a)
         return a.view(np.uint8) if a.dtype == np.bool_ else a.astype(np.uint8)
 

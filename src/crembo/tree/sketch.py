@@ -105,4 +105,4 @@ class QuantileSummary:
 
     def bin_edges(self, max_bins=255):
         """Edges per feature as ``bin_features`` computes them (exactly, while ``exact``)."""
-        return [edges_from_counts(v, c, max_bins) for v, c in zip(self.values, self.counts)]
+        return [edges_from_counts(v, c, max_bins) for v, c in zip(self.values, self.counts, strict=True)]
