@@ -22,6 +22,7 @@ and figures (docs/figures/paper_*.png).
 """
 
 import argparse
+import contextlib
 import datetime
 import json
 import math
@@ -36,7 +37,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import drop_singleton_classes  # noqa: E402
+from _common import drop_singleton_classes
 
 ROOT = Path(__file__).resolve().parent.parent
 METHODS = ("CREMBO", "MEMO", "BM", "VT", "Teacher")
@@ -150,14 +151,14 @@ def fit_and_predict(X_fit, y_fit, X_eval, kind, cfg, seed, keep_scan=False):
     }
     scan = est.scan_
     info = {
-        "n_train": int(len(y_fit)),
+        "n_train": len(y_fit),
         "n_dropped": n_dropped,
         "delta": int(delta),
         "threshold": float(est.threshold_),
         "memo_threshold": float(est.memo_threshold_),
         "depth": float(est.depth_),
         "memo_depth": float(est.memo_.depth),
-        "n_scanned": int(len(_scan_field(scan, "thresholds"))),
+        "n_scanned": len(_scan_field(scan, "thresholds")),
         "seconds": {"teacher": t_teacher, "crembo": t_crembo, "bm": t_bm, "vt": t_vt},
     }
     if keep_scan:
@@ -179,7 +180,7 @@ def generalization_task(name, kind, rep, fold, train, test, cfg, seed, keep_scan
     X, y, _, _ = datasets.load(name)
     preds, info = fit_and_predict(X[train], y[train], X[test], kind, cfg, seed, keep_scan)
     correct = {m: int((p == y[test]).sum()) for m, p in preds.items()}
-    return {"dataset": name, "teacher": kind, "rep": rep, "fold": fold, "n_test": int(len(test)),
+    return {"dataset": name, "teacher": kind, "rep": rep, "fold": fold, "n_test": len(test),
             "correct": correct, "accuracy": {m: c / len(test) for m, c in correct.items()}, **info}
 
 
@@ -260,11 +261,12 @@ def summarise(gen_records, rob_records, names, teachers):
             entry = {"n_folds": len(recs),
                      "accuracy": {m: {"mean": float(a.mean()), "std": float(a.std())} for m, a in acc.items()},
                      "vs": {}}
-            for other in ("BM", "VT", "MEMO", "Teacher") + EXTRA:
+            for other in ("BM", "VT", "MEMO", "Teacher", *EXTRA):
                 d = cor["CREMBO"] - cor[other]  # compare counts: exact ties, no float noise
-                w, t, l = int((d > 0).sum()), int((d == 0).sum()), int((d < 0).sum())
+                wins, ties, losses = int((d > 0).sum()), int((d == 0).sum()), int((d < 0).sum())
                 diff = acc["CREMBO"] - acc[other]
-                entry["vs"][other] = {"wins": w, "ties": t, "losses": l, "sign_test_p": sign_test(w, l),
+                entry["vs"][other] = {"wins": wins, "ties": ties, "losses": losses,
+                                      "sign_test_p": sign_test(wins, losses),
                                       "mean_diff": float(diff.mean()), "std_diff": float(diff.std())}
             entry["crembo"] = {
                 k: float(np.mean([r[k] for r in recs]))
@@ -296,10 +298,11 @@ def machine_info():
 
     cpu = platform.processor() or ""
     try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
     except OSError:
         pass
     try:
@@ -308,10 +311,8 @@ def machine_info():
         n_cpu = os.cpu_count()
     info = {"cpu": cpu, "cores_usable": n_cpu, "os": platform.platform(), "python": platform.python_version(),
             "numpy": np.__version__, "scikit-learn": sklearn.__version__, "crembo": crembo.__version__}
-    try:
+    with contextlib.suppress(Exception):  # the backend registry is optional for this report
         info["crembo_backend"] = crembo.current_backend_name()
-    except Exception:  # the backend registry is optional for this report
-        pass
     return info
 
 
@@ -416,15 +417,17 @@ def markdown_report(summary, meta):
         if fig in meta.get("figures", []):
             L.append(f"![{cap}](figures/{fig})\n\n*{cap}.*\n")
     L.append("## Differences from the paper's code\n")
-    L.append("- Folds are stratified and shuffled (the paper's `KFold` was neither; iris is sorted by class).\n"
-             "- Arrhythmia keeps all 452 rows (the paper's loader dropped the first sample as a header).\n"
-             "- CREMBO's student trains on the 85% non-validation part only (the paper trained it on the "
-             "validation rows too, then scored thresholds on them).\n"
-             "- VT here is a tree on the teacher's hard predictions; the paper's VT used the forest's majority "
-             "vote, which is the same labels for a hard-voting forest.\n"
-             "- A class with a single sample in a fold's training part is dropped from that fold's training data "
-             "for every method (CREMBO's stratified validation split needs two per class); over the CV folds "
-             f"this removed {sum(e['n_dropped'] for e in summary.values())} training rows in total (arrhythmia only).\n")
+    L.append(
+        "- Folds are stratified and shuffled (the paper's `KFold` was neither; iris is sorted by class).\n"
+        "- Arrhythmia keeps all 452 rows (the paper's loader dropped the first sample as a header).\n"
+        "- CREMBO's student trains on the 85% non-validation part only (the paper trained it on the "
+        "validation rows too, then scored thresholds on them).\n"
+        "- VT here is a tree on the teacher's hard predictions; the paper's VT used the forest's majority "
+        "vote, which is the same labels for a hard-voting forest.\n"
+        "- A class with a single sample in a fold's training part is dropped from that fold's training data "
+        "for every method (CREMBO's stratified validation split needs two per class); over the CV folds "
+        f"this removed {sum(e['n_dropped'] for e in summary.values())} training rows in total (arrhythmia only).\n"
+    )
     L.append(f"Every number is in `{meta['json_path']}`.\n")
     return "\n".join(L)
 
@@ -437,7 +440,7 @@ def make_figures(summary, gen_records, meta, fig_dir):
 
     fig_dir.mkdir(parents=True, exist_ok=True)
     names, teachers = meta["datasets"], meta["teachers"]
-    colors = dict(zip(METHODS, ("tab:red", "tab:orange", "tab:blue", "tab:green", "tab:gray")))
+    colors = dict(zip(METHODS, ("tab:red", "tab:orange", "tab:blue", "tab:green", "tab:gray"), strict=True))
     made = []
 
     def grouped(ax, values, errors, methods, title, ylabel):
@@ -457,7 +460,7 @@ def make_figures(summary, gen_records, meta, fig_dir):
             ("paper_accuracy.png", "accuracy", METHODS, "test accuracy (%)"),
             ("paper_agreement.png", "robustness", METHODS, "mean pairwise agreement (%)")):
         fig, axes = plt.subplots(1, len(teachers), figsize=(6.5 * len(teachers), 4.2), squeeze=False)
-        for ax, kind in zip(axes[0], teachers):
+        for ax, kind in zip(axes[0], teachers, strict=True):
             vals, errs = {}, {}
             for m in methods:
                 if key == "accuracy":
@@ -480,7 +483,7 @@ def make_figures(summary, gen_records, meta, fig_dir):
     scans.sort(key=lambda r: names.index(r["dataset"]))
     if scans:
         fig, axes = plt.subplots(1, len(scans), figsize=(3.6 * len(scans), 3.4), squeeze=False)
-        for ax, r in zip(axes[0], scans):
+        for ax, r in zip(axes[0], scans, strict=True):
             s = r["scan"]
             ax.plot(s["thresholds"], 100 * np.asarray(s["validation_scores"]), "o-", ms=3, color="tab:red",
                     label="validation accuracy")
@@ -497,9 +500,10 @@ def make_figures(summary, gen_records, meta, fig_dir):
             if ax is axes[0][-1]:
                 ax2.set_ylabel("hypothesis depth", color="tab:blue")
         h1, l1 = axes[0][0].get_legend_handles_labels()
-        fig.legend(h1 + [plt.Line2D([], [], color="tab:blue", marker="s"),
-                         plt.Line2D([], [], color="k", ls="--"), plt.Line2D([], [], color="tab:red", ls=":")],
-                   l1 + ["depth D(f)", "MEMO threshold", "CREMBO choice"], loc="lower center", ncol=4, fontsize=8)
+        markers = [plt.Line2D([], [], color="tab:blue", marker="s"), plt.Line2D([], [], color="k", ls="--"),
+                   plt.Line2D([], [], color="tab:red", ls=":")]
+        fig.legend([*h1, *markers], [*l1, "depth D(f)", "MEMO threshold", "CREMBO choice"], loc="lower center",
+                   ncol=4, fontsize=8)
         fig.tight_layout(rect=(0, 0.08, 1, 1))
         fig.savefig(fig_dir / "paper_scan.png", dpi=110)
         plt.close(fig)
@@ -581,7 +585,7 @@ def main(argv=None):
     cmd = "python benchmarks/paper.py" + (" " + " ".join(sys.argv[1:]) if argv is None and sys.argv[1:] else "")
     meta = {"command": cmd, "mode": mode, "seed": args.seed, "n_jobs": n_jobs, "config": cfg,
             "datasets": names, "teachers": teachers, "machine": machine_info(),
-            "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+            "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
             "wall_seconds": wall, "json_path": os.path.relpath(json_path, ROOT)}
     if not args.no_figures:
         meta["figures"] = make_figures(summary, gen_records, meta, Path(args.figures))

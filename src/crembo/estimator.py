@@ -20,10 +20,10 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from crembo import _validation as v
+from crembo._candidates import candidate_thresholds, check_thresholds_param
+from crembo._memo import check_student_classes, fit_at_threshold, kernel_jobs, memo, resolve_seed, seeded_oracle
 from crembo._threads import joblib_n_jobs
 from crembo.beliefs import check_belief
-from crembo.candidates import candidate_thresholds, check_thresholds_param
-from crembo.memo import check_student_classes, fit_at_threshold, kernel_jobs, memo, resolve_seed, seeded_oracle
 from crembo.metrics import fidelity
 from crembo.oracles import FitAllowedOracle, Oracle, as_oracle, default_student, fresh_estimator, paper_student
 from crembo.teachers import BeliefTeacher, Teacher, compute_belief, default_teacher, make_teacher
@@ -212,7 +212,7 @@ class CREMBOClassifier(_PredictMixin, ClassifierMixin, BaseEstimator):
     eps : float in [0, 1)
         Quantile depth for consistency (0: strict, as the paper).
     thresholds : "auto", "unique", int or array
-        Candidate thresholds of MEMO and the scan (``crembo.candidates``): "unique" is the
+        Candidate thresholds of MEMO and the scan: "unique" is the
         paper's every unique belief value; an int m at most m of them (half quantiles, half
         evenly spaced in value; min and max included); an array exactly those. "auto": unique
         when there are <= 256 distinct values (every vote ensemble of <= 255 members), else 128
