@@ -103,7 +103,13 @@ def markdown_table(headers, rows):
     numeric = [all(_is_number(r[i]) for r in cells) and cells for i in range(len(headers))]
 
     def line(values):
-        return "| " + " | ".join(v.rjust(w) if numeric[i] else v.ljust(w) for i, (v, w) in enumerate(zip(values, widths))) + " |"
+        return (
+            "| "
+            + " | ".join(
+                v.rjust(w) if numeric[i] else v.ljust(w) for i, (v, w) in enumerate(zip(values, widths, strict=True))
+            )
+            + " |"
+        )
 
     sep = "|" + "|".join(("-" * (w + 1) + ":") if numeric[i] else ("-" * (w + 2)) for i, w in enumerate(widths)) + "|"
     return "\n".join([line(headers), sep, *(line(r) for r in cells)])

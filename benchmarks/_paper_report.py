@@ -2,9 +2,8 @@
 
 from itertools import combinations
 
-import numpy as np
-
 import _grid
+import numpy as np
 
 BASELINES = ("BM-b", "BM-u", "VT-b", "VT-u")
 METHODS = ("CREMBO", "CREMBO-paper", "MEMO") + BASELINES + ("Teacher",)

@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import machine_info, markdown_table, write_json  # noqa: E402
+from _common import machine_info, markdown_table, write_json
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -44,10 +44,10 @@ import numpy as np
 # This file's name is the dask package's: import the package before this folder is on the path.
 _HERE = str(Path(__file__).resolve().parent)
 sys.path[:] = [p for p in sys.path if str(Path(p or ".").resolve()) != _HERE]
-import distributed
+import distributed  # noqa: E402
 
 sys.path.append(_HERE)
-from _common import RESULTS_DIR, machine_info, markdown_table, write_json
+from _common import RESULTS_DIR, machine_info, markdown_table, write_json  # noqa: E402
 
 FEATURES, CLASSES, SEED = 20, 10, 7
 TREES, TREE_DEPTH, TEACHER_ROWS = 32, 10, 50_000

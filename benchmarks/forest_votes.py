@@ -9,12 +9,13 @@ Times (teacher fit excluded, reported separately):
       sample, run on the first --ref-n rows and extrapolated linearly to n (it is O(n));
   (b) members' predict stacked + ``crembo.belief_from_votes``;
   (c) ``forest.predict_proba`` (sklearn's averaged probabilities, for scale; not the vote belief);
-  (d) ``crembo.forest.forest_belief`` with 1 and 2 threads.
+  (d) ``crembo.teachers.forest.forest_belief`` with 1 and 2 threads.
 Checks (b) == (d) exactly, measures peak traced memory (tracemalloc) of (b) and (d), prints a
 table and writes benchmarks/results/forest_votes.json.
 """
 
 import argparse
+import functools
 import json
 import os
 import platform
@@ -28,8 +29,8 @@ from sklearn.ensemble import RandomForestClassifier
 from threadpoolctl import threadpool_info
 
 import crembo
-from crembo.forest import _check_chunk_size as forest_votes_chunk
-from crembo.forest import forest_belief
+from crembo.teachers.forest import _check_chunk_size as forest_votes_chunk
+from crembo.teachers.forest import forest_belief
 
 RESULTS = Path(__file__).parent / "results" / "forest_votes.json"
 
@@ -110,7 +111,7 @@ def main(argv=None):
         "note": f"run on {ref_n} rows, extrapolated linearly to {n}",
     }
     t_pred, votes = best_of(lambda: stacked_votes(forest, X), args.repeat, "bp")
-    t_bfv, b_belief = best_of(lambda: crembo.belief_from_votes(votes, k), args.repeat, "bb")
+    t_bfv, b_belief = best_of(functools.partial(crembo.belief_from_votes, votes, k), args.repeat, "bb")
     rows["b_stacked_predict_belief_from_votes"] = {
         "seconds": t_pred + t_bfv, "cpu_seconds": CPU["bp"] + CPU["bb"],
         "predict_seconds": t_pred, "belief_from_votes_seconds": t_bfv,

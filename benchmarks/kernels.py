@@ -51,10 +51,10 @@ if "--cold-numba" in sys.argv:  # before anything imports numba: an empty on-dis
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import RESULTS_DIR, best_of, machine_info, markdown_table, time_once, write_json  # noqa: E402
+from _common import RESULTS_DIR, best_of, machine_info, markdown_table, time_once, write_json
 
-import crembo  # noqa: E402
-from crembo.backends import reference as ref  # noqa: E402
+import crembo
+from crembo.backends import reference as ref
 
 VOTE_DTYPES = ("uint8", "int16", "int32", "int64")
 
@@ -153,9 +153,23 @@ def kernel_cases(data, n_classes, eps=0.05):
         if np.iinfo(dtype).max < n_classes - 1:
             continue
         votes = votes_as(data, dtype)
-        cases.append((f"vote_counts[{dtype}]", "vote_counts", lambda v=votes: (v, n_classes), {"in": votes.nbytes, "out": n * k * 4}))
+        cases.append(
+            (
+                f"vote_counts[{dtype}]",
+                "vote_counts",
+                lambda v=votes: (v, n_classes),
+                {"in": votes.nbytes, "out": n * k * 4},
+            )
+        )
         if dtype in ("uint8", "int64"):  # smallest, and what sklearn's float predictions become
-            cases.append((f"vote_belief[{dtype}]", "vote_belief", lambda v=votes: (v, n_classes), {"in": votes.nbytes, "out": n * k * f8}))
+            cases.append(
+                (
+                    f"vote_belief[{dtype}]",
+                    "vote_belief",
+                    lambda v=votes: (v, n_classes),
+                    {"in": votes.nbytes, "out": n * k * f8},
+                )
+            )
     nk = n * k * f8
     line = n * min(k * f8, 64)  # one gathered element per row, in whole cache lines
     softmax_belief = proba
@@ -166,11 +180,31 @@ def kernel_cases(data, n_classes, eps=0.05):
         ("belief_status", "belief_status", lambda: (proba, 1e-5), {"in": nk, "out": n}),
         ("normalize_belief", "normalize_belief", lambda: (proba, 1e-5), {"in": nk, "out": nk + n}),
         ("unique_values[vote belief]", "unique_values", lambda: (belief,), {"in": nk, "out": 0}),
-        ("unique_values[softmax belief]", "unique_values", lambda: (softmax_belief,), {"in": nk, "out": nk, "floor": "sort"}),
+        (
+            "unique_values[softmax belief]",
+            "unique_values",
+            lambda: (softmax_belief,),
+            {"in": nk, "out": nk, "floor": "sort"},
+        ),
         ("allowed_labels", "allowed_labels", lambda: (belief, 0.3), {"in": nk, "out": n * k}),
-        ("pointwise_depth", "pointwise_depth", lambda: (belief, labels), {"in": lab + n * f8, "out": n * f8, "line_in": lab + line}),
-        ("hypothesis_depth", "hypothesis_depth", lambda: (belief, labels), {"in": lab + n * f8, "out": 0, "line_in": lab + line}),
-        ("count_consistent", "count_consistent", lambda: (belief, labels, 0.3), {"in": lab + n * f8, "out": 0, "line_in": lab + line}),
+        (
+            "pointwise_depth",
+            "pointwise_depth",
+            lambda: (belief, labels),
+            {"in": lab + n * f8, "out": n * f8, "line_in": lab + line},
+        ),
+        (
+            "hypothesis_depth",
+            "hypothesis_depth",
+            lambda: (belief, labels),
+            {"in": lab + n * f8, "out": 0, "line_in": lab + line},
+        ),
+        (
+            "count_consistent",
+            "count_consistent",
+            lambda: (belief, labels, 0.3),
+            {"in": lab + n * f8, "out": 0, "line_in": lab + line},
+        ),
         (
             f"quantile_depth[eps={eps}]",
             "quantile_depth",
@@ -251,7 +285,7 @@ def same_as_reference(kernel, actual, expected):
         if kernel == "normalize_belief":
             ok = expected[1] == 0
             return bool(np.array_equal(actual[1], expected[1]) and np.array_equal(actual[0][ok], expected[0][ok]))
-        return all(same_as_reference(kernel, a, e) for a, e in zip(actual, expected))
+        return all(same_as_reference(kernel, a, e) for a, e in zip(actual, expected, strict=True))
     if isinstance(expected, np.ndarray):
         if kernel == "softmax":
             try:
@@ -290,11 +324,20 @@ def main(argv=None):
     parser.add_argument("--n", type=int, default=1_000_000, help="samples (default 1,000,000)")
     parser.add_argument("--members", type=int, default=100, help="ensemble members T (default 100)")
     parser.add_argument("--classes", type=int, default=10, help="classes k (default 10)")
-    parser.add_argument("--repeat", type=int, default=3, help="timed runs per kernel (at least 7 when a call takes < 0.3 s); the best is kept")
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=3,
+        help="timed runs per kernel (at least 7 when a call takes < 0.3 s); the best is kept",
+    )
     parser.add_argument("--rounds", type=int, default=2, help="timing rounds of the native kernels; the best is kept")
-    parser.add_argument("--threads", default=None, help="comma-separated n_threads for native kernels (default: 1 and all CPUs)")
+    parser.add_argument(
+        "--threads", default=None, help="comma-separated n_threads for native kernels (default: 1 and all CPUs)"
+    )
     parser.add_argument("--backends", default=None, help="comma-separated subset of the available backends")
-    parser.add_argument("--baseline-rows", type=int, default=20_000, help="rows the paper baseline runs on (scaled to n)")
+    parser.add_argument(
+        "--baseline-rows", type=int, default=20_000, help="rows the paper baseline runs on (scaled to n)"
+    )
     parser.add_argument("--quick", action="store_true", help="n = 100,000 (well under a minute)")
     parser.add_argument(
         "--cold-numba", action="store_true", help="empty Numba cache: 'first call' then includes the full JIT compile"
@@ -319,7 +362,9 @@ def main(argv=None):
         except ImportError as exc:
             print(f"skipping backend {name!r}: {exc}", file=sys.stderr)
 
-    print(f"# crembo kernels: n={n:,}, T={n_members}, k={n_classes}, n_threads={thread_counts}, backends={list(backends)}")
+    print(
+        f"# crembo kernels: n={n:,}, T={n_members}, k={n_classes}, n_threads={thread_counts}, backends={list(backends)}"
+    )
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
     if load > 0.5 * (os.cpu_count() or 1):
         print(f"WARNING: load average {load:.1f} on {os.cpu_count()} CPUs: other processes compete, "
@@ -331,14 +376,21 @@ def main(argv=None):
     bw_reader, bw_rates = measure_bandwidth(votes64, n_threads, args.repeat)
     single = max(v for k_, v in bw_rates.items() if "1 thread" in k_)
     print("backend import (s): " + ", ".join(f"{k_} {v:.2f}" for k_, v in load_s.items()))
-    print(f"\nbandwidth (before the kernels): {bw_rates[bw_reader]:.2f} GB/s ({bw_reader}); single-thread read {single:.2f} GB/s")
+    print(
+        f"\nbandwidth (before the kernels): {bw_rates[bw_reader]:.2f} GB/s ({bw_reader}); "
+        f"single-thread read {single:.2f} GB/s"
+    )
 
     results = []
     for label, kernel, make_args, nbytes in kernel_cases(data, n_classes):
         min_bytes = nbytes["in"] + nbytes["out"]
         fn_args = make_args()
         expected = None
-        runs = [(name, module, t) for name, module in backends.items() for t in ([1] if name == "reference" else thread_counts)]
+        runs = [
+            (name, module, t)
+            for name, module in backends.items()
+            for t in ([1] if name == "reference" else thread_counts)
+        ]
         for name, module, threads in runs:  # the reference ignores n_threads: run it once
             fn = getattr(module, kernel)
             c0 = time.process_time()
@@ -381,7 +433,13 @@ def main(argv=None):
             if ref_rows:
                 r["speedup_vs_reference"] = ref_rows[0]["best_s"] / r["best_s"]
             del r["_out"]
-        print(f"  {label}: " + ", ".join(f"{r['backend']}/{r['n_threads']} {r['best_s'] * 1e3:.1f} ms" for r in results if r["case"] == label), flush=True)
+        print(
+            f"  {label}: "
+            + ", ".join(
+                f"{r['backend']}/{r['n_threads']} {r['best_s'] * 1e3:.1f} ms" for r in results if r["case"] == label
+            ),
+            flush=True,
+        )
 
     # A second round of the native kernels (on a shared machine one round is easily disturbed;
     # the reference is slow and steady enough for one): keep the faster best of the two rounds.
@@ -432,7 +490,7 @@ def main(argv=None):
 
     # the paper's reference code path, on a subsample, scaled linearly to n
     rows = min(args.baseline_rows, n)
-    b_wall, b_cpu, b_walls, b_ok = time_baseline(data, n_classes, rows, max(1, min(args.repeat, 3)))
+    b_wall, _b_cpu, b_walls, b_ok = time_baseline(data, n_classes, rows, max(1, min(args.repeat, 3)))
     scale = n / rows
     baseline = {
         "description": "np.stack(member predictions) then np.apply_along_axis(np.bincount, 0, ..., minlength=k) / T",
@@ -445,8 +503,21 @@ def main(argv=None):
     }
 
     # Markdown table
-    headers = ["kernel", "backend", "threads", "best (ms)", "CPU (ms)", "first call (s)", "GB/s", "x bound", "x bound rw",
-               "x line / floor", "vs reference", "vs paper", "same"]
+    headers = [
+        "kernel",
+        "backend",
+        "threads",
+        "best (ms)",
+        "CPU (ms)",
+        "first call (s)",
+        "GB/s",
+        "x bound",
+        "x bound rw",
+        "x line / floor",
+        "vs reference",
+        "vs paper",
+        "same",
+    ]
     table = []
     for r in results:
         vs_paper = ""
@@ -463,7 +534,9 @@ def main(argv=None):
                 f"{r['gb_per_s']:.2f}",
                 f"{r['x_bound']:.1f}x",
                 f"{r['x_bound_rw']:.1f}x",
-                f"{r['x_bound_line']:.1f}x line" if "x_bound_line" in r else (f"{r['x_floor']:.2f}x {r['floor']}" if "x_floor" in r else ""),
+                f"{r['x_bound_line']:.1f}x line"
+                if "x_bound_line" in r
+                else (f"{r['x_floor']:.2f}x {r['floor']}" if "x_floor" in r else ""),
                 f"{r.get('speedup_vs_reference', float('nan')):.1f}x",
                 vs_paper,
                 "yes" if r.get("matches_reference", True) else "NO",

@@ -6,7 +6,7 @@
 
 Data: make_classification, 20 features, k = 10 classes. Teacher: RandomForest(100 trees, depth 12)
 fitted on the first min(n, --teacher-rows) rows (its fit is not timed); belief = its hard-vote
-fractions on all n rows (crembo.forest.forest_belief); allowed = belief >= d for a few d.
+fractions on all n rows (crembo.teachers.forest.forest_belief); allowed = belief >= d for a few d.
 
 Part 1, per n and d, depth-4 trees on (X, allowed):
   * ours, criterion="consistency"  (binning timed once per n; fit timed with binning excluded)
@@ -43,11 +43,11 @@ from sklearn.tree import DecisionTreeClassifier
 from threadpoolctl import threadpool_info
 
 import crembo
-from crembo.forest import forest_belief
+from crembo.teachers.forest import forest_belief
 from crembo.tree import AllowedLabelTreeClassifier
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import drop_singleton_classes  # noqa: E402
+from _common import drop_singleton_classes
 
 ROOT = Path(__file__).resolve().parent.parent
 THRESHOLDS = (0.1, 0.3, 0.5)
@@ -56,7 +56,7 @@ THRESHOLDS = (0.1, 0.3, 0.5)
 def sklearn_predict(model, X):
     """The reference oracle's rule: the output with the highest probability of a 1."""
     cols = []
-    for classes, proba in zip(model.classes_, model.predict_proba(X)):
+    for classes, proba in zip(model.classes_, model.predict_proba(X), strict=True):
         hit = np.flatnonzero(classes == 1)
         cols.append(proba[:, hit[0]] if hit.size else np.zeros(X.shape[0]))
     return np.argmax(np.column_stack(cols), axis=1)

@@ -43,7 +43,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-import _grid  # noqa: E402
+import _grid
 
 ROOT = Path(__file__).resolve().parent.parent
 BASELINES = ("BM-b", "BM-u", "VT-b", "VT-u")
@@ -85,7 +85,7 @@ def fit_and_predict(X_fit, y_fit, X_eval, kind, cfg, seed):
                 info[(d, name)] = {"seconds": time.perf_counter() - t0, "threshold": runs[name].threshold_,
                                    "memo_threshold": runs[name].memo_threshold_,
                                    "student": getattr(runs[name], "student_", "student"),
-                                   "n_scanned": int(len(runs[name].scan_.indices))}
+                                   "n_scanned": len(runs[name].scan_.indices)}
                 preds[(d, name)] = runs[name].predict(X_eval)
             memo = runs["CREMBO-paper"]
             preds[(d, "MEMO")] = memo.classes_[np.asarray(memo.memo_.estimator.predict(X_eval), dtype=np.intp)]
@@ -107,7 +107,7 @@ def generalization_task(name, kind, rep, fold, train, test, cfg, seed):
     X, y = _grid.load(name)
     preds, info = fit_and_predict(X[train], y[train], X[test], kind, cfg, seed)
     correct = {k: int((p == y[test]).sum()) for k, p in preds.items()}
-    return {"dataset": name, "teacher": kind, "rep": rep, "fold": fold, "n_test": int(len(test)),
+    return {"dataset": name, "teacher": kind, "rep": rep, "fold": fold, "n_test": len(test),
             "correct": _flat(correct), "info": _flat(info)}
 
 
@@ -193,9 +193,8 @@ def parse_args(argv=None):
 
 
 def main(argv=None):
-    from joblib import Parallel, delayed
-
     import _paper_report
+    from joblib import Parallel, delayed
 
     args = parse_args(argv)
     mode = "quick" if args.quick else "full"
@@ -229,7 +228,7 @@ def main(argv=None):
             "datasets": names, "teachers": teachers, "data": {n: _grid.describe(n) for n in names},
             "synthetic": {n: _grid.SYNTHETIC[n] for n in names if n in _grid.SYNTHETIC},
             "machine": machine_info(), "wall_seconds": wall, "json_path": os.path.relpath(json_path, ROOT),
-            "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
+            "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")}
     summary = _paper_report.summarise(gen_records, rob_records, names, teachers, cfg["depths"])
     md = _paper_report.markdown(summary, meta)
     json_path.parent.mkdir(parents=True, exist_ok=True)

@@ -240,7 +240,7 @@ def run_unit(name, seed, cfg):
                 if res.memo_trace_:
                     chosen[f"{label} memo_index"] = res.memo_index_
         records.append({"dataset": name, "seed": seed, "student": size, "hidden": list(hidden),
-                        "n_train": int(len(y_tr)), "n_validation": int(len(y_va)), "n_test": int(len(y_te)),
+                        "n_train": len(y_tr), "n_validation": len(y_va), "n_test": len(y_te),
                         "accuracy": acc, "validation_accuracy": vacc, "chosen": chosen, "n_fits": fits,
                         "epochs": epochs, "cpu_seconds": sclock.cpu, "wall_seconds": sclock.wall,
                         "teacher_cpu_seconds": clock.cpu["Teacher"]})
@@ -271,8 +271,9 @@ def sign_test(wins, losses):
 def wtl(a, b):
     """Wins/ties/losses of per-seed accuracies a over b, with the sign test."""
     a, b = np.asarray(a), np.asarray(b)
-    w, t, l = int(np.sum(a > b + 1e-12)), int(np.sum(np.abs(a - b) <= 1e-12)), int(np.sum(a < b - 1e-12))
-    return {"wins": w, "ties": t, "losses": l, "sign_test_p": sign_test(w, l), "mean_diff": float(np.mean(a - b))}
+    wins, ties, losses = int(np.sum(a > b + 1e-12)), int(np.sum(np.abs(a - b) <= 1e-12)), int(np.sum(a < b - 1e-12))
+    return {"wins": wins, "ties": ties, "losses": losses, "sign_test_p": sign_test(wins, losses),
+            "mean_diff": float(np.mean(a - b))}
 
 
 def pairwise_agreement(pred_list):
@@ -286,7 +287,9 @@ def summarise(records, preds, methods):
     out = {}
     for name in dict.fromkeys(r["dataset"] for r in records):
         for size in dict.fromkeys(r["student"] for r in records):
-            recs = sorted((r for r in records if r["dataset"] == name and r["student"] == size), key=lambda r: r["seed"])
+            recs = sorted(
+                (r for r in records if r["dataset"] == name and r["student"] == size), key=lambda r: r["seed"]
+            )
             if not recs:
                 continue
             # seed -> accuracy; the costly ablations ran on the first seeds only
@@ -333,9 +336,11 @@ def choices(records):
         recs = [r for r in records if r["student"] == size]
         bce = sum(r["chosen"]["CREMBO loss"] == "bce" for r in recs)
         w = [r["chosen"]["CREMBO + KD weight"] for r in recs]
-        out.append(f"{size} student: CREMBO chose BCE in {bce} and the set loss in {len(recs) - bce} of {len(recs)} runs; "
-                   f"median threshold {np.median([r['chosen']['CREMBO threshold'] for r in recs]):.3g}; CREMBO + KD "
-                   "chose w = " + ", ".join(f"{x:g} in {w.count(x)}" for x in sorted(set(w))) + ".")
+        out.append(
+            f"{size} student: CREMBO chose BCE in {bce} and the set loss in {len(recs) - bce} of {len(recs)} runs; "
+            f"median threshold {np.median([r['chosen']['CREMBO threshold'] for r in recs]):.3g}; CREMBO + KD "
+            "chose w = " + ", ".join(f"{x:g} in {w.count(x)}" for x in sorted(set(w))) + "."
+        )
     memo = [r["chosen"][f"{PAPER_LABEL} memo_index"] for r in records if f"{PAPER_LABEL} memo_index" in r["chosen"]]
     if memo:
         out.append(f"The paper recipe's MEMO stopped at candidate index 0 (threshold 0: every label allowed) in "
@@ -368,7 +373,9 @@ def markdown(summary, meta, methods, records):
              "(all the fits of its search).\n")
     for key, entry in summary.items():
         L.append(f"### {key} ({entry['n_seeds']} seeds)\n")
-        L.append("| method | accuracy (%) | std | agreement (%) | CPU s | students | CREMBO W/T/L | CREMBO + KD W/T/L |")
+        L.append(
+            "| method | accuracy (%) | std | agreement (%) | CPU s | students | CREMBO W/T/L | CREMBO + KD W/T/L |"
+        )
         L.append("|---|---|---|---|---|---|---|---|")
         for m in methods:
             e = entry["methods"][m]
@@ -394,9 +401,11 @@ def markdown(summary, meta, methods, records):
         stable = e[ours]["agreement"] > e[kd]["agreement"]
         n_acc += ok
         n_ok += ok and stable
-        L.append(f"| {key} | {_pct(e[ours]['accuracy_mean'], 2)} ({ours}) | {_pct(e[kd]['accuracy_mean'], 2)} ({kd}) | "
-                 f"{'yes' if ok else 'no'} | {_pct(e['CREMBO']['agreement'])} / {_pct(e['CREMBO + KD']['agreement'])} / "
-                 f"{_pct(e[kd]['agreement'])} | {'yes' if stable else 'no'} |")
+        L.append(
+            f"| {key} | {_pct(e[ours]['accuracy_mean'], 2)} ({ours}) | {_pct(e[kd]['accuracy_mean'], 2)} ({kd}) | "
+            f"{'yes' if ok else 'no'} | {_pct(e['CREMBO']['agreement'])} / {_pct(e['CREMBO + KD']['agreement'])} / "
+            f"{_pct(e[kd]['agreement'])} | {'yes' if stable else 'no'} |"
+        )
     L.append(f"\nAt least as accurate as the best KD on {n_acc} of {len(summary)} data set / student pairs; "
              f"also more stable (higher agreement of the more accurate of CREMBO, CREMBO + KD) on {n_ok}.\n")
     variants = [m for m in methods if m == "CREMBO" or m in ABLATIONS]
@@ -418,8 +427,17 @@ def markdown(summary, meta, methods, records):
         for k in keys:  # on the seeds every variant ran on
             seeds = set.intersection(*(set(summary[k]["methods"][m]["seeds"]) for m in variants))
             for m in variants:
-                means[k, m] = float(np.mean([a for sd, a in zip(summary[k]["methods"][m]["seeds"],
-                                                                summary[k]["accuracy_by_seed"][m]) if sd in seeds]))
+                means[k, m] = float(
+                    np.mean(
+                        [
+                            a
+                            for sd, a in zip(
+                                summary[k]["methods"][m]["seeds"], summary[k]["accuracy_by_seed"][m], strict=True
+                            )
+                            if sd in seeds
+                        ]
+                    )
+                )
         for m in variants:
             delta = np.mean([means[k, m] - means[k, PAPER_LABEL] for k in keys])
             L.append(f"| {m} | " + " | ".join(_pct(means[k, m], 2) for k in keys) + f" | {100 * delta:+.2f} |")
@@ -501,8 +519,10 @@ def main(argv=None):
 
     # the largest units first, so the last worker does not run alone for long
     order = {"synth-k50": 0, "synth-k10": 1, "digits": 2, "dermatology": 3}
-    units = sorted(((n, s) for n in cfg["datasets"] for s in range(cfg["first_seed"], cfg["first_seed"] + cfg["seeds"])),
-                   key=lambda u: (order.get(u[0], 9), u[1]))
+    units = sorted(
+        ((n, s) for n in cfg["datasets"] for s in range(cfg["first_seed"], cfg["first_seed"] + cfg["seeds"])),
+        key=lambda u: (order.get(u[0], 9), u[1]),
+    )
     start, cpu0 = time.perf_counter(), time.process_time()
     records, preds = [], {}
     jobs = Parallel(n_jobs=n_jobs, return_as="generator_unordered")(delayed(run_unit)(n, s, cfg) for n, s in units)
@@ -524,7 +544,7 @@ def main(argv=None):
     json_path = Path(args.json)
     cmd = "python benchmarks/paper_torch.py" + (" " + " ".join(sys.argv[1:]) if argv is None and sys.argv[1:] else "")
     meta = {"command": cmd, "mode": mode, "config": cfg, "n_jobs": n_jobs, "torch": torch.__version__,
-            "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+            "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
             "wall_seconds": wall, "cpu_seconds": cpu, "load_average": [round(x, 1) for x in os.getloadavg()],
             "json_path": os.path.relpath(json_path.resolve(), ROOT), "crembo_recipe": repr(CREMBO_RECIPE),
             "ablations": {k: repr(v) for k, v in ABLATIONS.items()}, "train": TRAIN, "teacher": TEACHER,

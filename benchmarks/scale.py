@@ -50,7 +50,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import RESULTS_DIR, machine_info, markdown_table, write_json  # noqa: E402
+from _common import RESULTS_DIR, machine_info, markdown_table, write_json
 
 N_TEST = 100_000
 TEACHER_ROWS = 50_000
@@ -180,7 +180,7 @@ def native_student(n_jobs):
 
 def run_ours(workdir, k, n, thresholds, n_jobs, seed, belief_dtype):
     import crembo
-    from crembo.memo import seeded_oracle
+    from crembo._memo import seeded_oracle
 
     X, y, X_te, y_te, forest = load(workdir, k, n)
     student, oracle_name = native_student(n_jobs)
@@ -211,13 +211,13 @@ def run_ours(workdir, k, n, thresholds, n_jobs, seed, belief_dtype):
     t = est.timings_
     return {
         "method": "ours", "oracle": oracle_name, "thresholds": thresholds, "belief_dtype": belief_dtype,
-        "n_jobs": n_jobs, "n_train": int(len(tr)), "k": k, "n": n,
+        "n_jobs": n_jobs, "n_train": len(tr), "k": k, "n": n,
         "seconds": {"belief": t["belief"], "teacher_validation": t["teacher_validation"], "prepare": t["prepare"],
                     "memo": t["memo"], "scan": t["scan"], "final_fit": final_seconds,
                     "test_predict": time.perf_counter() - t0, "fit_total": fit_wall},
         "target_seconds": t["belief"] + t["prepare"] + t["memo"] + t["scan"],
-        "n_thresholds": int(len(est.memo_.thresholds)), "memo_index": int(est.memo_.index),
-        "memo_calls": len(est.memo_.trace), "scan_fits": int(len(est.scan_.indices)),
+        "n_thresholds": len(est.memo_.thresholds), "memo_index": int(est.memo_.index),
+        "memo_calls": len(est.memo_.trace), "scan_fits": len(est.scan_.indices),
         "seconds_per_scan_fit": float(np.mean(est.scan_.seconds)),
         "threshold": est.threshold_, "memo_threshold": est.memo_threshold_,
         "test_accuracy": acc, "validation_accuracy": est.validation_score_,
@@ -253,7 +253,7 @@ def ref_predict(tree, X):
     proba = tree.predict_proba(X)
     proba = proba if isinstance(proba, list) else [proba]
     cols = []
-    for p, cl in zip(proba, tree.classes_):
+    for p, cl in zip(proba, tree.classes_, strict=True):
         hit = np.flatnonzero(np.asarray(cl) == 1)
         cols.append(p[:, hit[0]] if hit.size else np.zeros(p.shape[0]))
     return np.argmax(np.column_stack(cols), axis=1)
@@ -295,7 +295,7 @@ def run_reference(workdir, k, n, seed, budget, ours):
     out["belief_equals_ours"] = bool(np.array_equal(belief, ours_belief))
     del ours_belief
     thr = np.unique(belief)
-    fits, fit_times = [0], []
+    fit_times = []
 
     def call(i):
         t = time.perf_counter()
@@ -332,7 +332,7 @@ def run_reference(workdir, k, n, seed, budget, ours):
     remaining = (len(thr) - lo) - scanned
     total = time.perf_counter() - start
     out.update(
-        ran=remaining == 0, n_thresholds=int(len(thr)), memo_index=int(lo), memo_calls=memo_calls, scan_fits=scanned,
+        ran=remaining == 0, n_thresholds=len(thr), memo_index=int(lo), memo_calls=memo_calls, scan_fits=scanned,
         seconds={"belief": t_belief, "memo": t_memo, "scan": t_scan}, seconds_per_fit=float(np.mean(fit_times)),
         rss_peak_beyond_data_bytes=_peak_rss_bytes() - rss0,
     )
@@ -469,12 +469,12 @@ def main_scale(args):
 
 def main_thresholds(args):
     """Softmax teacher (MLP on digits): exhaustive scan vs 32 / 128 quantile candidates."""
-    import crembo
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
     from sklearn.neural_network import MLPClassifier
 
-    from crembo.candidates import quantile_candidates
+    import crembo
+    from crembo._candidates import quantile_candidates
 
     X, y = load_digits(return_X_y=True)
     X = X / 16.0
@@ -496,8 +496,8 @@ def main_thresholds(args):
             est = crembo.CREMBOClassifier(teacher=mlp, student=student, thresholds=thr, n_jobs=args.n_jobs,
                                           random_state=seed).fit(X_tr, y_tr)
             sec = time.perf_counter() - t0
-            r = {"seed": seed, "thresholds": name, "seconds": sec, "n_candidates": int(len(est.memo_.thresholds)),
-                 "scan_fits": int(len(est.scan_.indices)), "threshold": est.threshold_,
+            r = {"seed": seed, "thresholds": name, "seconds": sec, "n_candidates": len(est.memo_.thresholds),
+                 "scan_fits": len(est.scan_.indices), "threshold": est.threshold_,
                  "test_accuracy": float(np.mean(est.predict(X_te) == y_te)), "teacher_test_accuracy": teacher_acc,
                  "oracle": oracle_name}
             out["runs"].append(r)

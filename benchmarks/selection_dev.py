@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-import _grid  # noqa: E402
+import _grid
 
 ROOT = Path(__file__).resolve().parent.parent
 BASELINES = ("BM-b", "BM-u", "VT-b", "VT-u")
@@ -88,7 +88,7 @@ def make_student(kind, depth, seed, class_weight="balanced"):
 
 def run_variant(name, X_tr, y_tr, X_te, beliefs, depth, seed):
     import crembo
-    from crembo.selection import SelectionSpec
+    from crembo._selection import SelectionSpec
 
     bkey, student, sel = VARIANTS[name]
     B = beliefs.get(bkey, beliefs["in"])

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-import _grid  # noqa: E402
+import _grid
 
 ROOT = Path(__file__).resolve().parent.parent
 VARIANTS = {
@@ -67,8 +67,8 @@ def main(argv=None):
     from sklearn.tree import DecisionTreeClassifier
 
     import crembo
+    from crembo._selection import SelectionSpec
     from crembo.oracles import default_student
-    from crembo.selection import SelectionSpec
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", type=int, nargs="+", default=[20_000, 200_000])

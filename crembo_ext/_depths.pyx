@@ -214,7 +214,8 @@ def hypothesis_depths_into(
     # block leaves L1 room for them, and their labels are prefetched two blocks ahead in one
     # burst. The portable loops are faster with 24 KiB and their labels prefetched one block
     # ahead, a line per 8 rows.
-    cdef Py_ssize_t BLOCK = max(64, min(4096, (12288 if simd else 24576) // (k * <Py_ssize_t>sizeof(real_t)) // 16 * 16))
+    cdef Py_ssize_t block_bytes = 12288 if simd else 24576
+    cdef Py_ssize_t BLOCK = max(64, min(4096, block_bytes // (k * <Py_ssize_t>sizeof(real_t)) // 16 * 16))
     if m == 1:   # one pass over the belief: nothing to keep cached, long blocks
         BLOCK = 4096
     cdef Py_ssize_t LINE_F = 64 // sizeof(real_t), LINE_L = 64 // sizeof(label_t)

@@ -1,7 +1,7 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
 """Count a tree ensemble's hard votes by walking its flattened nodes (no (T, n) matrix).
 
-The Python driver (``crembo.forest``) packs every fitted sklearn tree into one array of 32-byte
+The Python driver (``crembo.teachers.forest``) packs every fitted sklearn tree into one array of 32-byte
 ``FlatNode`` records; this kernel walks them for each sample with sklearn's ``Tree._apply_dense``
 rule (float32 feature value vs float64 threshold; NaN follows ``missing_go_to_left``) and adds
 one vote per tree to the sample's count row.
@@ -19,7 +19,7 @@ ctypedef fused count_t:
     uint16_t
     uint32_t
 
-# Must match crembo.forest.NODE_DTYPE (checked there via NODE_ITEMSIZE).
+# Must match crembo.teachers.forest.NODE_DTYPE (checked there via NODE_ITEMSIZE).
 ctypedef struct FlatNode:
     double threshold      # go left iff x <= threshold (x converted to double)
     int32_t feature       # split feature; 0 at leaves (any valid column works, both children are self)
@@ -48,7 +48,7 @@ cdef inline void _count_block(
     cdef int32_t node[LANES]        # locals of a cdef function: private to the calling thread
     cdef const float* row[LANES]
     cdef const FlatNode* nd
-    cdef Py_ssize_t i, t, g, c, n_valid
+    cdef Py_ssize_t i, t, g, n_valid
     cdef int32_t active
     cdef float x
 

@@ -97,7 +97,7 @@ cdef void _status_rows(
     double* totals,     # OUT (rows,) left-to-right float64 sums
 ) noexcept nogil:
     """Four rows at a time: each row's sum is a chain of dependent adds, and four independent
-    chains keep the adder busy (measured ~3x over one row at a time). A group is clean when its
+    chains keep the adder busy. A group is clean when its
     sums are finite (a NaN or +-inf value makes its row's sum NaN or inf) and its minimum is >= 0;
     only a group that is not is redone row by row to tell the cases apart."""
     cdef Py_ssize_t i = 0, c, r

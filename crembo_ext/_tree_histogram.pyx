@@ -50,7 +50,7 @@ cdef void _copy_counts(double[:, ::1] hist, Py_ssize_t k) noexcept nogil:
 
 # Samples per block: a thread streams one block through each of its features, so the block's
 # label lists, counts and weights are gathered from memory once and then re-read from cache
-# (1.3-1.6x faster than one pass over all samples per feature at 1,000,000 rows, k = 10).
+# rather than gathered again for every feature.
 cdef enum:
     BLOCK = 4096
 

@@ -20,21 +20,21 @@ from libc.math cimport INFINITY
 
 cdef inline void _score(const double* left, const double* P, int k,
                         double* cons, double* gini) noexcept nogil:
-    cdef double max_l = -1.0, max_r = -1.0, g = 0.0, l, r, d
+    cdef double max_l = -1.0, max_r = -1.0, g = 0.0, cl, cr, d
     cdef double wl = left[k + 1]
     cdef double wr = P[k + 1] - left[k + 1]
     cdef int c
     for c in range(k):
-        l = left[c]
-        r = P[c] - l
-        if l > max_l:
-            max_l = l
-        if r > max_r:
-            max_r = r
-        d = wl - l
-        g = g + (l * l + d * d) / wl
-        d = wr - r
-        g = g + (r * r + d * d) / wr
+        cl = left[c]  # class c's totals on the left and on the right
+        cr = P[c] - cl
+        if cl > max_l:
+            max_l = cl
+        if cr > max_r:
+            max_r = cr
+        d = wl - cl
+        g = g + (cl * cl + d * d) / wl
+        d = wr - cr
+        g = g + (cr * cr + d * d) / wr
     cons[0] = max_l + max_r
     gini[0] = g
 
@@ -221,7 +221,6 @@ def exact_depth2(
     """
     cdef int n_features = <int>X_binned.shape[1]
     cdef int K2 = <int>root_hist.shape[1]
-    cdef int k = K2 - 2
     cdef Py_ssize_t size = root_hist.shape[0] * K2
     cdef Py_ssize_t n = X_binned.shape[0]
     cdef Py_ssize_t f, j, nl, nleft, n_miss

@@ -120,14 +120,14 @@ cdef uint8_t _unique_part(const real_t* data, Py_ssize_t start, Py_ssize_t stop,
             if q >= stop:
                 break
         q1 = min(q + 16, stop)
-        # The hardware prefetcher keeps too few lines in flight for this loop (latency-bound at
-        # ~4 ns per value without these): ask for the values 2 KiB ahead.
+        # The hardware prefetcher keeps too few lines in flight for this loop, which is
+        # latency-bound without these: ask for the values 2 KiB ahead.
         if q + PREFETCH_VALUES + 16 <= stop:
             crembo_prefetch(data + q + PREFETCH_VALUES)
             crembo_prefetch(data + q + PREFETCH_VALUES + 8)
         # Fast path, one branch per 16 values: each value is at its home slot or the next one
-        # (nearly always, at load <= 1/4); the per-value probe loop was the limit (~2 ns per
-        # value). The empty marker is a NaN pattern and must take the slow path to be flagged.
+        # (nearly always, at load <= 1/4), so the per-value probe loop runs only for the rare
+        # misses. The empty marker is a NaN pattern and must take the slow path to be flagged.
         if real_t is double:
             miss = crembo_miss_f64(data, q, q1, keys, shift, mask, EMPTY)
         else:
@@ -175,7 +175,7 @@ def unique_values_hashed(
     """
     cdef Py_ssize_t total = belief.shape[0] * belief.shape[1]
     cdef Py_ssize_t n_parts = max(1, min(n_threads, total // 4096 + 1))
-    cdef Py_ssize_t p, j, pos, step
+    cdef Py_ssize_t p, pos, step
     cdef const real_t* data
     cdef HashSet* sets
     cdef uint8_t flags = 0

@@ -172,7 +172,7 @@ def vote_belief_into(
     cdef Py_ssize_t T = votes.shape[0], n = votes.shape[1], k = belief.shape[1]
     cdef Py_ssize_t B = _block_size(k)
     cdef Py_ssize_t n_blocks = (n + B - 1) // B
-    cdef Py_ssize_t b, i0, i1, j, m, c, n_bad = 0
+    cdef Py_ssize_t b, i0, i1, j, m, n_bad = 0
     cdef uint32_t* buf
     cdef double* o
     if T == 0 or n == 0 or k == 0:
@@ -210,4 +210,3 @@ def _count_out_of_range(const vote_t[:, ::1] votes, Py_ssize_t k):
             if not (<size_t>votes[t, i] < <size_t>k):
                 n_bad += 1
     return n_bad
-

@@ -13,7 +13,7 @@
 /* Portable: whether any of the float64 patterns keys[a:b] is at neither its
    home slot nor the next one of the hash table (or is the empty marker), without a branch
    per value so that the lookups overlap. Kept scalar: GCC's -O3 vectorizes this loop with
-   emulated 64-bit multiplies and gathers, measured 2x slower. */
+   emulated 64-bit multiplies and gathers, which are slower than the scalar loop. */
 #if defined(__GNUC__) && !defined(__clang__)
 #define CREMBO_SCALAR __attribute__((optimize("no-tree-vectorize")))
 #else

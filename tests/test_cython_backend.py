@@ -5,16 +5,16 @@ import pytest
 
 pytest.importorskip("crembo._ext._depths")
 
-import crembo  # noqa: E402
-from crembo.backends import cython_backend as cy  # noqa: E402
-from crembo.backends import reference as ref  # noqa: E402
+import crembo
+from crembo.backends import cython_backend as cy
+from crembo.backends import reference as ref
 
 
 def assert_bitwise(a, b):
     """Same dtype, shape and bits (NaNs compared as NaN); Python scalars compared by value and type."""
     if isinstance(b, tuple):
         assert isinstance(a, tuple) and len(a) == len(b)
-        for x, y in zip(a, b):
+        for x, y in zip(a, b, strict=True):
             assert_bitwise(x, y)
         return
     if not isinstance(b, np.ndarray):

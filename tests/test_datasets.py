@@ -100,14 +100,14 @@ def test_heart_missing_cells_filled_with_column_mean():
 
 
 def test_iris_sorted_and_label_mapping():
-    X, y, feature_names, class_names = datasets.load_iris()
+    _X, y, feature_names, class_names = datasets.load_iris()
     assert np.all(np.diff(y) >= 0)  # the file is sorted by class: shuffle before k-fold
     assert class_names == ["0", "1", "2"]
     assert feature_names[0] == "sepal length"
 
 
 def test_dermatology_labels_shifted_and_names_clean():
-    X, y, feature_names, class_names = datasets.load_dermatology()
+    _X, _y, feature_names, class_names = datasets.load_dermatology()
     assert class_names == ["1", "2", "3", "4", "5", "6"]
     assert all(not n.endswith(",") for n in feature_names)
     assert feature_names[-1] == "Age"

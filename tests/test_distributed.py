@@ -15,9 +15,9 @@ import crembo
 pytest.importorskip("dask.array", reason="dask is optional: pip install 'crembo[dask]'")
 distributed = pytest.importorskip("distributed", reason="distributed is optional: pip install 'crembo[dask]'")
 
-import dask.array as da
+import dask.array as da  # noqa: E402
 
-from crembo.distributed import belief_from_dask, fit_on_dask
+from crembo.distributed import belief_from_dask, fit_on_dask  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -11,11 +11,13 @@ from sklearn.datasets import make_classification
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import train_test_split
+from sklearn.neural_network import MLPClassifier
 from sklearn.svm import LinearSVC
 from sklearn.tree import DecisionTreeClassifier
 from sklearn.utils.estimator_checks import check_estimator
 
 import crembo
+import crembo._candidates
 from crembo.oracles import paper_student
 
 
@@ -33,14 +35,16 @@ def data():
 
 def paper_student_predict(tree, X):
     """The paper's prediction of a multi-output tree: the output most likely to be 1."""
-    scores = [p[:, list(cl).index(1)] if 1 in cl else np.zeros(len(X)) for p, cl in zip(tree.predict_proba(X), tree.classes_)]
+    scores = [
+        p[:, list(cl).index(1)] if 1 in cl else np.zeros(len(X))
+        for p, cl in zip(tree.predict_proba(X), tree.classes_, strict=True)
+    ]
     return np.argmax(np.column_stack(scores), axis=1)
 
 
 def reference_crembo(X, y, seed, delta, trees=10, fraction=0.15):
     """CREMBO as in the paper, step by step, with sklearn only (no crembo code)."""
     classes, y_enc = np.unique(y, return_inverse=True)
-    k = len(classes)
     tr, va = train_test_split(np.arange(len(y)), test_size=fraction, stratify=y_enc, random_state=seed)
     forest = small_forest(seed, trees).fit(X[tr], y[tr])
     votes = np.array([forest.classes_[t.predict(X[tr]).astype(int)] for t in forest.estimators_])
@@ -127,7 +131,7 @@ def test_teachers_of_every_kind(data):
     d = crembo.CREMBOClassifier(teacher=crembo.CallableTeacher(lambda Z: Z @ W, kind="logits"), delta=20,
                                 random_state=2, selection="paper").fit(X, y)
     # the callable's labels on the validation split are what fidelity_ compares the student with
-    tr, va = crembo.estimator.stratified_split(np.unique(y, return_inverse=True)[1], d.classes_, 0.15, 2)
+    _tr, va = crembo.estimator.stratified_split(np.unique(y, return_inverse=True)[1], d.classes_, 0.15, 2)
     assert d.fidelity_ == np.mean(d.estimator_.predict(X[va]) == np.argmax(X[va] @ W, axis=1))
     with pytest.raises(ValueError, match="belief matrix has 10 rows but X has 160"):
         crembo.CREMBOClassifier(teacher=belief[:10]).fit(X, y)
@@ -243,7 +247,7 @@ def test_check_estimator():
 
 def test_dataframe_reaches_the_teacher_unchanged():
     # A prefit pipeline selecting columns by name needs the DataFrame; the student gets the array.
-    pd = pytest.importorskip("pandas")
+    pytest.importorskip("pandas")
     from sklearn.compose import ColumnTransformer
     from sklearn.datasets import load_iris
     from sklearn.pipeline import make_pipeline
@@ -302,3 +306,41 @@ def test_parallel_scan_gives_native_students_one_thread_each(data):
     assert crembo.estimator._scan_oracle(oracle, None) is oracle  # not parallel: keeps every core
     pinned = crembo.oracles.FitAllowedOracle(crembo.AllowedLabelTreeClassifier(n_jobs=2))
     assert crembo.estimator._scan_oracle(pinned, 1) is pinned  # the user's own n_jobs wins
+
+
+def test_float32_belief_gives_the_same_crembo_decisions(data):
+    X, y, _, _ = data
+    rf = RandomForestClassifier(n_estimators=20, max_depth=4, random_state=0).fit(X, y)
+    runs = [
+        crembo.CREMBOClassifier(teacher=rf, belief_dtype=dt, random_state=5).fit(X, y) for dt in ("float64", "float32")
+    ]
+    a, b = runs
+    assert a.memo_.index == b.memo_.index
+    assert [c.index for c in a.memo_.trace] == [c.index for c in b.memo_.trace]
+    np.testing.assert_array_equal(a.scan_.indices, b.scan_.indices)
+    np.testing.assert_array_equal(a.scan_.validation_scores, b.scan_.validation_scores)
+    np.testing.assert_array_equal(a.predict(X), b.predict(X))
+    np.testing.assert_array_equal(a.memo_.thresholds.astype(np.float32), b.memo_.thresholds.astype(np.float32))
+    assert set(a.timings_) == {"teacher", "belief", "prepare", "memo", "scan", "refit"}
+    paper = crembo.CREMBOClassifier(teacher=rf, selection="paper", random_state=5).fit(X, y)
+    assert set(paper.timings_) == {"teacher", "belief", "teacher_validation", "prepare", "memo", "scan"}
+    with pytest.raises(ValueError, match="belief_dtype"):
+        crembo.CREMBOClassifier(teacher=rf, belief_dtype="float16").fit(X, y)
+
+
+def test_crembo_bounds_the_scan_of_a_softmax_teacher(data):
+    X, y, _, _ = data
+    mlp = MLPClassifier(hidden_layer_sizes=(8,), max_iter=200, random_state=0).fit(X, y)
+    student = crembo.AllowedLabelTreeClassifier(max_depth=2, n_jobs=1)
+    bounded = crembo.CREMBOClassifier(teacher=mlp, student=student, thresholds=16, random_state=0).fit(X, y)
+    assert bounded.memo_.thresholds.size <= 16
+    assert len(bounded.scan_.indices) <= 16
+    explicit = crembo.CREMBOClassifier(teacher=mlp, student=student, thresholds=[0.0, 0.2, 0.4], random_state=0).fit(
+        X, y
+    )
+    np.testing.assert_array_equal(explicit.memo_.thresholds, [0.0, 0.2, 0.4])
+    # "auto" on a softmax belief of ~255 x 3 distinct values uses 128 quantiles
+    auto = crembo.CREMBOClassifier(teacher=mlp, student=student, random_state=0).fit(X, y)
+    assert auto.memo_.thresholds.size <= crembo._candidates.AUTO_N_QUANTILES
+    with pytest.raises(ValueError, match="thresholds"):
+        crembo.CREMBOClassifier(teacher=mlp, thresholds=1).fit(X, y)

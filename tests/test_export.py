@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor, ExtraTreeClassifier
 
+from crembo import _export_predictor as standalone
 from crembo import export
-from crembo import export_predictor_template as standalone
 from crembo.tree import _validate
 
 
@@ -123,7 +123,20 @@ def test_float32_rounding_matches_numpy(rng):
     x = bits.view(np.float64)
     f32max = float(np.finfo(np.float32).max)
     halfway = f32max + 2.0**103  # exactly halfway between FLT_MAX and 2**128: rounds to inf
-    special = [0.0, -0.0, 1e-46, 1e-45, 3.4e38, f32max, np.nextafter(halfway, 0), halfway, 1e39, -1e300, np.inf, -np.inf]
+    special = [
+        0.0,
+        -0.0,
+        1e-46,
+        1e-45,
+        3.4e38,
+        f32max,
+        np.nextafter(halfway, 0),
+        halfway,
+        1e39,
+        -1e300,
+        np.inf,
+        -np.inf,
+    ]
     x = np.concatenate([x[np.isfinite(x)], special, rng.normal(size=1000)])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # overflow to inf is the point
@@ -198,7 +211,15 @@ def _small_model():
         "classes": ["no", "yes"],
         "input_dtype": "float64",
         "nodes": [
-            {"id": 0, "leaf": False, "feature": 1, "threshold": 0.5, "left": 1, "right": 2, "missing_go_to_left": False},
+            {
+                "id": 0,
+                "leaf": False,
+                "feature": 1,
+                "threshold": 0.5,
+                "left": 1,
+                "right": 2,
+                "missing_go_to_left": False,
+            },
             {"id": 1, "leaf": True, "class": 0},
             {"id": 2, "leaf": True, "class": 1},
         ],
@@ -399,7 +420,7 @@ def _native_probe(tree, X, rng):
                 row = base.copy()
                 row[node["feature"]] = v
                 rows.append(row)
-    return np.vstack(probe + [np.array(rows)])
+    return np.vstack([*probe, np.array(rows)])
 
 
 def _last_in_subtree(nodes, i):
@@ -437,8 +458,9 @@ def test_native_tree_unfitted_is_rejected():
 def test_fitted_crembo_and_baselines_export_with_their_labels(rng):
     # CREMBOClassifier wraps a multi-output tree on allowed labels; the export must predict
     # what the estimator predicts, in the estimator's own class labels.
-    import crembo
     from sklearn.ensemble import RandomForestClassifier
+
+    import crembo
 
     X = rng.normal(size=(200, 4))
     y = np.array(["lo", "mid", "hi"])[(X[:, 0] + 0.5 * rng.normal(size=200) > 0).astype(int) + (X[:, 1] > 1)]

@@ -129,7 +129,7 @@ def test_split_from_class_counts_is_the_local_split(seed):
     counts = np.array([np.bincount(p, minlength=k) for p in parts])
     masks = validation_masks(counts.sum(axis=0), fraction, split_seed, np.arange(k), counts)
     got = []
-    for start, p, bits in zip(np.r_[0, cuts], parts, masks):
+    for start, p, bits in zip(np.r_[0, cuts], parts, masks, strict=True):
         for c in range(k):
             rows = np.flatnonzero(p == c)
             got.extend(start + rows[unpack_mask(bits[c], rows.size)])

@@ -9,7 +9,8 @@ from sklearn.ensemble import RandomForestClassifier
 from sklearn.tree import DecisionTreeClassifier
 
 import crembo
-from crembo.memo import MemoResult, NoConsistentThresholdWarning
+from crembo import MemoResult, NoConsistentThresholdWarning
+from crembo._memo import seeded_oracle
 from crembo.oracles import Oracle, as_oracle
 from crembo.teachers import make_teacher
 
@@ -193,7 +194,7 @@ def test_crembo_refuses_thresholds_outside_unit_interval_before_the_teacher(thre
 @pytest.mark.parametrize("bad", [-1, 2**32, 2**40, np.int64(-5)])
 def test_seed_out_of_range_is_refused_up_front(bad):
     X, belief = forest_belief(0, n=40)
-    # the default native tree used to accept any int (it draws only above 200,000 rows)
+    # refused even by the default native tree, which draws only above 200,000 rows
     with pytest.raises(ValueError, match=r"random_state must be in \[0, 2\*\*32 - 1\]"):
         crembo.memo(X, belief, random_state=bad)
     assert crembo.memo(X, belief, random_state=2**32 - 1).consistent
@@ -215,7 +216,7 @@ def test_native_tree_class_limit_is_checked_before_any_work():
     y = np.repeat(np.arange(k), 2)
     native = AllowedLabelTreeClassifier(max_depth=2)
     for student in (None, native):
-        with pytest.raises(ValueError, match="256 classes but crembo's native tree .* at most 255"):
+        with pytest.raises(ValueError, match=r"256 classes but crembo's native tree .* at most 255"):
             crembo.CREMBOClassifier(teacher=_NeverFit(), student=student, random_state=0).fit(X, y)
         with pytest.raises(ValueError, match="at most 255"):
             crembo.memo(X, np.full((2 * k, k), 1.0 / k), student)
@@ -228,3 +229,26 @@ def test_native_tree_class_limit_is_checked_before_any_work():
     # and 255 classes are within the limit
     res = crembo.memo(X[: 2 * 255], np.full((2 * 255, 255), 1.0 / 255), native, random_state=0)
     assert res.consistent
+
+
+def test_memo_accepts_threshold_choices():
+    X, belief = forest_belief(0, n=300)
+    full = crembo.memo(X, belief, random_state=0)
+    assert full.thresholds.size == np.unique(belief).size
+    assert crembo.memo(X, belief, candidate_thresholds="auto", random_state=0).thresholds.size == full.thresholds.size
+    few = crembo.memo(X, belief, candidate_thresholds=4, random_state=0)
+    assert few.thresholds.size <= 4 and np.isin(few.thresholds, full.thresholds).all()
+
+
+def test_seeded_oracle_bins_reproducibly_beyond_the_bin_subsample():
+    # The native tree draws the rows for its bin edges when n > 200,000, in ``prepare``, which
+    # runs on the student itself: MEMO/CREMBO seed it, or two runs with one random_state differ.
+    X = np.random.default_rng(0).standard_normal((210_000, 2))
+    student = crembo.AllowedLabelTreeClassifier(max_depth=1)
+    unseeded = [crembo.as_oracle(student).prepare(X).X_binned for _ in range(2)]
+    assert not np.array_equal(*unseeded)
+    seeded = [seeded_oracle(student, 3).prepare(X).X_binned for _ in range(2)]
+    np.testing.assert_array_equal(*seeded)
+    assert student.random_state is None  # the user's student is not modified
+    explicit = crembo.AllowedLabelTreeClassifier(random_state=7)
+    assert seeded_oracle(explicit, 3).learner.random_state == 7  # a user's own seed wins

@@ -98,7 +98,9 @@ def test_fidelity_ci_contains_estimate_and_is_deterministic(rng):
 def test_bootstrap_matches_plain_numpy(rng):
     x = rng.normal(size=200)
     seed, n_resamples = 3, 500
-    est, low, high = bootstrap_ci(lambda a: a.mean(axis=-1), x, n_resamples=n_resamples, confidence=0.9, random_state=seed)
+    est, low, high = bootstrap_ci(
+        lambda a: a.mean(axis=-1), x, n_resamples=n_resamples, confidence=0.9, random_state=seed
+    )
     # the same percentile bootstrap written out: one (B, n) index draw, row means, quantiles
     idx = np.random.default_rng(seed).integers(0, len(x), size=(n_resamples, len(x)))
     stats = x[idx].mean(axis=1)

@@ -1,6 +1,5 @@
 """Targeted checks of the Numba backend (the general kernel-vs-reference suite is test_kernels.py)."""
 
-import os
 import subprocess
 import sys
 
@@ -11,25 +10,6 @@ numba = pytest.importorskip("numba")
 
 from crembo.backends import numba_backend as nb  # noqa: E402
 from crembo.backends import reference as ref  # noqa: E402
-
-
-def assert_same(a, b):
-    """Bitwise equality (NaN equal to NaN), same type for scalars and dtype for arrays."""
-    if isinstance(a, tuple):
-        assert len(a) == len(b)
-        for x, y in zip(a, b):
-            assert_same(x, y)
-        return
-    assert type(a) is type(b)
-    a, b = np.atleast_1d(a), np.atleast_1d(b)
-    assert a.dtype == b.dtype and a.shape == b.shape
-    if a.dtype.kind == "f":
-        nan = np.isnan(a)
-        assert (nan == np.isnan(b)).all()
-        bits = f"u{a.dtype.itemsize}"
-        assert (a[~nan].view(bits) == b[~nan].view(bits)).all()
-    else:
-        assert (a == b).all()
 
 
 @pytest.fixture
@@ -62,13 +42,13 @@ def _all_results(votes, belief, labels, label_matrix, k, n_threads, backend):
 
 
 @pytest.mark.parametrize("fdtype", [np.float64, np.float32])
-def test_one_and_two_threads_agree_with_reference(small_blocks, fdtype):
+def test_one_and_two_threads_agree_with_reference(small_blocks, fdtype, assert_same):
     rng = np.random.default_rng(0)
     votes, belief, labels, label_matrix = _inputs(rng, fdtype=fdtype)
     expected = _all_results(votes, belief, labels, label_matrix, 7, 1, ref)
     one = _all_results(votes, belief, labels, label_matrix, 7, 1, nb)
     two = _all_results(votes, belief, labels, label_matrix, 7, 2, nb)
-    for e, a, b in zip(expected, one, two):
+    for e, a, b in zip(expected, one, two, strict=True):
         assert_same(a, e)
         assert_same(b, e)
 
@@ -101,7 +81,7 @@ def test_thread_count_set_and_restored(monkeypatch):
 
 
 @pytest.mark.parametrize("dtype", [np.uint8, np.int16, np.int32, np.int64])
-def test_invalid_votes_counted_and_skipped(dtype):
+def test_invalid_votes_counted_and_skipped(dtype, assert_same):
     rng = np.random.default_rng(1)
     k = 4
     votes = rng.integers(0, k, size=(9, 50)).astype(dtype)
@@ -115,7 +95,7 @@ def test_invalid_votes_counted_and_skipped(dtype):
     assert nb.vote_counts(votes, k, 1)[1] == (9 if np.issubdtype(dtype, np.signedinteger) else 6)
 
 
-def test_float32_and_readonly_inputs():
+def test_float32_and_readonly_inputs(assert_same):
     rng = np.random.default_rng(2)
     proba = rng.random((40, 5)).astype(np.float32)
     proba /= proba.sum(axis=1, keepdims=True)
@@ -137,7 +117,7 @@ def test_float32_and_readonly_inputs():
     assert_same(nb.count_consistent(proba, labels, 0.1, 2), ref.count_consistent(proba, labels, 0.1))
 
 
-def test_edge_values():
+def test_edge_values(assert_same):
     belief = np.array([[0.0, 1.0], [-0.0, 1.0], [0.5, 0.5]])
     for lab in ([0, 0, 0], [1, 1, 0], [0, 1, 1], [2, 2, 2], [-1, 0, 9]):
         lab = np.array(lab)
@@ -156,7 +136,7 @@ def test_edge_values():
     assert_same(nb.unique_values(many, 2), ref.unique_values(many))
 
 
-def test_runs_without_jit():
+def test_runs_without_jit(child_env):
     code = (
         "import numpy as np\n"
         "from crembo.backends import numba_backend as nb, reference as ref\n"
@@ -166,8 +146,7 @@ def test_runs_without_jit():
         "assert nb.unique_values(b, 2).tolist() == ref.unique_values(b).tolist()\n"
         "assert nb.hypothesis_depth(b, np.array([0, 1, 2, 0]), 2) == ref.hypothesis_depth(b, np.array([0, 1, 2, 0]))\n"
     )
-    env = dict(os.environ, NUMBA_DISABLE_JIT="1")
-    subprocess.run([sys.executable, "-c", code], env=env, check=True, timeout=120)
+    subprocess.run([sys.executable, "-c", code], env={**child_env, "NUMBA_DISABLE_JIT": "1"}, check=True, timeout=120)
 
 
 # -- hypothesis depths: special values, label dtypes, sizes around blocks and sub-blocks -------
@@ -177,7 +156,7 @@ LABEL_DTYPES = [np.int8, np.uint8, np.int16, np.int32, np.int64, np.uint64]
 
 @pytest.mark.parametrize("fdtype", [np.float64, np.float32])
 @pytest.mark.parametrize("n", [1, 7, 8, 9, 63, 64, 65, 1003])
-def test_hypothesis_depths_special_values(monkeypatch, fdtype, n):
+def test_hypothesis_depths_special_values(monkeypatch, fdtype, n, assert_same):
     """Each hypothesis meets one case: all valid and positive, an invalid label, a NaN, a
     negative value, -0.0 alone, +0.0 alone, both zeros, -inf, every label invalid; label dtypes
     the kernels are not built for; sizes around small blocks (64 samples)."""
@@ -212,7 +191,7 @@ def test_hypothesis_depths_special_values(monkeypatch, fdtype, n):
 
 
 @pytest.mark.parametrize("rows", [(100, 1500), (1500, 100), (3, 1999)])
-def test_hypothesis_depths_zero_signs_across_sub_blocks(rows):
+def test_hypothesis_depths_zero_signs_across_sub_blocks(rows, assert_same):
     """-0.0 and +0.0 in different sub-blocks of one block: the depth is +0.0 either way."""
     neg, pos = rows
     n = 2000
@@ -227,7 +206,7 @@ def test_hypothesis_depths_zero_signs_across_sub_blocks(rows):
     assert_same(nb.hypothesis_depths(belief, labels, 2), expected)
 
 
-def test_hypothesis_depths_readonly_and_strided_labels():
+def test_hypothesis_depths_readonly_and_strided_labels(assert_same):
     rng = np.random.default_rng(5)
     belief = rng.random((500, 4))
     labels = rng.integers(-1, 5, size=(6, 1000)).astype(np.int32)[:, ::2]  # not contiguous
@@ -243,7 +222,7 @@ def test_hypothesis_depths_readonly_and_strided_labels():
 
 
 @pytest.mark.parametrize("fdtype", [np.float64, np.float32])
-def test_unique_values_table_growth_and_tails(fdtype):
+def test_unique_values_table_growth_and_tails(fdtype, assert_same):
     """A block with > 256 distinct values (its table grows and is rehashed between all-present
     checks), new values in the last partial chunk, sizes not multiple of the chunk."""
     rng = np.random.default_rng(9)
@@ -257,7 +236,7 @@ def test_unique_values_table_growth_and_tails(fdtype):
             assert_same(nb.unique_values(belief, n_threads), ref.unique_values(belief))
 
 
-def test_unique_values_colliding_keys():
+def test_unique_values_colliding_keys(assert_same):
     """Values whose hash home slots coincide sit past the next slot, where the all-present check
     does not look: their chunks are read value by value, and every value is still found once."""
     from crembo.backends._numba_kernels import _HMUL

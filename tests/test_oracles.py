@@ -6,7 +6,6 @@ from sklearn.datasets import make_classification
 from sklearn.linear_model import LogisticRegression
 from sklearn.tree import DecisionTreeClassifier
 
-from crembo.tree import AllowedLabelTreeClassifier
 from crembo.oracles import (
     FitAllowedOracle,
     MultiOutputOracle,
@@ -15,11 +14,14 @@ from crembo.oracles import (
     as_oracle,
     fresh_estimator,
 )
+from crembo.tree import AllowedLabelTreeClassifier
 
 
 @pytest.fixture(scope="module")
 def data():
-    X, y = make_classification(n_samples=90, n_features=5, n_informative=3, n_classes=3, n_clusters_per_class=1, random_state=2)
+    X, y = make_classification(
+        n_samples=90, n_features=5, n_informative=3, n_classes=3, n_clusters_per_class=1, random_state=2
+    )
     rng = np.random.default_rng(0)
     allowed = rng.random((len(X), 4)) < 0.5
     allowed[np.arange(len(X)), y] = True
@@ -30,7 +32,7 @@ def data():
 def prob_of_one(tree, X):
     """Plain re-statement: P(output j == 1) of a fitted multi-output tree."""
     cols = []
-    for p, cl in zip(tree.predict_proba(X), tree.classes_):
+    for p, cl in zip(tree.predict_proba(X), tree.classes_, strict=True):
         cols.append(p[:, list(cl).index(1)] if 1 in cl else np.zeros(len(X)))
     return np.column_stack(cols)
 

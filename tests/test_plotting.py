@@ -148,7 +148,7 @@ def test_title_explains_the_choice():
 def test_plot_scan_on_given_axes_and_without_fidelity():
     # e.g. crembo.torch's result, whose scan_ is a dict without fidelities
     m = fake_model(np.array([0.1, 0.2, 0.3]), np.array([0.7, 0.8, 0.75]), np.array([0.1, 0.2, 0.0]), 0.2, 0.1)
-    fig, (left, right) = plt.subplots(1, 2)
+    _fig, (left, right) = plt.subplots(1, 2)
     assert plot_scan(m, ax=right) is right
     assert not left.lines and "fidelity to teacher (validation)" not in lines_by_label(right)
     assert len(right.collections) == 1 and "CREMBO d=0.20" in " ".join(t.get_text() for t in right.texts)

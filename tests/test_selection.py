@@ -1,4 +1,4 @@
-"""CREMBOClassifier's cross-validated selection (crembo.selection) against a plain re-implementation,
+"""CREMBOClassifier's cross-validated selection (crembo._selection) against a plain re-implementation,
 the scan's VT endpoint, small-data behaviour and the selection= parameter."""
 
 import warnings
@@ -11,7 +11,7 @@ from sklearn.model_selection import StratifiedKFold
 from sklearn.tree import DecisionTreeClassifier
 
 import crembo
-from crembo.selection import PRESETS, SelectionSpec, allowed_sets, split_rows, subsample_rows
+from crembo._selection import PRESETS, SelectionSpec, allowed_sets, split_rows, subsample_rows
 
 
 @pytest.fixture(scope="module")
@@ -178,7 +178,7 @@ def test_tiny_data_and_bad_selection():
 def test_label_balanced_weights_generalise_sklearns_balanced():
     from sklearn.utils.class_weight import compute_sample_weight
 
-    from crembo.selection import label_balanced_weights
+    from crembo._selection import label_balanced_weights
 
     y = np.array([0, 0, 0, 1, 2, 2])
     np.testing.assert_allclose(label_balanced_weights(np.eye(3, dtype=bool)[y]), compute_sample_weight("balanced", y))
@@ -189,7 +189,7 @@ def test_label_balanced_weights_generalise_sklearns_balanced():
 
 
 def test_label_balanced_students():
-    from crembo.selection import student_candidates, take_rows
+    from crembo._selection import student_candidates, take_rows
 
     X, y = make_classification(n_samples=150, n_features=5, n_informative=3, n_classes=3, weights=[0.6, 0.3, 0.1],
                                n_clusters_per_class=1, random_state=2)

@@ -85,6 +85,13 @@ def test_parameter_validation():
         ctorch.TorchOracle(hidden=(0,)).fit(X, np.ones((4, 2), bool))
     with pytest.raises(ValueError, match="epochs"):
         ctorch.TorchOracle(epochs=0).fit(X, np.ones((4, 2), bool))
+    # an infinite step or weight decay would train to NaN weights without a word
+    with pytest.raises(ValueError, match="lr must be a finite number > 0, got inf"):
+        ctorch.TorchOracle(lr=np.inf).fit(X, np.ones((4, 2), bool))
+    with pytest.raises(ValueError, match="weight_decay must be a finite number >= 0, got inf"):
+        ctorch.TorchOracle(weight_decay=np.inf).fit(X, np.ones((4, 2), bool))
+    with pytest.raises(TypeError, match=r"epochs must be an int >= 1, got 2.0"):
+        ctorch.TorchOracle(epochs=2.0).fit(X, np.ones((4, 2), bool))
     with pytest.raises(ValueError, match="NaN"):
         ctorch.TorchOracle().prepare(np.array([[np.nan, 1.0]]))
     with pytest.raises(ValueError, match="shape"):
@@ -196,8 +203,16 @@ def test_clip_belief_and_tempered_belief():
 def test_recipe_validation():
     assert ctorch.PAPER_RECIPE.loss == "bce" and ctorch.PAPER_RECIPE.clip == (0.01, 0.9)
     assert ctorch.PAPER_RECIPE.delta == 20 and ctorch.PAPER_RECIPE.memo
-    for bad in (dict(loss="mse"), dict(loss=()), dict(loss=("bce", "mse")), dict(clip=(0.9, 0.1)), dict(temperature=-1.0), dict(delta=0),
-                dict(max_scan=0), dict(n_thresholds=1)):
+    for bad in (
+        dict(loss="mse"),
+        dict(loss=()),
+        dict(loss=("bce", "mse")),
+        dict(clip=(0.9, 0.1)),
+        dict(temperature=-1.0),
+        dict(delta=0),
+        dict(max_scan=0),
+        dict(n_thresholds=1),
+    ):
         with pytest.raises(ValueError):
             ctorch.Recipe(**bad)
 

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from sklearn.base import clone
 from sklearn.tree import DecisionTreeClassifier
+from sklearn.utils.estimator_checks import parametrize_with_checks
 
 import crembo
 from crembo.tree import AllowedLabelTreeClassifier, bin_features, export_text
@@ -168,7 +169,7 @@ def test_node_sums_and_partition_kernels(seed):
 def _sk_predict(model, X):
     """The reference oracle's rule: the output with the highest probability of a 1."""
     cols = []
-    for classes, proba in zip(model.classes_, model.predict_proba(X)):
+    for classes, proba in zip(model.classes_, model.predict_proba(X), strict=True):
         cols.append(proba[:, list(classes).index(1)] if 1 in classes else np.zeros(len(X)))
     return np.argmax(np.column_stack(cols), axis=1)
 
@@ -390,11 +391,27 @@ def test_top_level_export_and_validation():
         AllowedLabelTreeClassifier(class_weight="balanced").fit(X, allowed)
     with pytest.raises(ValueError, match="criterion"):
         AllowedLabelTreeClassifier(criterion="entropy").fit(X, allowed)
-    with pytest.raises(ValueError, match="rows"):
+    with pytest.raises(ValueError, match="inconsistent numbers of samples"):
         AllowedLabelTreeClassifier().fit(X, allowed[:-1])
+    with pytest.raises(ValueError, match="allowed has 299 rows but X has 300"):
+        AllowedLabelTreeClassifier().fit_allowed(X, allowed[:-1])
     with pytest.raises(ValueError, match="0/1"):
         AllowedLabelTreeClassifier().fit(X, allowed * 2.0)
     with pytest.raises(ValueError, match="max_bins"):
         AllowedLabelTreeClassifier(max_bins=300).fit(X, allowed)
-    with pytest.raises(ValueError, match="features"):
+    with pytest.raises(ValueError, match="X has 2 features, but AllowedLabelTreeClassifier is expecting 4"):
         AllowedLabelTreeClassifier().fit(X, allowed).predict(X[:, :2])
+
+
+# What scikit-learn's conventions ask that this estimator deliberately does otherwise.
+NOT_SKLEARN = {
+    "check_supervised_y_2d": "a 2-D Y is a matrix of allowed sets, one column per class: a column vector "
+                             "is one class, not a column of labels",
+    "check_class_weight_classifiers": "class_weight is None or 'balanced' (the paper's balanced Gini), not a "
+                                      "dict of per-class weights",
+}
+
+
+@parametrize_with_checks([AllowedLabelTreeClassifier()], expected_failed_checks=lambda est: NOT_SKLEARN)
+def test_sklearn_conventions(estimator, check):
+    check(estimator)

@@ -5,12 +5,10 @@ run in a child process; the others run here.
 """
 
 import json
-import os
 import pickle
 import re
 import subprocess
 import sys
-from pathlib import Path
 
 import joblib
 import numpy as np
@@ -28,13 +26,6 @@ skops_io = pytest.importorskip("skops.io", reason="skops is a dependency of crem
 
 N_FEATURES = 5
 HUGE = 2**40  # far beyond any row: reading there faults
-
-
-def child_env():
-    env = dict(os.environ, OMP_NUM_THREADS="1")
-    src = str(Path(crembo.__file__).resolve().parents[1])
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (src, env.get("PYTHONPATH")) if p)
-    return env
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +64,7 @@ def set_sklearn(tree, node, n_features=None, **fields):
     return out
 
 
-def run_child(cases, X, tmp_path):
+def run_child(cases, X, tmp_path, env):
     """Load (and, if loading succeeds, predict with) each case in one child process; return
     {case: (error type, message)}. A crash or hang fails here, naming the case it was on."""
     (tmp_path / "cases.json").write_text(json.dumps(cases))
@@ -81,7 +72,7 @@ def run_child(cases, X, tmp_path):
     script = (
         "import json, pickle, sys\n"
         "import joblib, numpy as np\n"
-        "from crembo.forest import forest_belief\n"
+        "from crembo.teachers.forest import forest_belief\n"
         "from crembo.persistence import load_model, load_student\n"
         "X = np.load(sys.argv[2])\n"
         "loaders = {'skops': load_student, 'teacher': load_model, 'joblib': joblib.load,\n"
@@ -100,7 +91,7 @@ def run_child(cases, X, tmp_path):
     try:
         # the timeout only ends a child that hangs (an unchecked self-loop never returns)
         out = subprocess.run([sys.executable, "-c", script, str(tmp_path / "cases.json"), str(tmp_path / "X.npy")],
-                             env=child_env(), capture_output=True, text=True, timeout=300, check=False)
+                             env=env, capture_output=True, text=True, timeout=300, check=False)
     except subprocess.TimeoutExpired as exc:
         err = exc.stderr.decode() if isinstance(exc.stderr, bytes) else exc.stderr
         raise AssertionError(f"the child hung; its last lines: {err!r}") from None
@@ -111,7 +102,7 @@ def run_child(cases, X, tmp_path):
 # ------------------------------------------------------------- cases that crashed or hung
 
 
-def test_crafted_native_trees_are_refused_in_a_child(data, tmp_path):
+def test_crafted_native_trees_are_refused_in_a_child(data, tmp_path, child_env):
     X, y = data
     cases, expected = [], {}
 
@@ -140,14 +131,14 @@ def test_crafted_native_trees_are_refused_in_a_child(data, tmp_path):
     set_native(model.estimator_, 0, left=0)
     add("inside-crembo", "skops", model, loop)
 
-    results = run_child(cases, X, tmp_path)
+    results = run_child(cases, X, tmp_path, child_env)
     for name, match in expected.items():
         kind, message = results[name]
         assert kind == "ValueError", (name, kind, message)
         assert re.search(match, message), (name, message)
 
 
-def test_crafted_sklearn_trees_are_refused_in_a_child(data, tmp_path):
+def test_crafted_sklearn_trees_are_refused_in_a_child(data, tmp_path, child_env):
     X, y = data
     cases, expected = [], {}
 
@@ -177,7 +168,7 @@ def test_crafted_sklearn_trees_are_refused_in_a_child(data, tmp_path):
     cases.append(("wide-member", "teacher", str(tmp_path / "wide-member.skops")))
     expected["wide-member"] = f"member 1 has {wide} features, the ensemble {N_FEATURES}"
 
-    results = run_child(cases, X, tmp_path)
+    results = run_child(cases, X, tmp_path, child_env)
     for name, match in expected.items():
         kind, message = results[name]
         assert kind == "ValueError", (name, kind, message)

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import crembo
+from crembo import _validation as v
 from crembo._validation import BELIEF_ATOL
 
 BELIEF = np.array([[0.5, 0.25, 0.25], [0.0, 1.0, 0.0], [0.2, 0.3, 0.5], [1 / 3, 1 / 3, 1 / 3]])
@@ -95,7 +96,7 @@ def test_belief_first_bad_row_named_and_counted():
     belief = BELIEF.copy()
     belief[1, 0] = np.nan
     belief[3] *= 2
-    with pytest.raises(ValueError, match="row 1 contains NaN.*2 bad row"):
+    with pytest.raises(ValueError, match=r"row 1 contains NaN.*2 bad row"):
         crembo.check_belief(belief)
 
 
@@ -151,15 +152,21 @@ def test_logits_nonfinite(value):
 
 @pytest.mark.parametrize("shape", [(3,), (0, 2), (2, 0), (1, 2, 2)], ids=str)
 def test_logits_and_proba_shapes(shape):
-    with pytest.raises(ValueError, match="logits (must be 2-D|is empty)"):
+    with pytest.raises(ValueError, match=r"logits (must be 2-D|is empty)"):
         crembo.belief_from_logits(np.zeros(shape))
-    with pytest.raises(ValueError, match="proba (must be 2-D|is empty)"):
+    with pytest.raises(ValueError, match=r"proba (must be 2-D|is empty)"):
         crembo.belief_from_proba(np.zeros(shape))
 
 
 @pytest.mark.parametrize(
     "bad",
-    [[["a", "b"], ["c", "d"]], np.array([[0.5, 0.5]], dtype=object), [[0.5, 0.5], [1.0]], None, np.ones((2, 2), complex)],
+    [
+        [["a", "b"], ["c", "d"]],
+        np.array([[0.5, 0.5]], dtype=object),
+        [[0.5, 0.5], [1.0]],
+        None,
+        np.ones((2, 2), complex),
+    ],
     ids=["strings", "object", "ragged", "None", "complex"],
 )
 def test_belief_not_numbers(bad):
@@ -196,14 +203,18 @@ def test_labels_wrong_shape(func):
 
 
 @label_functions
-@pytest.mark.parametrize("bad", [[0.0, 1.5, 2.0, 1.0], [0.0, np.nan, 2.0, 1.0], [0, 1, np.inf, 1]], ids=["half", "nan", "inf"])
+@pytest.mark.parametrize(
+    "bad", [[0.0, 1.5, 2.0, 1.0], [0.0, np.nan, 2.0, 1.0], [0, 1, np.inf, 1]], ids=["half", "nan", "inf"]
+)
 def test_labels_non_integral(func, bad):
-    with pytest.raises(ValueError, match="y_pred contains (non-integer values|NaN or infinity)"):
+    with pytest.raises(ValueError, match=r"y_pred contains (non-integer values|NaN or infinity)"):
         LABEL_FUNCTIONS[func](np.array(bad))
 
 
 @label_functions
-@pytest.mark.parametrize("bad", [["a", "b", "c", "d"], np.array([0, 1, 2, 1], dtype=object), None], ids=["str", "object", "None"])
+@pytest.mark.parametrize(
+    "bad", [["a", "b", "c", "d"], np.array([0, 1, 2, 1], dtype=object), None], ids=["str", "object", "None"]
+)
 def test_labels_not_numbers(func, bad):
     with pytest.raises(TypeError, match="y_pred"):
         LABEL_FUNCTIONS[func](bad)
@@ -265,12 +276,16 @@ def test_votes_non_integral_floats(func):
     bad[0, 0] = np.nan
     with pytest.raises(ValueError, match="votes contains NaN or infinity"):
         VOTE_FUNCTIONS[func](bad)
-    with pytest.raises(ValueError, match="outside the int64 range|are outside"):
+    with pytest.raises(ValueError, match=r"outside the int64 range|are outside"):
         VOTE_FUNCTIONS[func](VOTES * 1e19)
 
 
 @vote_functions
-@pytest.mark.parametrize("bad", [[["0", "1"]], np.array([[0, 1]], dtype=object), [[0, 1], [1]], None], ids=["str", "object", "ragged", "None"])
+@pytest.mark.parametrize(
+    "bad",
+    [[["0", "1"]], np.array([[0, 1]], dtype=object), [[0, 1], [1]], None],
+    ids=["str", "object", "ragged", "None"],
+)
 def test_votes_not_numbers(func, bad):
     with pytest.raises(TypeError, match="votes"):
         VOTE_FUNCTIONS[func](bad)
@@ -306,7 +321,7 @@ def test_threshold_checks(func):
         "count_consistent": lambda d: crembo.count_consistent(BELIEF, Y, d),
         "is_consistent": lambda d: crembo.is_consistent(BELIEF, Y, d),
     }[func]
-    with pytest.raises(ValueError, match="threshold is NaN"):
+    with pytest.raises(ValueError, match=r"threshold must be in \[0, 1\] .*got nan"):
         f(float("nan"))
     for bad in ["0.5", None, True, [0.5], 1j]:
         with pytest.raises(TypeError, match="threshold must be a real number"):
@@ -315,7 +330,7 @@ def test_threshold_checks(func):
         with pytest.raises(TypeError, match="threshold must be a real number"):
             f(bad)
     # beliefs are probabilities: a threshold outside [0, 1] is a mistake (50 for 50%, a logit),
-    # which used to answer silently (all False / all True)
+    # not a question to answer silently (all False / all True)
     for bad in [50, 1.5, float(np.nextafter(1.0, 2.0)), -0.1, np.inf, -np.inf]:
         with pytest.raises(ValueError, match=r"threshold must be in \[0, 1\]"):
             f(bad)
@@ -339,9 +354,9 @@ def test_atol_checks(func, backend_name):
     # a tolerance of 1 or more accepts a row of zeros, which has no normalisation (0 / 0 gave a
     # NaN belief), and NaN accepts every row: both are refused, as are negative tolerances
     for bad in [np.inf, 1.0, 2, float("nan"), -1e-9, -np.inf]:
-        with pytest.raises(ValueError, match=r"atol .* must be in \[0, 1\)"):
+        with pytest.raises(ValueError, match=r"atol must be in \[0, 1\) \(the tolerance on a row sum of 1\)"):
             f(np.zeros((3, 2)), atol=bad, backend=backend_name)
-        with pytest.raises(ValueError, match=r"atol .* must be in \[0, 1\)"):
+        with pytest.raises(ValueError, match=r"atol must be in \[0, 1\) \(the tolerance on a row sum of 1\)"):
             f(BELIEF * 3, atol=bad, backend=backend_name)
     for bad in ["1e-5", None, True, [1e-5]]:
         with pytest.raises(TypeError, match="atol must be a real number"):
@@ -362,6 +377,69 @@ def test_n_jobs_checks():
             crembo.hypothesis_depth(BELIEF, Y, n_jobs=bad)
     for ok in [None, 1, 2, -1, -100, np.int64(2)]:
         assert crembo.hypothesis_depth(BELIEF, Y, n_jobs=ok) == 1 / 3
+
+
+def test_check_int_and_check_real():
+    assert v.check_int(np.int32(3), "m", low=1) == 3 and type(v.check_int(np.int64(3), "m")) is int
+    assert v.check_int(None, "m", low=1, allow_none=True) is None
+    assert v.check_real(np.float32(0.5), "f", low=0, high=1) == 0.5 and type(v.check_real(1, "f")) is float
+    for bad, message in [(True, "m must be an int >= 1, got True"), (np.True_, "m must be an int >= 1"),
+                         (1.0, "m must be an int >= 1, got 1.0"), ("2", "m must be an int >= 1"),
+                         (None, "m must be an int >= 1, got None")]:
+        with pytest.raises(TypeError, match=message):
+            v.check_int(bad, "m", low=1)
+    with pytest.raises(TypeError, match="m must be None or an int in \\[2, 255\\], got 'a'"):
+        v.check_int("a", "m", low=2, high=255, allow_none=True)
+    with pytest.raises(ValueError, match="m must be in \\[2, 255\\], got 256"):
+        v.check_int(256, "m", low=2, high=255)
+    with pytest.raises(ValueError, match="m must be >= 1, got 0"):
+        v.check_int(np.int8(0), "m", low=1)
+    for bad in [True, "0.5", None, 1j]:
+        with pytest.raises(TypeError, match="f must be a real number in \\(0, 1\\)"):
+            v.check_real(bad, "f", low=0, high=1, low_open=True, high_open=True)
+    for bad in [0, 1.0, float("nan"), np.inf]:
+        with pytest.raises(ValueError, match=f"f must be in \\(0, 1\\), got {bad!r}"):
+            v.check_real(bad, "f", low=0, high=1, low_open=True, high_open=True)
+    # a one-sided range says "finite": infinity passes "> 0" but is no learning rate
+    for bad in [0.0, -1, np.inf, float("nan")]:
+        with pytest.raises(ValueError, match="f must be a finite number > 0"):
+            v.check_real(bad, "f", low=0, low_open=True)
+    with pytest.raises(ValueError, match=r"f must be in \[0, 1\] \(a reason\), got 2.0"):
+        v.check_real(2, "f", low=0, high=1, why="a reason")
+
+
+def _forest_and_data():
+    from sklearn.ensemble import RandomForestClassifier
+
+    X = np.random.default_rng(0).normal(size=(30, 3))
+    y = np.arange(30) % 2
+    return RandomForestClassifier(n_estimators=3, max_depth=2, random_state=0).fit(X, y), X, y
+
+
+# Integer parameters of public functions and estimators: a value of the wrong kind is a
+# TypeError, one out of range a ValueError, with the same words everywhere.
+INT_PARAMETERS = {
+    "max_depth": (lambda x, f, X, y: crembo.AllowedLabelTreeClassifier(max_depth=x).fit(X, y), -1),
+    "min_samples_leaf": (lambda x, f, X, y: crembo.AllowedLabelTreeClassifier(min_samples_leaf=x).fit(X, y), 0),
+    "max_bins": (lambda x, f, X, y: crembo.tree.bin_features(X, max_bins=x), 256),
+    "n_resamples": (lambda x, f, X, y: crembo.metrics.fidelity(f, f, X, ci=True, n_resamples=x), 0),
+    "chunk_size": (lambda x, f, X, y: crembo.teachers.forest.forest_belief(f, X, chunk_size=x), 0),
+    "n_features": (lambda x, f, X, y: crembo.export.to_onnx(f.estimators_[0], n_features=x), None),
+}
+
+
+@pytest.mark.parametrize("name", sorted(INT_PARAMETERS))
+def test_integer_parameters_share_one_check(name):
+    call, out_of_range = INT_PARAMETERS[name]
+    forest, X, y = _forest_and_data()
+    if name == "n_features":
+        pytest.importorskip("skl2onnx")
+    for bad in [1.5, True, "3"]:
+        with pytest.raises(TypeError, match=f"{name} must be (None or )?an int"):
+            call(bad, forest, X, y)
+    if out_of_range is not None:
+        with pytest.raises(ValueError, match=f"{name} must be (>=|in) "):
+            call(out_of_range, forest, X, y)
 
 
 def test_unknown_backend_argument():
@@ -395,7 +473,7 @@ def _results(belief, y, votes, predictions, backend):
 
 def _assert_same_results(actual, expected):
     assert len(actual) == len(expected)
-    for i, (a, e) in enumerate(zip(actual, expected)):
+    for i, (a, e) in enumerate(zip(actual, expected, strict=True)):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(e), err_msg=f"result {i}")
 
 
@@ -427,9 +505,24 @@ VARIANTS = {
     "strided": lambda b, y, v, p: (_strided(b), _strided(y), _strided(v), _strided(p)),
     "reversed": lambda b, y, v, p: (b[::-1][::-1], y[::-1][::-1], v[:, ::-1][:, ::-1], p[::-1][::-1]),
     "readonly": lambda b, y, v, p: (_readonly(b), _readonly(y), _readonly(v), _readonly(p)),
-    "readonly-strided": lambda b, y, v, p: (_strided(_readonly(b)), _strided(_readonly(y)), _strided(_readonly(v)), _readonly(p)),
-    "float32-int32": lambda b, y, v, p: (b.astype(np.float32), y.astype(np.int32), v.astype(np.int32), p.astype(np.int32)),
-    "float32-readonly": lambda b, y, v, p: (_readonly(b.astype(np.float32)), _readonly(y.astype(np.int32)), _readonly(v.astype(np.uint8)), _readonly(p.astype(np.int32))),
+    "readonly-strided": lambda b, y, v, p: (
+        _strided(_readonly(b)),
+        _strided(_readonly(y)),
+        _strided(_readonly(v)),
+        _readonly(p),
+    ),
+    "float32-int32": lambda b, y, v, p: (
+        b.astype(np.float32),
+        y.astype(np.int32),
+        v.astype(np.int32),
+        p.astype(np.int32),
+    ),
+    "float32-readonly": lambda b, y, v, p: (
+        _readonly(b.astype(np.float32)),
+        _readonly(y.astype(np.int32)),
+        _readonly(v.astype(np.uint8)),
+        _readonly(p.astype(np.int32)),
+    ),
     "uint8-int16": lambda b, y, v, p: (b, y.astype(np.uint8), v.astype(np.int16), p.astype(np.int16)),
     "int8-uint16": lambda b, y, v, p: (b, y.astype(np.int8), v.astype(np.int8), p.astype(np.uint16)),
     "uint32-uint64": lambda b, y, v, p: (b, y.astype(np.uint32), v.astype(np.uint32), p.astype(np.uint64)),
@@ -466,7 +559,7 @@ def test_inputs_not_modified(backend_name):
     belief, y, votes, predictions = _plain_inputs()
     copies = [a.copy() for a in (belief, y, votes, predictions)]
     _results(belief, y, votes, predictions, backend_name)
-    for a, c in zip((belief, y, votes, predictions), copies):
+    for a, c in zip((belief, y, votes, predictions), copies, strict=True):
         np.testing.assert_array_equal(a, c)
 
 
@@ -479,7 +572,9 @@ def test_validate_false_still_converts_layout(backend_name, variant):
     np.testing.assert_array_equal(crembo.thresholds(odd_b, **kw), crembo.thresholds(belief, **kw))
     np.testing.assert_array_equal(crembo.allowed_labels(odd_b, 0.25, **kw), crembo.allowed_labels(belief, 0.25, **kw))
     assert crembo.hypothesis_depth(odd_b, odd_y, **kw) == crembo.hypothesis_depth(belief, y, **kw)
-    np.testing.assert_array_equal(crembo.hypothesis_depths(odd_b, odd_p, **kw), crembo.hypothesis_depths(belief, predictions, **kw))
+    np.testing.assert_array_equal(
+        crembo.hypothesis_depths(odd_b, odd_p, **kw), crembo.hypothesis_depths(belief, predictions, **kw)
+    )
     with pytest.raises(ValueError, match="belief must be 2-D"):
         crembo.hypothesis_depth(np.ones(3), [0, 0, 0], **kw)
     with pytest.raises(TypeError, match="belief must hold numbers"):
@@ -499,5 +594,5 @@ def test_estimator_run_params_checked_before_the_teacher(estimator, params, exc)
 
     X = np.random.default_rng(0).normal(size=(40, 3))
     y = np.arange(40) % 2
-    with pytest.raises(exc, match="backend|n_jobs"):
+    with pytest.raises(exc, match=r"backend|n_jobs"):
         getattr(crembo, estimator)(teacher=Teacher(), random_state=0, **params).fit(X, y)

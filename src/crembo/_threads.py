@@ -4,10 +4,11 @@ Both the Cython kernels (``prange(num_threads=...)``) and the Numba kernels
 (``numba.set_num_threads``) receive the count resolved here, once, in Python.
 """
 
-import numbers
 import os
 
 import joblib
+
+from crembo._validation import is_int
 
 
 def available_cpus():
@@ -16,8 +17,8 @@ def available_cpus():
     return max(1, int(joblib.cpu_count()))
 
 
-# Below this many array elements a kernel runs in microseconds, less than waking a thread
-# team costs (measured: 8 us serial vs up to 40 ms with 2 threads on a loaded 2-core machine).
+# Below this many array elements a kernel runs in microseconds serially, less than waking a
+# thread team costs (which, on a loaded machine, can take milliseconds).
 SERIAL_WORK = 1 << 16
 
 
@@ -45,7 +46,7 @@ def _from_n_jobs(n_jobs):
             return max(1, min(cpus, int(env.split(",")[0])))
         except ValueError:
             return cpus
-    if isinstance(n_jobs, bool) or not isinstance(n_jobs, numbers.Integral):
+    if not is_int(n_jobs):
         raise TypeError(f"n_jobs must be an int or None, got {n_jobs!r}")
     n_jobs = int(n_jobs)
     if n_jobs == 0:

@@ -4,12 +4,13 @@ Private: ``crembo.torch`` is the public face. Importing this module needs torch.
 """
 
 import copy
-import numbers
 
 import numpy as np
 import torch
 from sklearn.utils import check_random_state
 from torch import nn
+
+from crembo import _validation as v
 
 __all__ = ["MLP", "Standardizer", "TorchStudent", "TrainConfig", "resolve_device", "seed_of", "train_mlp"]
 
@@ -50,29 +51,21 @@ def resolve_device(device):
 def seed_of(random_state):
     """The torch seed: an int is used as it is (so a method that seeds each of its students with
     one int trains the same student as a direct call with that int); None or a RandomState draws one."""
-    if isinstance(random_state, numbers.Integral) and not isinstance(random_state, bool):
+    if v.is_int(random_state):
         if random_state < 0:
             raise ValueError(f"random_state must be >= 0, got {random_state}")
         return int(random_state)
     return int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
 
 
-def _positive_int(name, val, allow_none=False):
-    if val is None and allow_none:
-        return None
-    if isinstance(val, bool) or not isinstance(val, numbers.Integral) or val < 1:
-        raise ValueError(f"{name} must be a positive int, got {val!r}")
-    return int(val)
-
-
 def check_hidden(hidden):
-    if isinstance(hidden, numbers.Integral) and not isinstance(hidden, bool):
+    if v.is_int(hidden):
         hidden = (hidden,)
     try:
         hidden = tuple(hidden)
     except TypeError:
         raise ValueError(f"hidden must be positive ints, got {hidden!r}") from None
-    if not all(isinstance(h, numbers.Integral) and not isinstance(h, bool) and h > 0 for h in hidden):
+    if not all(v.is_int(h) and h > 0 for h in hidden):
         raise ValueError(f"hidden must be positive ints, got {hidden!r}")
     return tuple(int(h) for h in hidden)
 
@@ -88,15 +81,12 @@ class TrainConfig:
     def __init__(self, hidden=(32,), epochs=200, lr=1e-2, batch_size=128, weight_decay=0.0, patience=20,
                  device=None, n_threads=None, progress=False):
         self.hidden = check_hidden(hidden)
-        self.epochs = _positive_int("epochs", epochs)
-        self.batch_size = _positive_int("batch_size", batch_size, allow_none=True)
-        self.patience = _positive_int("patience", patience, allow_none=True)
-        self.n_threads = _positive_int("n_threads", n_threads, allow_none=True)
-        if isinstance(lr, bool) or not isinstance(lr, numbers.Real) or not lr > 0:
-            raise ValueError(f"lr must be > 0, got {lr!r}")
-        if isinstance(weight_decay, bool) or not isinstance(weight_decay, numbers.Real) or not weight_decay >= 0:
-            raise ValueError(f"weight_decay must be >= 0, got {weight_decay!r}")
-        self.lr, self.weight_decay = float(lr), float(weight_decay)
+        self.epochs = v.check_int(epochs, "epochs", low=1)
+        self.batch_size = v.check_int(batch_size, "batch_size", low=1, allow_none=True)
+        self.patience = v.check_int(patience, "patience", low=1, allow_none=True)
+        self.n_threads = v.check_int(n_threads, "n_threads", low=1, allow_none=True)
+        self.lr = v.check_real(lr, "lr", low=0, low_open=True)
+        self.weight_decay = v.check_real(weight_decay, "weight_decay", low=0)
         self.device = resolve_device(device)
         self.progress = bool(progress)
 

@@ -1,15 +1,19 @@
 """Input checks shared by every public function: clear errors, never a silent wrong answer.
 
-Each ``check_*`` returns an array that every backend kernel accepts: C-contiguous, of a dtype the
-kernels are compiled for. Read-only and non-contiguous inputs are accepted (copied only when
-they must be).
+Each array ``check_*`` returns an array that every backend kernel accepts: C-contiguous, of a
+dtype the kernels are compiled for. Read-only and non-contiguous inputs are accepted (copied only
+when they must be).
+
+Scalar parameters go through ``check_int`` and ``check_real``: a value of the wrong kind is a
+TypeError ("delta must be an int >= 1, got 1.5"), one out of range a ValueError ("delta must be
+>= 1, got 0"). bool is an int to Python but never a count or a fraction here, so it is refused.
 """
 
+import math
 import numbers
 
 import numpy as np
 
-from crembo._threads import resolve_n_threads
 from crembo.backends import get_backend
 from crembo.backends import reference as _ref
 
@@ -20,6 +24,80 @@ BELIEF_ATOL = 1e-5
 VOTE_DTYPES = (np.uint8, np.int16, np.int32, np.int64)
 LABEL_DTYPES = (np.int32, np.int64)
 FLOAT_DTYPES = (np.float32, np.float64)
+
+
+def is_int(x):
+    """Whether ``x`` is an integer (Python or NumPy), bools excluded."""
+    return isinstance(x, numbers.Integral) and not isinstance(x, (bool, np.bool_))
+
+
+def is_real(x):
+    """Whether ``x`` is a real number (Python or NumPy, NaN included), bools excluded."""
+    return isinstance(x, numbers.Real) and not isinstance(x, (bool, np.bool_))
+
+
+def _bounds(low, high, low_open, high_open):
+    """``">= 1"``, ``"in (0, 1)"``, ... : the range a value must lie in, in words."""
+    if low is not None and high is not None:
+        return f"in {'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
+    if low is not None:
+        return f"{'>' if low_open else '>='} {low}"
+    if high is not None:
+        return f"{'<' if high_open else '<='} {high}"
+    return ""
+
+
+def _in_bounds(x, low, high, low_open, high_open):
+    above = low is None or (x > low if low_open else x >= low)
+    below = high is None or (x < high if high_open else x <= high)
+    return above and below
+
+
+def check_int(x, name, *, low=None, high=None, allow_none=False):
+    """``x`` as an int in [low, high] (None when ``allow_none`` and x is None).
+
+    TypeError when ``x`` is not an int, ValueError when it is out of range.
+    """
+    if x is None and allow_none:
+        return None
+    bounds = _bounds(low, high, False, False)
+    if not is_int(x):
+        kind = "None or an int" if allow_none else "an int"
+        raise TypeError(f"{name} must be {kind}{' ' + bounds if bounds else ''}, got {x!r}")
+    x = int(x)
+    if not _in_bounds(x, low, high, False, False):
+        raise ValueError(f"{name} must be {bounds}, got {x!r}")
+    return x
+
+
+def check_real(x, name, *, low=None, high=None, low_open=False, high_open=False, why=None):
+    """``x`` as a finite float within the bounds (``*_open``: the bound itself is excluded).
+
+    TypeError when ``x`` is not a real number, ValueError when it is NaN, infinite or out of range
+    (``why``, when given, says in the message why the range is what it is).
+    """
+    bounds = _bounds(low, high, low_open, high_open)
+    if not is_real(x):
+        raise TypeError(f"{name} must be a real number{' ' + bounds if bounds else ''}, got {x!r}")
+    x = float(x)
+    if not (math.isfinite(x) and _in_bounds(x, low, high, low_open, high_open)):
+        # a two-sided range excludes NaN and infinity by itself; a one-sided one needs saying
+        what = bounds if low is not None and high is not None else f"a finite number {bounds}".rstrip()
+        raise ValueError(f"{name} must be {what}{f' ({why})' if why else ''}, got {x!r}")
+    return x
+
+
+def check_float_dtype(dtype, name="dtype"):
+    """The NumPy scalar type of a float32 or float64 ``dtype``; ValueError for any other."""
+    dt = np.dtype(dtype).type
+    if dt not in FLOAT_DTYPES:
+        raise ValueError(f"{name} must be float32 or float64, got {np.dtype(dtype)}")
+    return dt
+
+
+def n_rows(X):
+    """Number of samples of an array, sparse matrix, DataFrame or list."""
+    return X.shape[0] if hasattr(X, "shape") else len(X)
 
 
 def _as_array(x, name):
@@ -45,11 +123,7 @@ def _integral_floats_to_int(arr, name):
 
 
 def check_n_classes(n_classes):
-    if isinstance(n_classes, bool) or not isinstance(n_classes, numbers.Integral):
-        raise TypeError(f"n_classes must be an int, got {n_classes!r}")
-    if n_classes < 1:
-        raise ValueError(f"n_classes must be >= 1, got {n_classes}")
-    return int(n_classes)
+    return check_int(n_classes, "n_classes", low=1)
 
 
 def check_votes(votes):
@@ -140,43 +214,27 @@ def raise_bad_rows(status, name, atol, x=None):
     raise ValueError(f"{name}: row {row} {msg}{detail}; {bad.size} bad row(s) in all")
 
 
-def _real(x, name):
-    if isinstance(x, (bool, np.bool_)) or not isinstance(x, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {x!r}")
-    return float(x)
-
-
 def check_threshold(d, name="threshold"):
     """A threshold on belief values, which are probabilities: a d above 1 allows no label
     anywhere and one below 0 every label, so either is a mistake (a percentage, a logit), not
     a question with an answer."""
-    d = _real(d, name)
-    if np.isnan(d):
-        raise ValueError(f"{name} is NaN")
-    if not 0.0 <= d <= 1.0:
-        raise ValueError(f"{name} must be in [0, 1] (belief values are probabilities), got {d!r}")
-    return d
+    return check_real(d, name, low=0, high=1, why="belief values are probabilities")
 
 
 def check_atol(atol):
     """Tolerance on a belief's row sums: finite and in [0, 1). From 1 up a row of zeros (which
     cannot be normalised: 0 / 0) would pass, and NaN would pass every row."""
-    atol = _real(atol, "atol")
-    if not 0.0 <= atol < 1.0:
-        raise ValueError(f"atol (tolerance on a row sum of 1) must be in [0, 1), got {atol!r}")
-    return atol
+    return check_real(atol, "atol", low=0, high=1, high_open=True, why="the tolerance on a row sum of 1")
 
 
 def check_fraction(eps, name="eps", closed_right=False):
-    eps = _real(eps, name)
-    ok = 0.0 <= eps <= 1.0 if closed_right else 0.0 <= eps < 1.0
-    if not ok:
-        raise ValueError(f"{name} must be in [0, 1{']' if closed_right else ')'}, got {eps}")
-    return eps
+    return check_real(eps, name, low=0, high=1, high_open=not closed_right)
 
 
 def check_run_params(n_jobs, backend):
     """Validate an estimator's ``n_jobs`` and ``backend`` at the start of its fit: otherwise the
     first kernel reads them, after a teacher may have trained for minutes."""
+    from crembo._threads import resolve_n_threads  # _threads checks n_jobs with this module
+
     resolve_n_threads(n_jobs)
     get_backend(backend)

@@ -2,8 +2,9 @@
 
 Fits the paper's teacher (a random forest of 100 trees of depth 12) on a bundled UCI data set,
 compresses it into a depth-4 tree with CREMBO (native tree, and the paper's scikit-learn tree),
-and prints the tree next to the accuracy of the teacher, of CREMBO's students and of the two baselines (BM: the tree on the true labels; VT: the
-tree on the teacher's labels), with the student's fidelity to the teacher.
+and prints the tree next to the accuracy of the teacher, of CREMBO's students and of the two
+baselines (BM: the tree on the true labels; VT: the tree on the teacher's labels), with the
+student's fidelity to the teacher.
 """
 
 import argparse

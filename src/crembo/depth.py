@@ -9,8 +9,8 @@ import math
 
 from crembo import _validation as v
 from crembo._threads import resolve_n_threads
-from crembo.beliefs import as_belief
 from crembo.backends import get_backend
+from crembo.beliefs import as_belief
 
 
 def _prepare(belief, y_pred, backend, n_jobs, validate):
@@ -44,7 +44,9 @@ def hypothesis_depths(belief, predictions, *, backend=None, n_jobs=None, validat
     predictions = v.check_label_matrix(predictions, belief.shape[0], "predictions")
     if predictions.shape[0] < 1:
         raise ValueError("predictions has no hypothesis (0 rows)")
-    depths, n_invalid = get_backend(backend).hypothesis_depths(belief, predictions, resolve_n_threads(n_jobs, predictions.size))
+    depths, n_invalid = get_backend(backend).hypothesis_depths(
+        belief, predictions, resolve_n_threads(n_jobs, predictions.size)
+    )
     v.raise_invalid_labels(n_invalid, belief.shape[1], "predictions")
     return depths
 
@@ -65,7 +67,7 @@ def is_consistent(belief, y_pred, d, **kwargs):
 
 def quantile_rank(eps, n):
     """Index (0-based, in sorted order) of the eps-quantile among n pointwise depths."""
-    return min(int(math.floor(eps * n)), n - 1)
+    return min(math.floor(eps * n), n - 1)
 
 
 def quantile_depth(belief, y_pred, eps, *, backend=None, n_jobs=None, validate=True):

@@ -21,13 +21,9 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from crembo import _validation as v
-from crembo._threads import joblib_n_jobs
-from crembo.beliefs import check_belief
-from crembo.candidates import bounded_candidates, candidate_thresholds, check_thresholds_param
-from crembo.memo import check_student_classes, fit_at_threshold, kernel_jobs, memo, resolve_seed, seeded_oracle
-from crembo.metrics import fidelity
-from crembo.oracles import FitAllowedOracle, Oracle, as_oracle, default_student, fresh_estimator, paper_student
-from crembo.selection import (
+from crembo._candidates import bounded_candidates, candidate_thresholds, check_thresholds_param
+from crembo._memo import check_student_classes, fit_at_threshold, kernel_jobs, memo, resolve_seed, seeded_oracle
+from crembo._selection import (
     PRESETS,
     SelectionSpec,
     _scan_oracle,
@@ -38,6 +34,10 @@ from crembo.selection import (
     subsample_rows,
     take_rows,
 )
+from crembo._threads import joblib_n_jobs
+from crembo.beliefs import check_belief
+from crembo.metrics import fidelity
+from crembo.oracles import Oracle, as_oracle, default_student, fresh_estimator, paper_student
 from crembo.teachers import BeliefTeacher, Teacher, compute_belief, default_teacher, make_teacher
 
 __all__ = [
@@ -85,7 +85,7 @@ def _selection_spec(selection):
             return None
         if selection in PRESETS:
             return PRESETS[selection]
-    raise ValueError(f"selection must be one of {['paper', *PRESETS]} or a crembo.selection.SelectionSpec, "
+    raise ValueError(f"selection must be one of {['paper', *PRESETS]} or a crembo.SelectionSpec, "
                      f"got {selection!r}")
 
 
@@ -241,11 +241,11 @@ class CREMBOClassifier(_PredictMixin, ClassifierMixin, BaseEstimator):
     validation_fraction : float in (0, 1)
         Stratified held-out fraction used to score the scan.
     search : {"binary", "gallop"}
-        MEMO's search (see ``crembo.memo``).
+        MEMO's search (see ``crembo._memo``).
     eps : float in [0, 1)
         Quantile depth for consistency (0: strict, as the paper).
     thresholds : "auto", "unique", int or array
-        Candidate thresholds of MEMO and the scan (``crembo.candidates``): "unique" is the
+        Candidate thresholds of MEMO and the scan: "unique" is the
         paper's every unique belief value; an int m at most m of them (half quantiles, half
         evenly spaced in value; min and max included); an array exactly those. "auto": unique
         when there are <= 256 distinct values (every vote ensemble of <= 255 members), else 128
@@ -278,8 +278,9 @@ class CREMBOClassifier(_PredictMixin, ClassifierMixin, BaseEstimator):
     scan_ : ScanResult (per threshold: validation accuracy, fidelity, depth); memo_ : MemoResult;
     teacher_ : crembo.teachers.Teacher
     timings_ : dict, wall seconds per stage of ``fit``: "teacher" (fitting an unfitted teacher),
-        "belief" (teacher inference on the training part), "teacher_validation" (its labels on
-        the validation part), "prepare" (the oracle's one-off work, e.g. binning), "memo", "scan"
+        "belief" (teacher inference on the training part), "prepare" (the oracle's one-off work,
+        e.g. binning), "memo", "scan", then "refit" (the chosen student on every row) or, with
+        ``selection="paper"``, "teacher_validation" (the teacher's labels on the validation part)
     classes_, n_features_in_
     """
 
@@ -413,7 +414,7 @@ class CREMBOClassifier(_PredictMixin, ClassifierMixin, BaseEstimator):
         return self
 
     def _fit_selected(self, X, X_orig, y, y_enc, seed, thresholds, spec):
-        """Teacher and belief on all rows; MEMO and the scored scan (``crembo.selection``) on the
+        """Teacher and belief on all rows; MEMO and the scored scan (``crembo._selection``) on the
         selection rows; the chosen student refit on all rows."""
         timings = {}
         clock = time.perf_counter()

@@ -16,6 +16,8 @@ import os
 
 import numpy as np
 
+from crembo import _validation as v
+
 __all__ = [
     "SCHEMA_FORMAT",
     "SCHEMA_VERSION",
@@ -32,7 +34,7 @@ __all__ = [
 
 SCHEMA_FORMAT = "crembo-tree"
 SCHEMA_VERSION = 1
-_PREDICTOR_MODULE = "export_predictor_template.py"
+_PREDICTOR_MODULE = "_export_predictor.py"
 _VALIDATE_IMPORT = "from crembo.tree._validate import"
 
 
@@ -61,7 +63,7 @@ def _json_label(c, name):
     """A class label as a plain JSON value (numpy scalars -> Python scalars)."""
     if isinstance(c, np.generic):
         c = c.item()
-    if isinstance(c, bool) or isinstance(c, (str, numbers.Integral)):
+    if isinstance(c, (bool, str, numbers.Integral)):
         return c if isinstance(c, (bool, str)) else int(c)
     if isinstance(c, numbers.Real) and math.isfinite(c):
         return float(c)
@@ -81,7 +83,9 @@ def _sklearn_tree_dict(tree, leaf_classes=None):
     if not hasattr(tree, "tree_"):
         raise ValueError(f"this {type(tree).__name__} is not fitted yet; call fit first")
     if tree.n_outputs_ != 1 and leaf_classes is None:
-        raise ValueError(f"multi-output trees (n_outputs_={tree.n_outputs_}) cannot be exported; fit a single-output student")
+        raise ValueError(
+            f"multi-output trees (n_outputs_={tree.n_outputs_}) cannot be exported; fit a single-output student"
+        )
     t = tree.tree_
     # Trees fitted before missing-value support have no missing_go_to_left; scikit-learn then
     # rejects NaN at predict time, and we document NaN -> left (the export must say something).
@@ -298,7 +302,7 @@ def write_predictor(path):
 
 def predict_json(model, X):
     """Predict with a crembo-tree dict through the standalone predictor (the shipped code path)."""
-    from crembo import export_predictor_template as standalone
+    from crembo import _export_predictor as standalone
 
     model = validate_tree_dict(model)
     rows = np.asarray(X, dtype=np.float64)
@@ -327,8 +331,7 @@ def to_onnx(student, n_features=None, *, target_opset=None):
         raise ImportError("ONNX export needs skl2onnx: pip install 'crembo[onnx]'") from exc
     if n_features is None:
         n_features = int(student.n_features_in_)
-    if isinstance(n_features, bool) or not isinstance(n_features, numbers.Integral):
-        raise TypeError(f"n_features must be an int, got {n_features!r}")
+    n_features = v.check_int(n_features, "n_features")
     if n_features != student.n_features_in_:
         raise ValueError(f"n_features={n_features} but the student was fitted on {student.n_features_in_} features")
     model = convert_sklearn(

@@ -10,11 +10,11 @@ Every function takes predictions, or fitted estimators together with ``X`` (they
 asked to ``predict(X)``); the two may be mixed.
 """
 
-import numbers
 from dataclasses import dataclass
 
 import numpy as np
 
+from crembo import _validation as v
 from crembo.depth import hypothesis_depth, quantile_depth
 from crembo.teachers import class_index_map
 
@@ -90,20 +90,13 @@ def _predictions(obj, X, name):
 def _check_same_length(arrays, names):
     lengths = {len(a) for a in arrays}
     if len(lengths) > 1:
-        detail = ", ".join(f"{n}: {len(a)}" for n, a in zip(names, arrays))
+        detail = ", ".join(f"{n}: {len(a)}" for n, a in zip(names, arrays, strict=True))
         raise ValueError(f"inputs must have the same number of samples ({detail})")
 
 
 def _check_ci_args(n_resamples, confidence):
-    if isinstance(n_resamples, bool) or not isinstance(n_resamples, numbers.Integral):
-        raise TypeError(f"n_resamples must be an int, got {n_resamples!r}")
-    if n_resamples < 1:
-        raise ValueError(f"n_resamples must be >= 1, got {n_resamples}")
-    if isinstance(confidence, bool) or not isinstance(confidence, numbers.Real):
-        raise TypeError(f"confidence must be a real number, got {confidence!r}")
-    if not 0.0 < float(confidence) < 1.0:
-        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
-    return int(n_resamples), float(confidence)
+    n_resamples = v.check_int(n_resamples, "n_resamples", low=1)
+    return n_resamples, v.check_real(confidence, "confidence", low=0, high=1, low_open=True, high_open=True)
 
 
 def _rng(random_state):

@@ -122,7 +122,7 @@ class MultiOutputStudent:
         if hasattr(est, "predict_proba"):
             proba = est.predict_proba(X)
             if isinstance(proba, list):  # multi-output: one (n, n_classes_j) block per output
-                return np.column_stack([_prob_of_one(p, cl) for p, cl in zip(proba, est.classes_)])
+                return np.column_stack([_prob_of_one(p, cl) for p, cl in zip(proba, est.classes_, strict=True)])
             proba = np.asarray(proba)
             if proba.shape == (n, k):  # multilabel learners (MLP) give P(label == 1) directly
                 return proba.astype(np.float64)

@@ -58,8 +58,8 @@ def _allow_list():
     # does with that state is stated beside it.
     from sklearn.tree._tree import Tree as SklearnTree
 
+    from crembo._memo import MemoResult, OracleCall
     from crembo.estimator import CREMBOClassifier, ScanResult, TeacherLabelBaseline, TrueLabelBaseline
-    from crembo.memo import MemoResult, OracleCall
     from crembo.oracles import MultiOutputStudent
     from crembo.teachers import BeliefTeacher, ProbaTeacher, VoteTeacher
     from crembo.tree.estimator import AllowedLabelTreeClassifier

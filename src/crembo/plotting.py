@@ -3,9 +3,9 @@
 Needs matplotlib (``pip install 'crembo[plot]'``); it is imported only when a function here runs.
 """
 
-import numbers
-
 import numpy as np
+
+from crembo._validation import is_real
 
 __all__ = ["plot_scan", "scan_summary"]
 
@@ -44,7 +44,7 @@ def _scan_arrays(model):
     if thr.ndim != 1 or thr.size == 0:
         raise ValueError("the model's scan_ is empty; nothing to plot")
     arrays = [thr, field("validation_scores"), field("fidelities", required=False), field("depths")]
-    for name, a in zip(("validation_scores", "fidelities", "depths"), arrays[1:]):
+    for name, a in zip(("validation_scores", "fidelities", "depths"), arrays[1:], strict=True):
         if a is not None and a.shape != thr.shape:
             raise ValueError(f"scan_.{name} has shape {a.shape} but there are {thr.size} thresholds")
     return tuple(arrays)
@@ -52,13 +52,13 @@ def _scan_arrays(model):
 
 def _attr(model, name):
     value = getattr(model, name, None)
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+    if not is_real(value):
         raise ValueError(f"plot_scan needs the fitted model's {name} (a number), got {value!r}")
     return float(value)
 
 
 def _summary_parts(model):
-    thr, scores, _, _ = _scan_arrays(model)
+    _thr, scores, _, _ = _scan_arrays(model)
     chosen, memo_d = _attr(model, "threshold_"), _attr(model, "memo_threshold_")
     best = int(np.argmax(scores))
     first = f"best validation accuracy {scores[best]:.3f} at d={_fmt_threshold(chosen)}"
@@ -118,7 +118,7 @@ def plot_scan(model, ax=None):
     xs = np.array([lo - pad, hi + pad])
     ax.plot(xs, xs, color="0.6", linestyle=(0, (4, 3)), linewidth=1.0, label="depth = d (consistent on or above)")
     teacher_acc = getattr(model, "teacher_validation_score_", None)
-    if isinstance(teacher_acc, numbers.Real) and not isinstance(teacher_acc, bool):
+    if is_real(teacher_acc):
         ax.axhline(teacher_acc, color=_TEACHER, linestyle=":", linewidth=1.4,
                    label=f"teacher validation accuracy ({teacher_acc:.3f})")
 

@@ -26,7 +26,6 @@ Training is on the CPU by default (small nets are fastest there, and the result 
 the seed and torch's thread count); ``device="auto"`` uses CUDA when torch sees a GPU.
 """
 
-import numbers
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -40,10 +39,11 @@ except ImportError as exc:  # torch is an optional extra, never a core dependenc
         "`pip install 'crembo[torch]'` (or `pip install torch`)."
     ) from exc
 
+from crembo import _validation as v
+from crembo._candidates import candidate_thresholds
 from crembo._torch_training import MLP, Standardizer, TorchStudent, TrainConfig, seed_of, train_mlp
 from crembo.beliefs import allowed_labels, belief_from_logits, check_belief
 from crembo.beliefs import thresholds as unique_values
-from crembo.candidates import candidate_thresholds
 from crembo.depth import hypothesis_depth
 from crembo.oracles import Oracle
 
@@ -135,9 +135,7 @@ def _check_logits(teacher_logits, n_rows=None):
 
 
 def _check_temperature(t, name="temperature"):
-    if isinstance(t, bool) or not isinstance(t, numbers.Real) or not np.isfinite(t) or not t > 0:
-        raise ValueError(f"{name} must be a finite number > 0, got {t!r}")
-    return float(t)
+    return v.check_real(t, name, low=0, low_open=True)
 
 
 def net_belief(teacher_logits, temperature=1.0):
@@ -164,11 +162,9 @@ def clip_belief(belief, low=0.01, high=0.9):
 
 def threshold_grid(belief, n_thresholds=40):
     """At most ``n_thresholds`` candidate thresholds of ``belief``: ``CREMBOClassifier``'s
-    ``thresholds=n_thresholds`` (``crembo.candidates.bounded_candidates``: quantiles of the unique
-    values merged with evenly spaced values, each a real belief value; min and max included)."""
-    if isinstance(n_thresholds, bool) or not isinstance(n_thresholds, numbers.Integral) or n_thresholds < 2:
-        raise ValueError(f"n_thresholds must be an int >= 2, got {n_thresholds!r}")
-    return candidate_thresholds(check_belief(belief), int(n_thresholds))
+    ``thresholds=n_thresholds`` (quantiles of the unique values merged with evenly spaced
+    values, each a real belief value; min and max included)."""
+    return candidate_thresholds(check_belief(belief), v.check_int(n_thresholds, "n_thresholds", low=2))
 
 
 # ----------------------------------------------------------------------------------- fitting
@@ -255,10 +251,9 @@ def fit_allowed(X, allowed, *, loss="bce", teacher_logits=None, kd_weight=0.0, k
         raise ValueError(f"loss must be 'bce' or 'set', got {loss!r}")
     allowed_loss = _ALLOWED_LOSSES[loss]
     k = allowed.shape[1]
-    if isinstance(kd_weight, bool) or not isinstance(kd_weight, numbers.Real) or not 0.0 <= kd_weight <= 1.0:
-        raise ValueError(f"kd_weight must be in [0, 1], got {kd_weight!r}")
+    w = v.check_real(kd_weight, "kd_weight", low=0, high=1)
     targets = [torch.from_numpy(allowed.astype(np.float32))]
-    if kd_weight > 0:
+    if w > 0:
         if teacher_logits is None:
             raise ValueError("kd_weight > 0 needs teacher_logits")
         z = _check_logits(teacher_logits, allowed.shape[0])
@@ -266,7 +261,6 @@ def fit_allowed(X, allowed, *, loss="bce", teacher_logits=None, kd_weight=0.0, k
             raise ValueError(f"teacher_logits have {z.shape[1]} classes but allowed has {k}")
         kd_temperature = _check_temperature(kd_temperature, "kd_temperature")
         targets.append(torch.from_numpy(z.astype(np.float32)))
-    w = float(kd_weight)
 
     def loss_fn(logits, allowed_b, *t_logits):
         term = allowed_loss(logits, allowed_b)
@@ -308,19 +302,12 @@ class Recipe:
     def __post_init__(self):
         if not self.losses or not all(loss in _ALLOWED_LOSSES for loss in self.losses):
             raise ValueError(f"loss must be 'bce', 'set' or a tuple of them, got {self.loss!r}")
-        if self.clip is not None:
-            if len(self.clip) != 2 or not 0.0 <= self.clip[0] < self.clip[1] <= 1.0:
-                raise ValueError(f"clip must be None or (low, high) with 0 <= low < high <= 1, got {self.clip!r}")
+        if self.clip is not None and (len(self.clip) != 2 or not 0.0 <= self.clip[0] < self.clip[1] <= 1.0):
+            raise ValueError(f"clip must be None or (low, high) with 0 <= low < high <= 1, got {self.clip!r}")
         _check_temperature(self.temperature)
-        if isinstance(self.delta, bool) or not isinstance(self.delta, numbers.Integral) or self.delta < 1:
-            raise ValueError(f"delta must be an int >= 1, got {self.delta!r}")
-        for name in ("max_scan", "n_thresholds"):
-            m = getattr(self, name)
-            if m is not None and (isinstance(m, bool) or not isinstance(m, numbers.Integral) or m < 1):
-                raise ValueError(f"{name} must be None or a positive int, got {m!r}")
-        m = self.n_thresholds
-        if m is not None and (isinstance(m, bool) or not isinstance(m, numbers.Integral) or m < 2):
-            raise ValueError(f"n_thresholds must be None or an int >= 2, got {m!r}")
+        v.check_int(self.delta, "delta", low=1)
+        v.check_int(self.max_scan, "max_scan", low=1, allow_none=True)
+        v.check_int(self.n_thresholds, "n_thresholds", low=2, allow_none=True)
 
     @property
     def losses(self):
@@ -460,7 +447,9 @@ def crembo_kd_net(X, teacher_logits, X_val, y_val, threshold, *, weights=(0.25, 
     overrides = {f: train.pop(f) for f in ("loss", "clip", "temperature") if f in train}
     r = _as_recipe(recipe, overrides)
     if len(r.losses) != 1:
-        raise ValueError(f"crembo_kd_net needs one allowed-label loss (e.g. loss=crembo_net(...).loss_), got {r.loss!r}")
+        raise ValueError(
+            f"crembo_kd_net needs one allowed-label loss (e.g. loss=crembo_net(...).loss_), got {r.loss!r}"
+        )
     z = _check_logits(teacher_logits, np.shape(X)[0])
     weights = np.asarray(weights, dtype=np.float64)
     if weights.ndim != 1 or weights.size == 0 or not ((weights >= 0) & (weights <= 1)).all():
@@ -472,8 +461,18 @@ def crembo_kd_net(X, teacher_logits, X_val, y_val, threshold, *, weights=(0.25, 
     seed = seed_of(random_state)
     students, scores, depths = [], [], []
     for w in weights:
-        st = fit_allowed(X, allowed, loss=r.losses[0], teacher_logits=z, kd_weight=float(w), kd_temperature=kd_temperature,
-                         X_val=X_val, y_val=y_val, random_state=seed, **train)
+        st = fit_allowed(
+            X,
+            allowed,
+            loss=r.losses[0],
+            teacher_logits=z,
+            kd_weight=float(w),
+            kd_temperature=kd_temperature,
+            X_val=X_val,
+            y_val=y_val,
+            random_state=seed,
+            **train,
+        )
         students.append(st)
         scores.append(_accuracy(st, X_val, y_val))
         depths.append(float(hypothesis_depth(belief, st.predict(X), validate=False, n_jobs=n_jobs)))

@@ -1,7 +1,6 @@
 """Shared helpers of the command-line tests: a folder of small input files, and running
 ``python -m crembo`` in a subprocess (for what can crash, hang or needs a real process)."""
 
-import os
 import subprocess
 import sys
 
@@ -19,31 +18,25 @@ def crembo_cmd(*args):
     return [sys.executable, "-m", "crembo", *map(str, args)]
 
 
-def crembo_env():
-    env = dict(os.environ)
-    env.setdefault("OMP_NUM_THREADS", "1")  # the CI machine is small; runs are tiny anyway
-    return env
-
-
 @pytest.fixture(scope="session")
-def run_crembo():
+def run_crembo(child_env):
     """``run_crembo(*args, cwd=...)``: the finished subprocess (text output, 120 s at most)."""
 
     def run(*args, cwd):
-        return subprocess.run(crembo_cmd(*args), cwd=cwd, env=crembo_env(), capture_output=True, text=True,
+        return subprocess.run(crembo_cmd(*args), cwd=cwd, env=child_env, capture_output=True, text=True,
                               timeout=120)
 
     return run
 
 
 @pytest.fixture(scope="session")
-def start_crembo():
+def start_crembo(child_env):
     """``start_crembo(*args, cwd=...)``: a running ``subprocess.Popen`` (text pipes)."""
 
     def start(*args, cwd, **kwargs):
         kwargs.setdefault("stdout", subprocess.PIPE)
         kwargs.setdefault("stderr", subprocess.PIPE)
-        return subprocess.Popen(crembo_cmd(*args), cwd=cwd, env=crembo_env(), text=True, **kwargs)
+        return subprocess.Popen(crembo_cmd(*args), cwd=cwd, env=child_env, text=True, **kwargs)
 
     return start
 
@@ -57,7 +50,7 @@ def cli_inputs(tmp_path_factory):
     X, y = make_classification(n_samples=150, n_features=4, n_informative=3, n_redundant=0, n_classes=3,
                                n_clusters_per_class=1, random_state=7)
     with open(d / "table.csv", "w") as f:
-        f.write(",".join(FEATURES + ["kind"]) + "\n")
+        f.write(",".join([*FEATURES, "kind"]) + "\n")
         for row, label in zip(X, LABELS[y], strict=True):
             f.write(",".join(f"{v:.6f}" for v in row) + f",{label}\n")
     np.save(d / "X.npy", X)

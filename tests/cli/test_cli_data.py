@@ -1,5 +1,5 @@
 """What ``crembo compress`` makes of its input: labels, a written-out row index, a teacher's
-column names, and the default student. Each case used to give a silently wrong answer."""
+column names, and the default student: cases that could give a silently wrong answer."""
 
 import json
 

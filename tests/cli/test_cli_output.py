@@ -91,7 +91,7 @@ def test_a_second_run_on_a_locked_output_fails_at_once(npy_args, tmp_path, monke
 
 
 def test_two_concurrent_runs_on_one_output_one_fails(cli_inputs, tmp_path, start_crembo):
-    """Both used to exit 0, the second silently replacing the first's result."""
+    """Not both exit 0, the second silently replacing the first's result."""
     d = cli_inputs["dir"]
     args = ["compress", "--data", d / "X.npy", "--labels", d / "y.npy", *SMALL, "--out", tmp_path / "out"]
     procs = [start_crembo(*args, "--seed", seed, cwd=tmp_path) for seed in (1, 2)]
@@ -141,7 +141,7 @@ def test_output_permissions_follow_the_umask(npy_args, tmp_path):
     finally:
         os.umask(old)
     assert stat.S_IMODE((tmp_path / "made").stat().st_mode) == 0o750
-    assert stat.S_IMODE(out.stat().st_mode) == 0o750  # tempfile.mkdtemp's 0700 used to survive the rename
+    assert stat.S_IMODE(out.stat().st_mode) == 0o750  # not tempfile.mkdtemp's 0700
     assert {stat.S_IMODE(p.stat().st_mode) for p in out.iterdir()} == {0o640}
 
 

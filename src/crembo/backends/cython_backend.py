@@ -155,7 +155,7 @@ def quantile_depth(belief, labels, rank, n_threads=1):
     """(the (rank+1)-th smallest valid pointwise depth, clipped rank; +inf if none; n_invalid).
 
     The parallel gather of ``pointwise_depth``, then NumPy's introselect on the same array the
-    reference builds (measured ~2x faster than the serial two-pass gather + std::nth_element).
+    reference builds (faster than a serial two-pass gather + std::nth_element).
     """
     belief, labels = _belief_labels(belief, labels)
     rank = int(rank)

@@ -211,8 +211,8 @@ def _compress(args, tmp, stages, progress, log):
             "data": {
                 "file": str(args.data), "n_samples": int(X.shape[0]), "n_features": int(X.shape[1]),
                 "feature_names": feature_names, "classes": est.classes_,
-                "n_train": int(len(idx_tr)), "n_validation": int(len(idx_trval) - len(idx_tr)),
-                "n_test": int(len(idx_test)),
+                "n_train": len(idx_tr), "n_validation": int(len(idx_trval) - len(idx_tr)),
+                "n_test": len(idx_test),
             },
             "teacher": teacher_info,
             "student": {"oracle": args.oracle, "max_depth": args.depth, "type": type(est.estimator_).__name__,
@@ -220,7 +220,7 @@ def _compress(args, tmp, stages, progress, log):
             "thresholds": {
                 "memo": est.memo_threshold_, "crembo": est.threshold_, "memo_index": int(est.memo_.index),
                 "crembo_index": int(scan.indices[int(np.argmax(scan.validation_scores))]),
-                "n_candidates": int(len(est.memo_.thresholds)),
+                "n_candidates": len(est.memo_.thresholds),
             },
             "depths": {"memo": est.memo_.depth, "crembo": est.depth_},
             "validation": {"crembo": float(np.max(scan.validation_scores))},
@@ -235,7 +235,7 @@ def _compress(args, tmp, stages, progress, log):
                 "scan_fits": float(np.sum(scan.seconds)),
             },
             "notes": data.notes,
-            "files": sorted(p.name for p in tmp.iterdir()) + ["report.json"],
+            "files": [*sorted(p.name for p in tmp.iterdir()), "report.json"],
         }
         report["timings"]["write"] = time.perf_counter() - t_write  # all but report.json itself
         (tmp / "report.json").write_text(json.dumps(_jsonable(report), indent=2) + "\n")

@@ -213,9 +213,9 @@ def align_to_teacher(data, teacher, where):
         return data
     expected = [str(n) for n in expected]
     if not data.named:
-        return data._replace(notes=data.notes + [
-            f"{where} was fitted on named columns ({_some(expected)}) but the data has no column names: "
-            "its columns are used in their order"])
+        note = (f"{where} was fitted on named columns ({_some(expected)}) but the data has no column names: "
+                "its columns are used in their order")
+        return data._replace(notes=[*data.notes, note])
     have = data.feature_names
     missing = [n for n in expected if n not in have]
     unknown = [n for n in have if n not in expected]
@@ -227,8 +227,8 @@ def align_to_teacher(data, teacher, where):
     if expected == have:
         return data
     order = [have.index(n) for n in expected]
-    return data._replace(X=data.X[:, order], feature_names=expected, notes=data.notes + [
-        f"the feature columns were put in the order {where} was fitted with (by name, feature_names_in_)"])
+    note = f"the feature columns were put in the order {where} was fitted with (by name, feature_names_in_)"
+    return data._replace(X=data.X[:, order], feature_names=expected, notes=[*data.notes, note])
 
 
 def _some(names, n=5):

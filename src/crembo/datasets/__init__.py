@@ -81,7 +81,7 @@ def _fill_column_mean(X):
     if missing.any():
         cols = np.flatnonzero(missing.any(axis=0))
         means = np.nanmean(X[:, cols], axis=0)
-        for c, m in zip(cols, means):
+        for c, m in zip(cols, means, strict=True):
             X[missing[:, c], c] = m
     return X
 

@@ -28,6 +28,7 @@ import time
 
 import numpy as np
 
+from crembo import _validation as v
 from crembo.distributed import _parts as P
 from crembo.distributed._beliefs import _require_dask
 from crembo.distributed._split import validation_masks
@@ -69,7 +70,7 @@ def _map_reduce(client, shards, fn, args, reduce_fn, *reduce_args, nbytes=None):
 
 
 def _check_student(estimator, seed):
-    from crembo.memo import seeded_oracle
+    from crembo._memo import seeded_oracle
     from crembo.oracles import FitAllowedOracle
     from crembo.tree import AllowedLabelTreeClassifier
 
@@ -182,7 +183,7 @@ class _DaskFit:
                    "left": t.left, "right": t.right, "label": t.label} for t in final]
         ev = _map_reduce(self.client, self.shards, P.evaluate, (arrays,), P.combine_evals, nbytes=32 * len(arrays))
         seconds = (time.perf_counter() - start) / len(todo)
-        for i, tree, (depth, hits, agree, n_val) in zip(todo, final, ev):
+        for i, tree, (depth, hits, agree, n_val) in zip(todo, final, ev, strict=True):
             model = fresh_estimator(lrn, self.seed)
             model.tree_ = tree
             model.n_features_in_ = self.layout.n_features
@@ -225,14 +226,13 @@ def fit_distributed(estimator, X, y, client=None, *, batch_size=8, sketch_size=4
     from distributed import default_client, wait
     from sklearn.utils.multiclass import check_classification_targets
 
-    from crembo.candidates import AUTO_MAX_UNIQUE, AUTO_N_QUANTILES, bounded_candidates
+    from crembo._candidates import AUTO_MAX_UNIQUE, AUTO_N_QUANTILES, bounded_candidates
+    from crembo._memo import MemoResult, OracleCall, resolve_seed, search_thresholds
     from crembo.estimator import ScanResult, _nan_policy
-    from crembo.memo import MemoResult, OracleCall, resolve_seed, search_thresholds
 
     thresholds = _check_estimator(estimator)
-    for name, value, low in (("batch_size", batch_size, 1), ("sketch_size", sketch_size, 2)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-            raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
+    batch_size = v.check_int(batch_size, "batch_size", low=1)
+    sketch_size = v.check_int(sketch_size, "sketch_size", low=2)
     seed = resolve_seed(estimator.random_state)
     learner = _check_student(estimator, seed)
     if sketch_size <= learner.max_bins:
@@ -263,7 +263,7 @@ def fit_distributed(estimator, X, y, client=None, *, batch_size=8, sketch_size=4
     teacher_d = dask.delayed(teacher, pure=True)
     preps = client.compute([
         dask.delayed(P.prepare)(xp, yp, classes, r, teacher_d, estimator.belief_dtype, allow_nan, names)
-        for xp, yp, r in zip(x_parts, y_parts, masks)
+        for xp, yp, r in zip(x_parts, y_parts, masks, strict=True)
     ])
     del masks
     wait(preps)

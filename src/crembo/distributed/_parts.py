@@ -48,9 +48,15 @@ def prepare(X, y, classes, val_bits, teacher, belief_dtype, allow_nan, feature_n
         rows = np.flatnonzero(y_enc == c)
         val[rows[unpack_mask(bits, rows.size)]] = True
     X_tr, X_va = X[~val], X[val]
-    return {"X_tr": X_tr, "X_va": X_va, "y_va": y_enc[val].astype(np.intp),
-            "belief": _blocks(lambda b: compute_belief(teacher, b, classes, belief_dtype), X_tr, feature_names, len(classes), belief_dtype),
-            "teacher_va": _blocks(lambda b: teacher.predict(b, classes), X_va, feature_names, None, np.intp)}
+    return {
+        "X_tr": X_tr,
+        "X_va": X_va,
+        "y_va": y_enc[val].astype(np.intp),
+        "belief": _blocks(
+            lambda b: compute_belief(teacher, b, classes, belief_dtype), X_tr, feature_names, len(classes), belief_dtype
+        ),
+        "teacher_va": _blocks(lambda b: teacher.predict(b, classes), X_va, feature_names, None, np.intp),
+    }
 
 
 def _blocks(fn, X, feature_names, width, dtype):

@@ -24,6 +24,9 @@ import math
 
 import numpy as np
 
+from crembo._validation import is_int
+from crembo.tree.grower import MAX_CLASSES
+
 __all__ = [
     "STANDALONE",
     "check_decision_tree",
@@ -138,7 +141,6 @@ _NATIVE_ARRAYS = {
     "consistency": np.int64, "depth": np.intp,
 }
 _NATIVE_MATRICES = {"value": np.int64, "label_scores": np.float64}
-_MAX_NATIVE_CLASSES = 255  # the grower stores label lists as uint8
 
 
 def _array(state, key, dtype, shape, what):
@@ -161,8 +163,8 @@ def check_native_state(state, what="crembo tree"):
         raise ValueError(f"{what}: expected a dict of attributes, got {type(state).__name__}")
     state = dict(state)
     k, rows = state.get("n_classes"), state.get("rows")
-    if type(k) is not int or not 1 <= k <= _MAX_NATIVE_CLASSES:
-        raise ValueError(f"{what}: 'n_classes' must be an int in [1, {_MAX_NATIVE_CLASSES}], got {k!r}")
+    if type(k) is not int or not 1 <= k <= MAX_CLASSES:
+        raise ValueError(f"{what}: 'n_classes' must be an int in [1, {MAX_CLASSES}], got {k!r}")
     if not isinstance(rows, list) or not rows:
         raise ValueError(f"{what}: 'rows' must be a non-empty list of node dicts")
     n = len(rows)
@@ -196,7 +198,7 @@ def check_native_estimator(est, what=None):
     tree, n_features, k = est.__dict__.get("tree_"), est.__dict__.get("n_features_in_"), est.__dict__.get("n_classes_")
     if not isinstance(tree, Tree):
         raise ValueError(f"{what}: 'tree_' must be a crembo tree, got {type(tree).__name__}")
-    if not isinstance(n_features, (int, np.integer)) or isinstance(n_features, bool) or n_features < 1:
+    if not is_int(n_features) or n_features < 1:
         raise ValueError(f"{what}: 'n_features_in_' must be a positive int, got {n_features!r}")
     if int(tree.feature.max()) >= n_features:
         raise ValueError(f"{what}: a split reads feature {int(tree.feature.max())}, "
@@ -231,7 +233,7 @@ def check_decision_tree(est, what):
 
     tree, d = est.tree_, est.__dict__
     n_features = d.get("n_features_in_")
-    if not isinstance(n_features, (int, np.integer)) or isinstance(n_features, bool) or n_features < 1:
+    if not is_int(n_features) or n_features < 1:
         raise ValueError(f"{what}: 'n_features_in_' must be a positive int, got {n_features!r}")
     check_sklearn_tree(tree, int(n_features), f"{what}.tree_")
     if d.get("n_outputs_") != tree.n_outputs:

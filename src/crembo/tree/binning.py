@@ -9,6 +9,7 @@ and NaN goes to a dedicated missing bin (code ``missing_bin``, the same for ever
 import numpy as np
 from sklearn.utils import check_random_state
 
+from crembo import _validation as v
 from crembo._threads import resolve_n_threads
 
 SUBSAMPLE = 200_000
@@ -103,8 +104,7 @@ class BinnedData:
 
 def bin_features(X, max_bins=255, random_state=None, n_jobs=None):
     """Bin X (n, F) -> BinnedData. ``random_state`` only matters when n > 200,000 (subsample)."""
-    if isinstance(max_bins, bool) or not isinstance(max_bins, (int, np.integer)) or not 2 <= max_bins <= 255:
-        raise ValueError(f"max_bins must be an int in [2, 255], got {max_bins!r}")
+    max_bins = v.check_int(max_bins, "max_bins", low=2, high=255)
     X = check_X(X)
     sample = X
     if X.shape[0] > SUBSAMPLE:  # quantiles from a row subsample, as HistGradientBoosting does

@@ -1,13 +1,13 @@
 """``AllowedLabelTreeClassifier``: the native consistency oracle of MEMO and CREMBO."""
 
-import numbers
-
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, validate_data
 
+from crembo import _validation as v
 from crembo._threads import resolve_n_threads
-from crembo.tree.binning import BinnedData, bin_features, check_X
+from crembo.tree.binning import BinnedData, bin_features
 from crembo.tree.grower import CRITERIA, Grower, balanced_factors
 
 
@@ -72,10 +72,8 @@ class AllowedLabelTreeClassifier(ClassifierMixin, BaseEstimator):
 
     # -- validation ----------------------------------------------------------------------
     def _check_params(self):
-        for name, low in (("max_depth", 0), ("min_samples_leaf", 1)):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < low:
-                raise ValueError(f"{name} must be an int >= {low}, got {v!r}")
+        v.check_int(self.max_depth, "max_depth", low=0)
+        v.check_int(self.min_samples_leaf, "min_samples_leaf", low=1)
         if self.criterion not in CRITERIA:
             raise ValueError(f"criterion must be one of {sorted(CRITERIA)}, got {self.criterion!r}")
         if self.class_weight not in (None, "balanced"):
@@ -99,9 +97,8 @@ class AllowedLabelTreeClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError(f"allowed has {a.shape[0]} rows but X has {n_samples}")
         if a.shape[1] < 1:
             raise ValueError("allowed needs at least one class column")
-        if a.dtype != np.bool_:
-            if a.dtype.kind not in "biuf" or not np.isin(a, (0, 1)).all():
-                raise ValueError("allowed must be a bool (or 0/1) matrix")
+        if a.dtype != np.bool_ and (a.dtype.kind not in "biuf" or not np.isin(a, (0, 1)).all()):
+            raise ValueError("allowed must be a bool (or 0/1) matrix")
         a = np.ascontiguousarray(a)
         return a.view(np.uint8) if a.dtype == np.bool_ else a.astype(np.uint8)
 
@@ -142,14 +139,15 @@ class AllowedLabelTreeClassifier(ClassifierMixin, BaseEstimator):
     # -- sklearn API ---------------------------------------------------------------------
     def fit(self, X, Y, threshold=None):
         """Fit on allowed sets (2-D bool Y), a belief (2-D float Y with ``threshold``) or labels."""
-        X = check_X(X)
-        Y = np.asarray(Y)
+        # NaN and +-inf are values like any other to the binned splits
+        X, Y = validate_data(self, X, Y, dtype=np.float64, ensure_all_finite=False, multi_output=True, y_numeric=False)
         if threshold is not None:
             if Y.ndim != 2 or Y.dtype.kind not in "iuf":
                 raise ValueError("with threshold, Y must be a 2-D belief matrix")
             allowed = Y >= float(threshold)
             classes = None
         elif Y.ndim == 1:
+            check_classification_targets(Y)
             classes, y_idx = np.unique(Y, return_inverse=True)
             allowed = np.zeros((Y.shape[0], classes.size), dtype=bool)
             allowed[np.arange(Y.shape[0]), y_idx] = True
@@ -163,15 +161,14 @@ class AllowedLabelTreeClassifier(ClassifierMixin, BaseEstimator):
     def apply(self, X):
         """Leaf index of each row."""
         check_is_fitted(self, "tree_")
-        X = check_X(X)
-        if X.shape[1] != self.n_features_in_:
-            raise ValueError(f"X has {X.shape[1]} features, the tree was fitted on {self.n_features_in_}")
+        X = validate_data(self, X, reset=False, dtype=np.float64, ensure_all_finite=False)
         # threads only pay off on many rows (waking them costs more than a small predict)
         return self.tree_.apply(X, resolve_n_threads(self.n_jobs, X.shape[0]))
 
     def predict(self, X):
         """Predicted label of each row (class indices 0..k-1 when fitted on allowed sets)."""
-        return self.classes_[self.tree_.label[self.apply(X)]]
+        leaves = self.apply(X)
+        return self.classes_[self.tree_.label[leaves]]
 
     def predict_prepared(self, prepared):
         """Labels of the rows of a ``prepare_allowed`` result: the same as ``predict`` on the X it
@@ -191,7 +188,8 @@ class AllowedLabelTreeClassifier(ClassifierMixin, BaseEstimator):
     def predict_proba(self, X):
         """The leaf's label scores (allowed counts; weighted for "gini") normalised per row; the
         argmax is ``predict``'s label. Uniform at a leaf where no label is allowed."""
-        s = self.tree_.label_scores[self.apply(X)]
+        leaves = self.apply(X)
+        s = self.tree_.label_scores[leaves]
         total = s.sum(axis=1, keepdims=True)
         out = np.full_like(s, 1.0 / s.shape[1])
         np.divide(s, total, out=out, where=total > 0)

@@ -24,12 +24,13 @@ import numpy as np
 from crembo._threads import resolve_n_threads
 
 CRITERIA = {"consistency": 0, "gini": 1}
+# The kernels store each sample's allowed labels as a uint8 list: at most this many classes.
+MAX_CLASSES = 255
 # The tree's kernels go parallel only above these sizes, 8-16x crembo._threads.SERIAL_WORK: a
 # fit runs ~30 kernels and MEMO/CREMBO ~100 fits, so a parallel region's wake-up cost (up to
 # milliseconds on a loaded machine, where the region waits for a descheduled thread) is paid
-# thousands of times, while a node below these sizes takes well under a millisecond serially.
-# Measured (benchmarks/oracle.py --quick, whole CREMBO at n = 20,000, 2 threads, load ~2):
-# 6.0 s with the SERIAL_WORK cut-off for both kernels, 2.0 s with these.
+# thousands of times, while a node below these sizes takes well under a millisecond serially
+# (benchmarks/oracle.py --quick shows the difference on a loaded machine).
 MIN_PARALLEL_HIST = 1 << 19  # node samples * features
 MIN_PARALLEL_SCAN = 1 << 20  # histogram elements: bins * (classes + 2)
 
@@ -179,8 +180,8 @@ class Grower:
         self.n_jobs = n_jobs
         self.n_threads = resolve_n_threads(n_jobs)
         self.k = allowed.shape[1]
-        if self.k > 255:
-            raise ValueError(f"the native tree supports at most 255 classes, got {self.k}")
+        if self.k > MAX_CLASSES:
+            raise ValueError(f"the native tree supports at most {MAX_CLASSES} classes, got {self.k}")
         self.labels = np.empty(allowed.shape, dtype=np.uint8)
         self.n_allowed = np.empty(allowed.shape[0], dtype=np.uint8)
         label_lists(allowed, self.labels, self.n_allowed, self._threads(allowed.size))
@@ -293,7 +294,7 @@ class Grower:
         tree = Tree(self.k)
         # Samples ordered by how many labels they allow (stable): every node keeps that order, so
         # the histogram's per-sample label loop has runs of equal length and its branch predicts
-        # well (2.4x faster at 2,000,000 rows with 2.5 labels per row than in the original order).
+        # well.
         self._grow(tree, np.argsort(self.n_allowed, kind="stable"), 0, None)
         return tree.finalize()
 

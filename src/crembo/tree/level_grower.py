@@ -170,7 +170,7 @@ def shard_round(shard, layout, jobs, n_threads=1):
 
 def add_results(a, b):
     """Elementwise sum of two ``shard_round`` results (a fixed order keeps the sums reproducible)."""
-    return [(ca + cb, sa + sb, ha + hb) for (ca, sa, ha), (cb, sb, hb) in zip(a, b)]
+    return [(ca + cb, sa + sb, ha + hb) for (ca, sa, ha), (cb, sb, hb) in zip(a, b, strict=True)]
 
 
 def shard_eval(shard, trees):
@@ -331,5 +331,5 @@ def grow_level_trees(trees, run_round):
         if not active:
             return trees
         results = run_round([t.request() for t in active])
-        for t, r in zip(active, results):
+        for t, r in zip(active, results, strict=True):
             t.absorb(r)

@@ -32,13 +32,13 @@ def score(left, P, k):
     g = 0.0
     wl, wr = left[k + 1], P[k + 1] - left[k + 1]
     for c in range(k):
-        l = left[c]
-        r = P[c] - l
-        max_l, max_r = max(max_l, l), max(max_r, r)
-        d = wl - l
-        g = g + (l * l + d * d) / wl
-        d = wr - r
-        g = g + (r * r + d * d) / wr
+        cl = left[c]  # class c's totals on the left and on the right
+        cr = P[c] - cl
+        max_l, max_r = max(max_l, cl), max(max_r, cr)
+        d = wl - cl
+        g = g + (cl * cl + d * d) / wl
+        d = wr - cr
+        g = g + (cr * cr + d * d) / wr
     return max_l + max_r, g
 
 

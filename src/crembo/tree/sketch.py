@@ -17,6 +17,8 @@ tenth of a bin's rows per merge level. NaN is counted apart and never becomes an
 
 import numpy as np
 
+from crembo._validation import check_int
+
 __all__ = ["QuantileSummary", "compress", "edges_from_counts"]
 
 
@@ -67,8 +69,7 @@ class QuantileSummary:
     @classmethod
     def from_rows(cls, X, size=4096):
         """Summary of the rows of a 2-D array (any float dtype; compared as float64)."""
-        if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 2:
-            raise ValueError(f"size must be an int >= 2, got {size!r}")
+        size = check_int(size, "size", low=2)
         values, counts, n_nan, exact = [], [], [], True
         for f in range(X.shape[1]):
             col = np.asarray(X[:, f], dtype=np.float64)
@@ -104,4 +105,4 @@ class QuantileSummary:
 
     def bin_edges(self, max_bins=255):
         """Edges per feature as ``bin_features`` computes them (exactly, while ``exact``)."""
-        return [edges_from_counts(v, c, max_bins) for v, c in zip(self.values, self.counts)]
+        return [edges_from_counts(v, c, max_bins) for v, c in zip(self.values, self.counts, strict=True)]

@@ -29,12 +29,12 @@ def load(path):
         # before any walk: a bad child index would loop forever or fail deep in predict
         return check_tree_dict(model)
     except (TypeError, ValueError) as exc:
-        raise ValueError("%s is not a valid crembo-tree model: %s" % (path, exc)) from None
+        raise ValueError(f"{path} is not a valid crembo-tree model: {exc}") from None
 
 
 def leaf(model, row):
     if len(row) != model["n_features"]:
-        raise ValueError("expected %d features, got %d" % (model["n_features"], len(row)))
+        raise ValueError(f"expected {model['n_features']} features, got {len(row)}")
     nodes, as_f32 = model["nodes"], model["input_dtype"] == "float32"
     node = nodes[0]
     while not node["leaf"]:

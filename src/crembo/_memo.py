@@ -7,7 +7,6 @@ eps > 0, the eps-quantile of the pointwise depths). MEMO returns the consistent 
 the largest threshold the search reaches.
 """
 
-import numbers
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -16,12 +15,12 @@ import numpy as np
 from sklearn.utils import check_random_state
 
 from crembo import _validation as v
+from crembo._candidates import candidate_thresholds as make_candidates
 from crembo._threads import SERIAL_WORK
 from crembo.beliefs import allowed_labels, check_belief
-from crembo.candidates import candidate_thresholds as make_candidates
 from crembo.depth import hypothesis_depth, quantile_depth
 from crembo.oracles import FitAllowedOracle, Oracle, as_oracle, fresh_estimator
-from crembo.teachers import _n_rows
+from crembo.tree.grower import MAX_CLASSES
 
 __all__ = [
     "memo",
@@ -88,16 +87,12 @@ def resolve_seed(random_state):
     None or a RandomState draws one)."""
     if random_state is None or isinstance(random_state, np.random.RandomState):
         return int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
-    if isinstance(random_state, numbers.Integral) and not isinstance(random_state, (bool, np.bool_)):
+    if v.is_int(random_state):
         # numpy's and sklearn's range: checked here, before any work, not deep inside a student fit
         if not 0 <= random_state <= np.iinfo(np.uint32).max:
             raise ValueError(f"random_state must be in [0, 2**32 - 1], got {random_state}")
         return int(random_state)
     raise TypeError(f"random_state must be None, an int or a RandomState, got {random_state!r}")
-
-
-# The native tree's kernels store each sample's allowed labels as uint8 (crembo.tree.grower).
-NATIVE_TREE_MAX_CLASSES = 255
 
 
 def check_student_classes(student, n_classes, *, default_is_native=True):
@@ -111,10 +106,10 @@ def check_student_classes(student, n_classes, *, default_is_native=True):
 
     learner = student.learner if isinstance(student, FitAllowedOracle) else student
     native = isinstance(learner, AllowedLabelTreeClassifier) or (learner is None and default_is_native)
-    if native and n_classes > NATIVE_TREE_MAX_CLASSES:
+    if native and n_classes > MAX_CLASSES:
         raise ValueError(
             f"there are {n_classes} classes but crembo's native tree student (the default) supports at most "
-            f"{NATIVE_TREE_MAX_CLASSES}; pass another student, e.g. "
+            f"{MAX_CLASSES}; pass another student, e.g. "
             "student=sklearn.tree.DecisionTreeClassifier(max_depth=4, class_weight='balanced')"
         )
 
@@ -219,7 +214,7 @@ def memo(
         Thresholds to search. None or "unique": every unique value of the belief (the paper);
         an int m: at most m of those values (half quantiles, half evenly spaced); "auto": unique
         when there are <= 256 of them, else 128 such; an array: these (sorted, deduplicated).
-        See ``crembo.candidates``.
+        docs/cost_model.md measures the trade-off.
     random_state : None, int or RandomState
         One seed, resolved once and given to every oracle call (so calls are reproducible).
     oracle, prepared : optional
@@ -242,7 +237,7 @@ def memo(
     eps = v.check_fraction(eps, "eps")
     belief = check_belief(belief, backend=backend, n_jobs=n_jobs)
     check_student_classes(student if oracle is None else oracle, belief.shape[1])
-    n = _n_rows(X)
+    n = v.n_rows(X)
     if n != belief.shape[0]:
         raise ValueError(f"X has {n} samples but the belief has {belief.shape[0]} rows")
     thr = make_candidates(

@@ -24,8 +24,8 @@ import numpy as np
 from joblib import Parallel, delayed, effective_n_jobs
 from sklearn.model_selection import StratifiedKFold, train_test_split
 
+from crembo._memo import depth_of, kernel_jobs, seeded_oracle
 from crembo.beliefs import allowed_labels
-from crembo.memo import depth_of, kernel_jobs, seeded_oracle
 from crembo.oracles import FitAllowedOracle, Oracle, _multi_output_capable, default_student, fresh_estimator
 
 __all__ = ["SelectionSpec", "SelectionResult", "PRESETS", "allowed_sets", "take_rows", "select", "split_rows",
@@ -51,7 +51,7 @@ class SelectionSpec:
     starts at MEMO's threshold (False: at the lowest candidate); true_labels: one more candidate
     after the scan, the student trained on the true labels (BM; its threshold is reported as
     ``inf``), chosen only when strictly better held out; max_scan: at most this many thresholds
-    scanned (``crembo.candidates.bounded_candidates`` of the scan's, its ends included).
+    scanned (``crembo._candidates.bounded_candidates`` of the scan's, its ends included).
     """
 
     folds: int = 5

@@ -1,4 +1,4 @@
-"""crembo.forest: native vote counting over fitted sklearn trees == the members' own predict."""
+"""crembo.teachers.forest: native vote counting over fitted sklearn trees == the members' own predict."""
 
 import numpy as np
 import pytest
@@ -14,7 +14,7 @@ from sklearn.exceptions import NotFittedError
 from sklearn.tree import DecisionTreeClassifier
 
 import crembo
-from crembo.forest import (
+from crembo.teachers.forest import (
     _counts_numpy,
     _float32_chunk,
     flatten_forest,
@@ -117,7 +117,7 @@ def test_float32_rounding_matches_sklearn():
     thr, feat = flat.nodes["threshold"][internal], flat.nodes["feature"][internal]
     rng = np.random.default_rng(0)
     X_edge = np.repeat(X[:1], thr.size * 2, axis=0)
-    for j, (f, t) in enumerate(zip(feat, thr)):
+    for j, (f, t) in enumerate(zip(feat, thr, strict=True)):
         for s, sign in enumerate((-1, 1)):
             X_edge[2 * j + s, f] = t + sign * abs(t) * 1e-9 * rng.random()
     X_edge = np.concatenate([X_edge, X + rng.normal(scale=1e-9, size=X.shape)])
@@ -202,7 +202,9 @@ def test_bagging_of_trees_with_feature_subsets():
     X, y = data(n=500, n_features=8, n_classes=3, seed=15)
     bag = BaggingClassifier(DecisionTreeClassifier(max_depth=6), n_estimators=8, max_features=0.5,
                             random_state=0).fit(X, y)
-    votes = np.stack([est.predict(X[:, feats]) for est, feats in zip(bag.estimators_, bag.estimators_features_)])
+    votes = np.stack(
+        [est.predict(X[:, feats]) for est, feats in zip(bag.estimators_, bag.estimators_features_, strict=True)]
+    )
     np.testing.assert_array_equal(
         forest_belief(bag, X), crembo.belief_from_votes(votes.astype(np.int64), len(bag.classes_))
     )
@@ -246,7 +248,7 @@ def test_errors():
 
 
 def test_fallback_without_extension_warns_and_agrees(monkeypatch):
-    import crembo.forest as cf
+    import crembo.teachers.forest as cf
 
     X, y = data(n=300, n_classes=3, seed=18)
     forest = fit(RandomForestClassifier, X, y, n_estimators=5)

@@ -12,9 +12,8 @@ candidate above MEMO's, so on large data the exhaustive set is out of reach. ``t
   are always in, and every candidate is a real belief value, so the allowed sets at a candidate
   are exactly those of the exhaustive run at that value. Quantiles alone are not enough for
   softmax beliefs: most entries are tiny, so nearly all quantiles fall below 0.01 and the
-  thresholds where students differ (0.05 to 0.9) get a handful; on digits with an MLP teacher
-  quantiles alone lost 4 to 18 points of test accuracy to the exhaustive scan, the mix 0 to 4
-  (docs/cost_model.md);
+  thresholds where students differ (0.05 to 0.9) get a handful, which costs test accuracy
+  against the exhaustive scan that the mix does not (docs/cost_model.md);
 - an array: exactly these thresholds (sorted and deduplicated), each in [0, 1]. MEMO is consistent
   at the belief's smallest value whatever the student, but not necessarily at the smallest of
   these: when none is consistent, ``crembo.memo`` warns (``NoConsistentThresholdWarning``);
@@ -22,17 +21,24 @@ candidate above MEMO's, so on large data the exhaustive set is out of reach. ``t
   vote ensemble of <= 255 members), else ``AUTO_N_QUANTILES`` (128) bounded candidates.
 """
 
-import numbers
-
 import numpy as np
 
+from crembo import _validation as v
 from crembo.beliefs import thresholds as unique_thresholds
 
-__all__ = ["candidate_thresholds", "check_thresholds_param", "quantile_candidates", "spaced_candidates", "bounded_candidates", "AUTO_MAX_UNIQUE", "AUTO_N_QUANTILES"]
+__all__ = [
+    "candidate_thresholds",
+    "check_thresholds_param",
+    "quantile_candidates",
+    "spaced_candidates",
+    "bounded_candidates",
+    "AUTO_MAX_UNIQUE",
+    "AUTO_N_QUANTILES",
+]
 
-# A vote ensemble of up to 255 members stays exhaustive under "auto"; 128 bounded candidates
-# measured on digits with an MLP teacher: within 0 to 4 points of the exhaustive scan's test
-# accuracy at 1/80 of its time (docs/cost_model.md).
+# A vote ensemble of up to 255 members stays exhaustive under "auto"; for softmax teachers 128
+# bounded candidates come close to the exhaustive scan's test accuracy at a small fraction of its
+# time (docs/cost_model.md measures both).
 AUTO_MAX_UNIQUE = 256
 AUTO_N_QUANTILES = 128
 
@@ -45,11 +51,9 @@ def check_thresholds_param(thresholds):
         return thresholds
     if isinstance(thresholds, (bool, np.bool_)) or thresholds is None:
         raise TypeError(f"thresholds must be 'auto', 'unique', an int >= 2 or an array, got {thresholds!r}")
-    if isinstance(thresholds, numbers.Integral):
-        if thresholds < 2:
-            raise ValueError(f"thresholds as a number of candidates must be >= 2, got {thresholds}")
-        return int(thresholds)
-    if isinstance(thresholds, numbers.Real):
+    if v.is_int(thresholds):
+        return v.check_int(thresholds, "thresholds as a number of candidates", low=2)
+    if v.is_real(thresholds):
         raise TypeError(
             f"thresholds must be 'auto', 'unique', an int >= 2 (a number of candidates) or an array of "
             f"thresholds, got the float {thresholds!r}; for one threshold pass [{thresholds!r}]"

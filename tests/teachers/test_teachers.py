@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from sklearn.base import clone
 from sklearn.datasets import make_classification
 from sklearn.ensemble import (
     AdaBoostClassifier,
@@ -9,10 +10,13 @@ from sklearn.ensemble import (
     ExtraTreesClassifier,
     GradientBoostingClassifier,
     RandomForestClassifier,
+    RandomForestRegressor,
     StackingClassifier,
     VotingClassifier,
 )
 from sklearn.linear_model import LogisticRegression
+from sklearn.multioutput import MultiOutputClassifier
+from sklearn.neural_network import MLPClassifier
 from sklearn.svm import LinearSVC
 from sklearn.tree import DecisionTreeClassifier
 
@@ -20,11 +24,15 @@ import crembo
 from crembo.teachers import (
     BeliefTeacher,
     CallableTeacher,
+    DeferredTeacher,
     ProbaTeacher,
     VoteTeacher,
     class_index_map,
+    compute_belief,
     make_teacher,
 )
+
+NAMES = np.array(["cat", "dog", "emu"])
 
 
 @pytest.fixture(scope="module")
@@ -87,7 +95,8 @@ def test_bagging_uses_feature_subsets(data):
     teacher = make_teacher(bag)
     assert isinstance(teacher, VoteTeacher)
     labels = [
-        bag.classes_[m.predict(X[:, f]).astype(int)] for m, f in zip(bag.estimators_, bag.estimators_features_)
+        bag.classes_[m.predict(X[:, f]).astype(int)]
+        for m, f in zip(bag.estimators_, bag.estimators_features_, strict=True)
     ]
     np.testing.assert_array_equal(teacher.belief(X, bag.classes_), manual_vote_belief(labels, bag.classes_))
 
@@ -125,7 +134,9 @@ def test_voting_classifier_votes(data):
         [("a", DecisionTreeClassifier(max_depth=2, random_state=0)), ("b", LogisticRegression(max_iter=200))]
     ).fit(X, y + 1)
     labels = [vote.classes_[m.predict(X)] for m in vote.estimators_]
-    np.testing.assert_array_equal(make_teacher(vote).belief(X, vote.classes_), manual_vote_belief(labels, vote.classes_))
+    np.testing.assert_array_equal(
+        make_teacher(vote).belief(X, vote.classes_), manual_vote_belief(labels, vote.classes_)
+    )
 
 
 def test_proba_teachers(data):
@@ -247,7 +258,7 @@ def test_plain_teacher_with_predict_proba_works(data):
     X, y = data
     expected = LogisticRegression(max_iter=500).fit(X, y).predict_proba(X)
     unfitted = PlainProba()
-    teacher = make_teacher(unfitted, X, y)  # used to fail reading sklearn's __sklearn_tags__
+    teacher = make_teacher(unfitted, X, y)  # a plain class: no sklearn __sklearn_tags__ to read
     assert isinstance(teacher, ProbaTeacher) and not hasattr(unfitted, "model_")  # fitted on a copy
     np.testing.assert_allclose(teacher.belief(X, np.unique(y)), expected, rtol=1e-12)
     fitted = PlainProba()
@@ -277,9 +288,9 @@ def test_plain_teacher_fitted_flag_follows_sklearn(data):
 def test_plain_teacher_without_belief_gets_a_crembo_error(data):
     X, y = data
     for teacher in (PlainPredict(), PlainPredict(LogisticRegression().fit(X, y))):
-        with pytest.raises(TypeError, match="gives no belief.*must provide predict_proba"):
+        with pytest.raises(TypeError, match=r"gives no belief.*must provide predict_proba"):
             make_teacher(teacher, X, y)
-        with pytest.raises(TypeError, match="gives no belief.*must provide predict_proba"):
+        with pytest.raises(TypeError, match=r"gives no belief.*must provide predict_proba"):
             crembo.CREMBOClassifier(teacher=teacher, random_state=0).fit(X, y)
         with pytest.raises(TypeError, match="gives no belief"):
             crembo.TeacherLabelBaseline(teacher=teacher, random_state=0).fit(X, y)
@@ -298,7 +309,7 @@ def test_callable_auto_refuses_ambiguous_outputs(data):
     off[5] *= 1.01  # one row of a float32 model's probabilities off by 1%
     classes = np.arange(3)
     # read as logits, these became softmax(probabilities): a silently wrong belief
-    with pytest.raises(ValueError, match="row 5 sums to .*kind='proba'"):
+    with pytest.raises(ValueError, match=r"row 5 sums to .*kind='proba'"):
         make_teacher(lambda Z: off[: len(Z)]).belief(X, classes)
     with pytest.raises(ValueError, match="row 0 sums to"):
         make_teacher(lambda Z: np.zeros((len(Z), 3))).belief(X, classes)
@@ -311,3 +322,189 @@ def test_callable_auto_refuses_ambiguous_outputs(data):
                                e / e.sum(1, keepdims=True), rtol=1e-12)
     # values that cannot be probabilities are still logits
     np.testing.assert_allclose(make_teacher(lambda Z: 3 * off[: len(Z)]).belief(X, classes).sum(1), 1.0)
+
+
+# ------------------------------------------------------------------ belief choice and refusals
+
+
+def test_belief_choice_for_sklearn_models(data):
+    X, y = data
+    forest = RandomForestClassifier(n_estimators=9, max_depth=3, random_state=0).fit(X, y)
+    assert isinstance(make_teacher(forest), VoteTeacher)  # auto: the paper's hard votes
+    proba = make_teacher(forest, belief="proba")
+    assert isinstance(proba, ProbaTeacher)
+    np.testing.assert_allclose(proba.belief(X, np.arange(3)), forest.predict_proba(X))
+    assert isinstance(make_teacher(forest, belief="votes"), VoteTeacher)
+    with pytest.raises(ValueError, match="boosted: its trees are regressors"):
+        make_teacher(GradientBoostingClassifier(n_estimators=3).fit(X, y), belief="votes")
+    with pytest.raises(ValueError, match="not an ensemble whose members each predict a class"):
+        make_teacher(LogisticRegression().fit(X, y), belief="votes")
+    with pytest.raises(ValueError, match="belief='logits' applies to callables"):
+        make_teacher(forest, belief="logits")
+    with pytest.raises(ValueError, match="belief must be one of"):
+        make_teacher(forest, belief="hard")
+    with pytest.raises(ValueError, match="hard votes are not defined for a callable"):
+        make_teacher(lambda Z: Z[:, :3], belief="votes")
+
+
+def test_callable_returning_logits(data):
+    X, _y = data
+    W = np.random.default_rng(0).normal(size=(6, 3))
+    t = make_teacher(lambda Z: Z @ W, belief="logits")
+    assert isinstance(t, CallableTeacher) and t.kind == "logits"
+    z = X @ W
+    expected = np.exp(z - z.max(axis=1, keepdims=True))
+    np.testing.assert_allclose(t.belief(X, np.arange(3)), expected / expected.sum(axis=1, keepdims=True))
+
+
+def test_regressor_teachers_are_refused(data):
+    X, y = data
+    with pytest.raises(ValueError, match="is a regressor"):
+        make_teacher(RandomForestRegressor(n_estimators=3).fit(X, y.astype(float)))
+    with pytest.raises(ValueError, match="is a regressor"):  # refused before it is trained
+        make_teacher(RandomForestRegressor(n_estimators=3), X, y)
+    with pytest.raises(ValueError, match="is a regressor"):
+        crembo.CREMBOClassifier(teacher=RandomForestRegressor(n_estimators=3)).fit(X, y)
+
+
+def test_multi_output_teachers_are_refused(data):
+    X, y = data
+    Y = np.column_stack([y, (y + 1) % 3])
+    with pytest.raises(ValueError, match="multi-output"):
+        make_teacher(RandomForestClassifier(n_estimators=3).fit(X, Y))
+    with pytest.raises(ValueError, match="multi-output"):
+        make_teacher(MultiOutputClassifier(LogisticRegression()).fit(X, Y))
+    with pytest.raises(ValueError, match="multi-output target"):
+        make_teacher(RandomForestClassifier(n_estimators=3), X, Y)
+
+
+def test_teacher_predicting_labels_unseen_in_y(data):
+    X, y = data
+    four = RandomForestClassifier(n_estimators=5, random_state=0).fit(X, np.where(X[:, 0] > 2, 3, y))
+    assert 3 in four.classes_
+    with pytest.raises(ValueError, match=r"class\(es\) \[3\] that are not in the training labels"):
+        crembo.CREMBOClassifier(teacher=four, random_state=0).fit(X, y)
+    with pytest.raises(ValueError, match="not in the training labels"):
+        make_teacher(four, belief="proba").belief(X, np.arange(3))
+
+
+def test_deferred_teacher_is_fitted_on_the_training_split(data):
+    X, y = data
+    spec = make_teacher(RandomForestClassifier(n_estimators=6, max_depth=3), belief="proba")
+    assert isinstance(spec, DeferredTeacher)
+    with pytest.raises(ValueError, match="not fitted yet"):
+        spec.belief(X, np.arange(3))
+    clf = crembo.CREMBOClassifier(teacher=spec, random_state=0, delta=3).fit(X, NAMES[y])
+    assert isinstance(clf.teacher_, ProbaTeacher)
+    n_train = len(X) - int(np.ceil(0.15 * len(X)))
+    assert clf.teacher_.model.estimators_[0].tree_.n_node_samples[0] <= n_train  # never saw validation rows
+    assert sum(e.tree_.weighted_n_node_samples[0] for e in clf.teacher_.model.estimators_) == 6 * n_train
+    assert spec.model is not clf.teacher_.model and not hasattr(spec.model, "estimators_")
+    clone(clf)  # an sklearn parameter like any other
+    with pytest.raises(ValueError, match="already a ProbaTeacher"):
+        make_teacher(clf.teacher_, belief="votes")
+
+
+def test_mlp_teacher_is_single_output_unless_multilabel(data):
+    # an MLP's n_outputs_ is its number of output units, not of targets
+    X, y = data
+    mlp = MLPClassifier(hidden_layer_sizes=(4,), max_iter=20, random_state=0)
+    with pytest.warns(Warning):
+        assert isinstance(make_teacher(mlp.fit(X, y)), ProbaTeacher)
+    Y = np.column_stack([y == 0, y == 1]).astype(int)
+    with pytest.warns(Warning), pytest.raises(ValueError, match="multi-output"):
+        make_teacher(MLPClassifier(hidden_layer_sizes=(4,), max_iter=20, random_state=0).fit(X, Y))
+
+
+# ------------------------------------------------------------------ native forest teachers
+
+
+def stacked_belief(teacher, X, classes):
+    """The generic path: every member's predict stacked into (T, n), counted by the kernel."""
+    return crembo.belief_from_votes(teacher.votes(X, classes), len(classes))
+
+
+@pytest.mark.parametrize(
+    "model",
+    [
+        RandomForestClassifier(n_estimators=15, max_depth=5, random_state=1),
+        ExtraTreesClassifier(n_estimators=15, random_state=2),
+        BaggingClassifier(DecisionTreeClassifier(), n_estimators=9, max_features=0.5, random_state=3),
+    ],
+    ids=["rf", "extra_trees", "bagging_feature_subsets"],
+)
+def test_forest_teacher_uses_native_traversal_bit_identically(data, model):
+    X, y = data
+    labels = np.array(["b", "d", "f"])[y]  # string labels; targets have one more class
+    model.fit(X, labels)
+    teacher = make_teacher(model)
+    assert isinstance(teacher, VoteTeacher) and teacher.native_forest() is not None
+    classes = np.array(["a", "b", "d", "f"])
+    X_new = X + 0.1  # unseen rows
+    fast = teacher.belief(X_new, classes)
+    assert fast.dtype == np.float64
+    np.testing.assert_array_equal(fast, stacked_belief(teacher, X_new, classes))
+    assert (fast[:, 0] == 0).all()
+    np.testing.assert_array_equal(teacher.belief(X_new, classes, dtype=np.float32), fast.astype(np.float32))
+
+
+def test_other_ensembles_fall_back_to_stacked_predictions(data):
+    X, y = data
+    voting = VotingClassifier([("a", DecisionTreeClassifier(max_depth=2)), ("b", LogisticRegression())]).fit(X, y)
+    ada = AdaBoostClassifier(n_estimators=5, random_state=0).fit(X, y)
+    bag_lr = BaggingClassifier(LogisticRegression(), n_estimators=4, random_state=0).fit(X, y)
+    rf = RandomForestClassifier(n_estimators=5, random_state=0).fit(X, y)
+    for model in (voting, ada, bag_lr):
+        teacher = VoteTeacher(model)
+        assert teacher.native_forest() is None
+        np.testing.assert_array_equal(teacher.belief(X, model.classes_), stacked_belief(teacher, X, model.classes_))
+    assert VoteTeacher(rf, member_labels="labels").native_forest() is None
+
+
+def test_vote_fallback_is_chunked_and_exact(data):
+    X, y = data
+    voting = VotingClassifier([("a", DecisionTreeClassifier(max_depth=2)), ("b", LogisticRegression())]).fit(X, y)
+    whole = VoteTeacher(voting).belief(X, voting.classes_)
+    np.testing.assert_array_equal(VoteTeacher(voting, chunk_size=7).belief(X, voting.classes_), whole)
+
+
+# ------------------------------------------------------------------ chunked proba, float32
+
+
+def test_proba_teacher_predicts_in_chunks(data):
+    X, y = data
+    gb = GradientBoostingClassifier(n_estimators=10, random_state=0).fit(X, y)
+    whole = ProbaTeacher(gb).belief(X, gb.classes_)
+    np.testing.assert_array_equal(ProbaTeacher(gb, chunk_size=64).belief(X, gb.classes_), whole)
+    mlp = MLPClassifier(hidden_layer_sizes=(8,), max_iter=50, random_state=0).fit(X, y)
+    np.testing.assert_allclose(
+        ProbaTeacher(mlp, chunk_size=50).belief(X, mlp.classes_), ProbaTeacher(mlp).belief(X, mlp.classes_), atol=1e-12
+    )
+    chunked32 = ProbaTeacher(gb, chunk_size=64).belief(X, gb.classes_, dtype=np.float32)
+    assert chunked32.dtype == np.float32
+    np.testing.assert_array_equal(chunked32, whole.astype(np.float32))
+    with pytest.raises(ValueError, match="chunk_size"):
+        ProbaTeacher(gb, chunk_size=0)
+    with pytest.raises(ValueError, match="float32 or float64"):
+        ProbaTeacher(gb).belief(X, gb.classes_, dtype=np.int64)
+
+
+def test_compute_belief_converts_foreign_teachers(data):
+    X, _ = data
+    p = np.full((len(X), 3), 1 / 3)
+
+    class Plain(crembo.teachers.Teacher):
+        def belief(self, X, classes):
+            return p
+
+    out = compute_belief(Plain(), X, np.arange(3), "float32")
+    assert out.dtype == np.float32
+    assert compute_belief(BeliefTeacher(p), X, np.arange(3), np.float32).dtype == np.float32
+
+
+@pytest.mark.parametrize("T", [1, 2, 3, 7, 100, 255, 1000, 65535, 1 << 20])
+def test_float32_vote_fractions_stay_distinct_and_ordered(T):
+    # Why belief_dtype="float32" changes no decision for votes: rounding c / T to float32 is
+    # monotone and, for T < 2**24, keeps every pair of fractions apart.
+    c = np.arange(T + 1, dtype=np.float64) / T
+    assert (np.diff(c.astype(np.float32)) > 0).all()

@@ -6,7 +6,6 @@ counts the members' hard votes on the fly; ``forest_belief`` divides by T. The r
 while memory stays at the (n, k) output plus one float32 chunk of X.
 """
 
-import numbers
 import warnings
 from dataclasses import dataclass
 
@@ -16,6 +15,7 @@ from sklearn.tree import DecisionTreeClassifier
 from sklearn.utils import check_array, get_tags
 from sklearn.utils.validation import check_is_fitted
 
+from crembo import _validation as v
 from crembo._threads import resolve_n_threads
 
 try:
@@ -27,9 +27,10 @@ except ImportError:  # extension not built: NumPy fallback below, with a warning
 __all__ = ["FlatForest", "flatten_forest", "forest_vote_counts", "forest_belief"]
 
 # Samples per parallel block. Trees are the outer loop inside a block, so every block reloads all
-# T trees' nodes (from L3 at 100 trees of depth 12); bigger blocks amortise that (measured, 1
-# thread, 3,700-node trees: 35 ns/walk at 256, 25 at 4096, 22 at 16384) while X's block rows
-# stay in L2. Smaller blocks only when there are too few rows to give every thread work.
+# T trees' nodes (from L3 at 100 trees of depth 12); bigger blocks amortise that, with little
+# left to gain beyond a few thousand rows, while X's block rows stay in L2
+# (benchmarks/forest_votes.py). Smaller blocks only when there are too few rows to give every
+# thread work.
 MAX_BLOCK_SIZE = 4096
 MIN_BLOCK_SIZE = 64
 # Rows of X converted to float32 at a time when chunk_size is None (about 32 MiB per chunk).
@@ -178,13 +179,10 @@ def _check_X(forest, X, flat):
 
 
 def _check_chunk_size(chunk_size, n_features):
+    chunk_size = v.check_int(chunk_size, "chunk_size", low=1, allow_none=True)
     if chunk_size is None:
         return max(MAX_BLOCK_SIZE, (_CHUNK_BYTES // (4 * max(n_features, 1))) // MAX_BLOCK_SIZE * MAX_BLOCK_SIZE)
-    if isinstance(chunk_size, bool) or not isinstance(chunk_size, numbers.Integral):
-        raise TypeError(f"chunk_size must be a positive int or None, got {chunk_size!r}")
-    if chunk_size < 1:
-        raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
-    return int(chunk_size)
+    return chunk_size
 
 
 def _float32_chunk(X, start, stop, allow_nan):
@@ -303,9 +301,7 @@ def forest_belief(forest, X, *, n_jobs=None, chunk_size=None, dtype=None):
     copy of a chunk of X (no copy when X is already float32, C-contiguous and dense), one uint16
     counts chunk and the flattened trees (checked by benchmarks/forest_votes.py).
     """
-    out_dtype = np.float64 if dtype is None else np.dtype(dtype).type
-    if out_dtype not in (np.float32, np.float64):
-        raise ValueError(f"dtype must be None, float32 or float64, got {np.dtype(dtype)}")
+    out_dtype = np.float64 if dtype is None else v.check_float_dtype(dtype)
     flat = flatten_forest(forest)
     n_threads = resolve_n_threads(n_jobs)
     n_trees = np.float64(flat.n_trees)
