@@ -1,4 +1,5 @@
-"""CREMBOClassifier against the paper's algorithm written out plainly, plus sklearn conventions."""
+"""CREMBOClassifier against the paper's algorithm written out plainly (selection="paper"), plus
+sklearn conventions. The default cross-validated selection is tested in test_selection.py."""
 
 import pickle
 
@@ -79,14 +80,14 @@ def test_equals_the_papers_algorithm(data, delta):
     X, y, X_test, _ = data
     ref = reference_crembo(X, y, seed=0, delta=delta)
     clf = crembo.CREMBOClassifier(teacher=RandomForestClassifier(n_estimators=10, max_depth=4, class_weight="balanced"),
-                                  student=paper_student(), delta=delta, random_state=0).fit(X, y)
+                                  student=paper_student(), delta=delta, random_state=0, selection="paper").fit(X, y)
     assert clf.memo_.index == ref["memo_index"]
     np.testing.assert_array_equal(clf.scan_.indices, ref["scan"])
     np.testing.assert_array_equal(clf.scan_.validation_scores, ref["scores"])
     assert clf.threshold_ == ref["threshold"] and clf.memo_threshold_ == clf.memo_.threshold
     np.testing.assert_array_equal(clf.predict(X_test), ref["classes"][paper_student_predict(ref["tree"], X_test)])
     best = int(np.argmax(clf.scan_.validation_scores))
-    assert clf.depth_ == clf.scan_.depths[best]
+    assert clf.depth_ == clf.scan_.depths[best] and clf.scan_.position == best
 
 
 def test_determinism_and_parallel_scan(data):
@@ -128,7 +129,7 @@ def test_teachers_of_every_kind(data):
     assert isinstance(c.teacher_, crembo.teachers.ProbaTeacher) and not hasattr(lr, "coef_")
     W = np.random.default_rng(0).normal(size=(X.shape[1], 3))
     d = crembo.CREMBOClassifier(teacher=crembo.CallableTeacher(lambda Z: Z @ W, kind="logits"), delta=20,
-                                random_state=2).fit(X, y)
+                                random_state=2, selection="paper").fit(X, y)
     # the callable's labels on the validation split are what fidelity_ compares the student with
     _tr, va = crembo.estimator.stratified_split(np.unique(y, return_inverse=True)[1], d.classes_, 0.15, 2)
     assert d.fidelity_ == np.mean(d.estimator_.predict(X[va]) == np.argmax(X[va] @ W, axis=1))
@@ -142,10 +143,10 @@ def test_other_students(data):
                                   delta=3).fit(X, y)
     np.testing.assert_array_equal(clf.predict(X_test), clf.classes_[clf.estimator_.predict(X_test)])
     assert isinstance(clf.estimator_.estimator_, list)  # one logistic regression per label
-    # depth_ is the chosen student's depth on the training belief; MEMO's is >= its threshold
-    tr, _ = crembo.estimator.stratified_split(np.unique(y, return_inverse=True)[1], clf.classes_, 0.15, 0)
-    belief = clf.teacher_.belief(X[tr], clf.classes_)
-    assert clf.depth_ == belief[np.arange(len(tr)), clf.estimator_.predict(X[tr])].min()
+    # depth_ is the chosen student's depth on the training belief (every row: the refit's);
+    # MEMO's is >= its threshold
+    belief = clf.teacher_.belief(X, clf.classes_)
+    assert clf.depth_ == belief[np.arange(len(y)), clf.estimator_.predict(X)].min()
     assert clf.memo_.depth >= clf.memo_.threshold
 
     class Majority:  # an allowed-label learner without sklearn
@@ -171,6 +172,7 @@ def test_other_students(data):
         (dict(validation_fraction=1.0), ValueError, r"validation_fraction must be in \(0, 1\)"),
         (dict(eps=1.0), ValueError, r"eps must be in \[0, 1\)"),
         (dict(search="linear"), ValueError, "search must be"),
+        (dict(selection="holdout!"), ValueError, "selection must be one of"),
         (dict(teacher=LinearSVC()), TypeError, "neither predict_proba nor estimators_"),
         (dict(teacher=object()), TypeError, "cannot use a object as a teacher"),
     ],
@@ -183,13 +185,10 @@ def test_invalid_parameters_fail_at_fit(data, params, error, match):
 
 
 def test_too_few_samples_per_class(data):
-    X, y, _, _ = data
-    y = np.array(["a", "b", "c"], dtype=object)[y]
-    y[0] = "rare"
-    with pytest.raises(ValueError, match="class 'rare' has only 1 sample"):
-        crembo.CREMBOClassifier(teacher=small_forest()).fit(X, y)
+    # a class seen once is kept with a warning (test_selection.py); the paper's split of 8 rows
+    # of 4 classes leaves no validation row per class
     with pytest.raises(ValueError, match="cannot split 8 samples of 4 classes"):
-        crembo.CREMBOClassifier(teacher=small_forest()).fit(X[:8], np.repeat([0, 1, 2, 3], 2))
+        crembo.CREMBOClassifier(teacher=small_forest(), selection="paper").fit(data[0][:8], np.repeat([0, 1, 2, 3], 2))
 
 
 def test_pickle_and_joblib_round_trip(data, tmp_path):
@@ -257,13 +256,16 @@ def test_dataframe_reaches_the_teacher_unchanged():
     Xdf, y = load_iris(as_frame=True, return_X_y=True)
     cols = ["sepal length (cm)", "petal width (cm)"]
     pipe = make_pipeline(ColumnTransformer([("s", StandardScaler(), cols)]), LogisticRegression()).fit(Xdf, y)
-    clf = crembo.CREMBOClassifier(teacher=pipe, random_state=0).fit(Xdf, y)
-    assert list(clf.feature_names_in_) == list(Xdf.columns)
-    tr, _ = crembo.estimator.stratified_split(y.to_numpy(), clf.classes_, 0.15, 0)
-    belief = clf.teacher_.belief(Xdf.iloc[tr], clf.classes_)
-    np.testing.assert_allclose(belief, pipe.predict_proba(Xdf.iloc[tr]))
-    assert clf.depth_ == belief[np.arange(len(tr)), clf.estimator_.predict(Xdf.to_numpy()[tr])].min()
-    assert clf.score(Xdf, y) > 0.8
+    for selection in ("cv", "paper"):
+        clf = crembo.CREMBOClassifier(teacher=pipe, random_state=0, selection=selection).fit(Xdf, y)
+        assert list(clf.feature_names_in_) == list(Xdf.columns)
+        # the paper's student trains on its split's training part, the default's on every row
+        tr = (crembo.estimator.stratified_split(y.to_numpy(), clf.classes_, 0.15, 0)[0] if selection == "paper"
+              else np.arange(len(y)))
+        belief = clf.teacher_.belief(Xdf.iloc[tr], clf.classes_)
+        np.testing.assert_allclose(belief, pipe.predict_proba(Xdf.iloc[tr]))
+        assert clf.depth_ == belief[np.arange(len(tr)), clf.estimator_.predict(Xdf.to_numpy()[tr])].min()
+        assert clf.score(Xdf, y) > 0.8
     vt = crembo.TeacherLabelBaseline(teacher=pipe, random_state=0).fit(Xdf, y)
     tree = DecisionTreeClassifier(max_depth=4, class_weight="balanced", random_state=0).fit(
         Xdf.to_numpy(), pipe.predict(Xdf)
@@ -293,9 +295,13 @@ def test_nan_in_X_when_student_and_teacher_allow_it():
 def test_parallel_scan_gives_native_students_one_thread_each(data):
     X, y, _, _ = data
     student = crembo.AllowedLabelTreeClassifier(max_depth=3)
-    clf = crembo.CREMBOClassifier(teacher=small_forest(), student=student, n_jobs=2, random_state=0).fit(X, y)
+    clf = crembo.CREMBOClassifier(teacher=small_forest(), student=student, n_jobs=2, random_state=0,
+                                  selection="paper").fit(X, y)
     assert student.n_jobs is None  # the user's learner is untouched
     assert clf.estimator_.n_jobs == 1  # the scan ran 2 workers: one thread per student
+    # the default selection's fold students run in 2 workers too; its refit keeps the user's n_jobs
+    clf = crembo.CREMBOClassifier(teacher=small_forest(), student=student, n_jobs=2, random_state=0).fit(X, y)
+    assert student.n_jobs is None and clf.estimator_.n_jobs is None
     oracle = crembo.oracles.FitAllowedOracle(student)
     assert crembo.estimator._scan_oracle(oracle, None) is oracle  # not parallel: keeps every core
     pinned = crembo.oracles.FitAllowedOracle(crembo.AllowedLabelTreeClassifier(n_jobs=2))
@@ -315,7 +321,9 @@ def test_float32_belief_gives_the_same_crembo_decisions(data):
     np.testing.assert_array_equal(a.scan_.validation_scores, b.scan_.validation_scores)
     np.testing.assert_array_equal(a.predict(X), b.predict(X))
     np.testing.assert_array_equal(a.memo_.thresholds.astype(np.float32), b.memo_.thresholds.astype(np.float32))
-    assert set(a.timings_) == {"teacher", "belief", "teacher_validation", "prepare", "memo", "scan"}
+    assert set(a.timings_) == {"teacher", "belief", "prepare", "memo", "scan", "refit"}
+    paper = crembo.CREMBOClassifier(teacher=rf, selection="paper", random_state=5).fit(X, y)
+    assert set(paper.timings_) == {"teacher", "belief", "teacher_validation", "prepare", "memo", "scan"}
     with pytest.raises(ValueError, match="belief_dtype"):
         crembo.CREMBOClassifier(teacher=rf, belief_dtype="float16").fit(X, y)
 

@@ -7,6 +7,7 @@ __version__ = "0.1.0"
 
 from crembo import export, metrics, plotting
 from crembo._memo import MemoResult, NoConsistentThresholdWarning, memo
+from crembo._selection import SelectionSpec
 from crembo._threads import openmp_enabled, resolve_n_threads
 from crembo.backends import available_backends, current_backend_name, get_backend, set_backend, use_backend
 from crembo.beliefs import (
@@ -32,6 +33,7 @@ from crembo.teachers import BeliefTeacher, CallableTeacher, make_teacher
 from crembo.tree import AllowedLabelTreeClassifier
 
 __all__ = [
+    "SelectionSpec",
     # kernels: beliefs and depths
     "allowed_labels",
     "belief_from_logits",

@@ -9,6 +9,7 @@ train + validation, and the teacher is fitted on the training part only.
 
 import numbers
 import time
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,12 +21,23 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from crembo import _validation as v
-from crembo._candidates import candidate_thresholds, check_thresholds_param
+from crembo._candidates import bounded_candidates, candidate_thresholds, check_thresholds_param
 from crembo._memo import check_student_classes, fit_at_threshold, kernel_jobs, memo, resolve_seed, seeded_oracle
+from crembo._selection import (
+    PRESETS,
+    SelectionSpec,
+    _scan_oracle,
+    fit_clipped,
+    scan_positions,
+    select,
+    student_candidates,
+    subsample_rows,
+    take_rows,
+)
 from crembo._threads import joblib_n_jobs
 from crembo.beliefs import check_belief
 from crembo.metrics import fidelity
-from crembo.oracles import FitAllowedOracle, Oracle, as_oracle, default_student, fresh_estimator, paper_student
+from crembo.oracles import Oracle, as_oracle, default_student, fresh_estimator, paper_student
 from crembo.teachers import BeliefTeacher, Teacher, compute_belief, default_teacher, make_teacher
 
 __all__ = [
@@ -45,6 +57,11 @@ class ScanResult:
 
     ``validation_scores``: accuracy on the validation split; ``fidelities``: agreement with the
     teacher's labels on the validation split; ``depths``: (eps-quantile) depth on the training belief.
+    With a cross-validated selection these are the chosen student's means over the held-out
+    folds (depths: of the fold students on their training rows). ``position``: the chosen entry;
+    ``student_scores``: (candidates, thresholds) validation accuracy of every student candidate,
+    named in ``students``; ``clipped``: whether the entry's allowed sets were clipped (a row
+    above its top belief keeps its top label).
     """
 
     indices: np.ndarray
@@ -53,6 +70,23 @@ class ScanResult:
     fidelities: np.ndarray
     depths: np.ndarray
     seconds: np.ndarray
+    position: int = 0
+    student_scores: np.ndarray | None = None
+    students: tuple = ()
+    clipped: np.ndarray | None = None
+
+
+def _selection_spec(selection):
+    """The SelectionSpec of a ``selection=`` value; None for "paper" (the paper's own loop)."""
+    if isinstance(selection, SelectionSpec):
+        return selection
+    if isinstance(selection, str):
+        if selection == "paper":
+            return None
+        if selection in PRESETS:
+            return PRESETS[selection]
+    raise ValueError(f"selection must be one of {['paper', *PRESETS]} or a crembo.SelectionSpec, "
+                     f"got {selection!r}")
 
 
 def _check_params(est):
@@ -74,25 +108,37 @@ def _check_params(est):
     return check_thresholds_param(est.thresholds)
 
 
+def warn_singletons(classes, single):
+    """Warn that the classes at indices ``single`` have one sample each (kept for training)."""
+    names = [classes.tolist()[c] for c in single]
+    warnings.warn(
+        f"class(es) {names} have a single sample: it stays in the training part and no validation "
+        "row can score it", UserWarning, stacklevel=4,
+    )
+
+
 def stratified_split(y_enc, classes, fraction, seed):
     """(train, validation) row indices of a stratified split of encoded labels ``y_enc``.
 
-    ValueError (saying which class) when a class has fewer than 2 samples or the split is impossible.
+    The rows of a class seen once stay in the training part (with a warning): the student can
+    learn them, validation cannot score them. ValueError when the other rows cannot be split.
     """
     counts = np.bincount(y_enc, minlength=len(classes))
-    if counts.min() < 2:
-        c = int(np.argmin(counts))
-        raise ValueError(
-            f"class {classes.tolist()[c]!r} has only {counts[c]} sample(s); a stratified validation split needs "
-            "at least 2 per class"
-        )
+    single = np.flatnonzero(counts == 1)
+    if single.size:
+        warn_singletons(classes, single)
+    lone = np.isin(y_enc, single)
+    rows = np.flatnonzero(~lone)
     try:
-        return train_test_split(np.arange(len(y_enc)), test_size=fraction, stratify=y_enc, random_state=seed)
+        tr, va = train_test_split(rows, test_size=fraction, stratify=y_enc[rows], random_state=seed)
     except ValueError as exc:
         raise ValueError(
-            f"cannot split {len(y_enc)} samples of {len(classes)} classes with validation_fraction="
+            f"cannot split {rows.size} samples of {len(classes) - single.size} classes with validation_fraction="
             f"{fraction}: {exc}"
         ) from exc
+    if single.size:  # without singletons the indices are train_test_split's own, as before
+        tr = np.concatenate([tr, np.flatnonzero(lone)])
+    return tr, va
 
 
 def _is_dataframe(X):
@@ -124,19 +170,6 @@ def _nan_policy(student, teacher=None, check_teacher=False):
         if hasattr(t, "fit") and not isinstance(t, Teacher):  # callables/matrices/Teachers: their own business
             ok = _allows_nan(t)
     return "allow-nan" if ok else True
-
-
-def _scan_oracle(oracle, n_jobs):
-    """The oracle for the parallel scan: a FitAllowedOracle whose learner has n_jobs=None gets the
-    per-worker kernel thread count (otherwise every worker would use every core). The user's
-    learner is not modified."""
-    learner = getattr(oracle, "learner", None)
-    if (
-        n_jobs is None or type(oracle) is not FitAllowedOracle or not hasattr(learner, "get_params")
-        or "n_jobs" not in learner.get_params(deep=False) or learner.get_params(deep=False)["n_jobs"] is not None
-    ):
-        return oracle
-    return FitAllowedOracle(fresh_estimator(learner).set_params(n_jobs=n_jobs))
 
 
 class _PredictMixin:
@@ -208,7 +241,7 @@ class CREMBOClassifier(_PredictMixin, ClassifierMixin, BaseEstimator):
     validation_fraction : float in (0, 1)
         Stratified held-out fraction used to score the scan.
     search : {"binary", "gallop"}
-        MEMO's search (see ``crembo.memo``).
+        MEMO's search (see ``crembo._memo``).
     eps : float in [0, 1)
         Quantile depth for consistency (0: strict, as the paper).
     thresholds : "auto", "unique", int or array
@@ -245,8 +278,9 @@ class CREMBOClassifier(_PredictMixin, ClassifierMixin, BaseEstimator):
     scan_ : ScanResult (per threshold: validation accuracy, fidelity, depth); memo_ : MemoResult;
     teacher_ : crembo.teachers.Teacher
     timings_ : dict, wall seconds per stage of ``fit``: "teacher" (fitting an unfitted teacher),
-        "belief" (teacher inference on the training part), "teacher_validation" (its labels on
-        the validation part), "prepare" (the oracle's one-off work, e.g. binning), "memo", "scan"
+        "belief" (teacher inference on the training part), "prepare" (the oracle's one-off work,
+        e.g. binning), "memo", "scan", then "refit" (the chosen student on every row) or, with
+        ``selection="paper"``, "teacher_validation" (the teacher's labels on the validation part)
     classes_, n_features_in_
     """
 
@@ -264,6 +298,7 @@ class CREMBOClassifier(_PredictMixin, ClassifierMixin, BaseEstimator):
         random_state=None,
         verbose=0,
         backend=None,
+        selection="cv",
     ):
         self.teacher = teacher
         self.student = student
@@ -277,6 +312,7 @@ class CREMBOClassifier(_PredictMixin, ClassifierMixin, BaseEstimator):
         self.random_state = random_state
         self.verbose = verbose
         self.backend = backend
+        self.selection = selection
 
     def fit(self, X, y):
         thresholds = _check_params(self)
@@ -287,6 +323,9 @@ class CREMBOClassifier(_PredictMixin, ClassifierMixin, BaseEstimator):
         self.classes_, y_enc = np.unique(y, return_inverse=True)
         check_student_classes(self.student, len(self.classes_))  # before the teacher's minutes
         seed = resolve_seed(self.random_state)
+        spec = _selection_spec(self.selection)
+        if spec is not None:
+            return self._fit_selected(X, X_orig, y, y_enc, seed, thresholds, spec)
         tr, va = stratified_split(y_enc, self.classes_, self.validation_fraction, seed)
         X_tr, X_va, y_va = X[tr], X[va], y_enc[va]
         # The teacher gets the caller's rows as given (a DataFrame keeps its column names); the
@@ -357,6 +396,7 @@ class CREMBOClassifier(_PredictMixin, ClassifierMixin, BaseEstimator):
             fidelities=np.array([r[4] for r in results]),
             depths=np.array([r[1] for r in results]),
             seconds=np.array([r[3] for r in results]),
+            position=best,
         )
         self.estimator_ = results[best][0]
         self.threshold_ = float(thr[idx[best]])
@@ -370,6 +410,82 @@ class CREMBOClassifier(_PredictMixin, ClassifierMixin, BaseEstimator):
                 f"CREMBO: MEMO threshold {self.memo_threshold_:.4g} (index {self.memo_.index} of {len(thr)}, "
                 f"{len(self.memo_.trace)} oracle calls); chose threshold {self.threshold_:.4g}, depth "
                 f"{self.depth_:.4g}, validation accuracy {scores[best]:.4f}, fidelity {self.fidelity_:.4f}"
+            )
+        return self
+
+    def _fit_selected(self, X, X_orig, y, y_enc, seed, thresholds, spec):
+        """Teacher and belief on all rows; MEMO and the scored scan (``crembo._selection``) on the
+        selection rows; the chosen student refit on all rows."""
+        timings = {}
+        clock = time.perf_counter()
+
+        def lap(stage):
+            nonlocal clock
+            now = time.perf_counter()
+            timings[stage] = now - clock
+            clock = now
+
+        counts = np.bincount(y_enc, minlength=len(self.classes_))
+        if len(self.classes_) > 1 and (counts == 1).any():
+            warn_singletons(self.classes_, np.flatnonzero(counts == 1))
+        T = _teacher_rows(X_orig, X)
+        teacher = self.teacher if self.teacher is not None else default_teacher(seed, self.n_jobs)
+        self.teacher_ = make_teacher(teacher, T, y, random_state=seed, n_jobs=self.n_jobs, backend=self.backend)
+        lap("teacher")
+        if isinstance(self.teacher_, BeliefTeacher) and self.teacher_.matrix.shape[0] != X.shape[0]:
+            raise ValueError(f"the belief matrix has {self.teacher_.matrix.shape[0]} rows but X has {X.shape[0]} samples")
+        belief = compute_belief(self.teacher_, T, self.classes_, self.belief_dtype)
+        belief = check_belief(belief, backend=self.backend, n_jobs=self.n_jobs)
+        lap("belief")
+        candidates = student_candidates(self.student, spec.class_weights, seed)
+        oracles = [o for _, o in candidates]
+        prepared = oracles[0].prepare(X)
+        lap("prepare")
+        sel = subsample_rows(y_enc, spec.max_rows, seed)
+        every = len(sel) == X.shape[0]
+        X_sel, b_sel = (X, belief) if every else (X[sel], belief[sel])
+        cand = candidate_thresholds(belief, thresholds, backend=self.backend, n_jobs=self.n_jobs)
+        self.memo_ = memo(
+            X_sel, b_sel, search=self.search, eps=self.eps, candidate_thresholds=cand, random_state=seed,
+            backend=self.backend, n_jobs=self.n_jobs, oracle=oracles[0],
+            prepared=prepared if every else take_rows(oracles[0], prepared, X, sel),
+        )
+        lap("memo")
+        thr = self.memo_.thresholds
+        idx = np.arange(self.memo_.index if spec.from_memo else 0, len(thr), self.delta)
+        if spec.max_scan is not None and len(idx) > spec.max_scan:
+            idx = np.searchsorted(thr, bounded_candidates(thr[idx], spec.max_scan))
+        scan_thr, clipped = scan_positions(thr[idx], spec.clip, spec.true_labels)
+        # positions beyond the scan: the VT endpoint (the last threshold's index), BM (-1)
+        idx = np.concatenate([idx, [len(thr) - 1] * (spec.clip == "end"), [-1] * spec.true_labels]).astype(np.intp)
+        res = select(X, y_enc, belief, scan_thr, clipped, oracles, prepared, spec, seed,
+                     validation_fraction=self.validation_fraction, eps=self.eps, backend=self.backend,
+                     n_jobs=self.n_jobs, rows=None if every else sel)
+        lap("scan")
+        c, pos = res.chosen
+        self.estimator_, self.depth_ = fit_clipped(
+            oracles[c], prepared, X, belief, scan_thr[pos], seed, clipped[pos], eps=self.eps, y=y_enc,
+            backend=self.backend, n_jobs=kernel_jobs(belief, self.n_jobs),
+        )
+        lap("refit")
+        self.timings_ = timings
+        self.scan_ = ScanResult(
+            indices=idx, thresholds=scan_thr, validation_scores=res.accuracy[c], fidelities=res.fidelity[c],
+            depths=res.depths[c], seconds=res.seconds[c], position=pos, student_scores=res.accuracy,
+            students=tuple(name for name, _ in candidates), clipped=clipped,
+        )
+        self.student_ = candidates[c][0]
+        self.threshold_ = float(scan_thr[pos])
+        self.memo_threshold_ = self.memo_.threshold
+        self.validation_score_ = float(res.accuracy[c, pos])
+        self.fidelity_ = float(res.fidelity[c, pos])
+        self.teacher_validation_score_ = None  # the teacher saw every row: no held-out score
+        if self.verbose:
+            print(
+                f"CREMBO: MEMO threshold {self.memo_threshold_:.4g} (index {self.memo_.index} of {len(thr)}); "
+                f"{res.n_splits} splits of {res.n_rows} rows chose threshold {self.threshold_:.4g} with "
+                f"{self.student_} (held-out accuracy {self.validation_score_:.4f}, fidelity {self.fidelity_:.4f}); "
+                f"refit on {X.shape[0]} rows, depth {self.depth_:.4g}"
             )
         return self
 

@@ -185,7 +185,7 @@ class MultiOutputOracle(Oracle):
     def __init__(self, estimator=None):
         self.estimator = paper_student() if estimator is None else estimator
 
-    def fit(self, prepared, allowed, random_state=None):
+    def fit(self, prepared, allowed, random_state=None, sample_weight=None):
         allowed = np.asarray(allowed)
         if allowed.ndim != 2:
             raise ValueError(f"allowed must be 2-D (n_samples, n_classes), got shape {allowed.shape}")
@@ -193,8 +193,9 @@ class MultiOutputOracle(Oracle):
         if k == 1:  # one class: nothing to learn, every prediction is class 0
             return MultiOutputStudent(None, 1)
         Y = allowed.astype(np.int8)
+        kw = {} if sample_weight is None else {"sample_weight": sample_weight}
         if _multi_output_capable(self.estimator):
-            return MultiOutputStudent(fresh_estimator(self.estimator, random_state).fit(prepared, Y), k)
+            return MultiOutputStudent(fresh_estimator(self.estimator, random_state).fit(prepared, Y, **kw), k)
         models, constants = [], []
         for c in range(k):
             col = Y[:, c]
@@ -202,7 +203,7 @@ class MultiOutputOracle(Oracle):
                 models.append(None)
                 constants.append(int(col[0]))
             else:
-                models.append(fresh_estimator(self.estimator, random_state).fit(prepared, col))
+                models.append(fresh_estimator(self.estimator, random_state).fit(prepared, col, **kw))
                 constants.append(None)
         return MultiOutputStudent(models, k, constants)
 

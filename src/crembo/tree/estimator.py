@@ -112,13 +112,21 @@ class AllowedLabelTreeClassifier(ClassifierMixin, BaseEstimator):
         prepared = self.prepare_allowed(X)
         return self.fit_prepared(prepared, allowed)
 
-    def fit_prepared(self, prepared, allowed):
-        """Fit on a ``prepare_allowed`` result and an (n, k) bool allowed matrix."""
+    def fit_prepared(self, prepared, allowed, sample_weight=None):
+        """Fit on a ``prepare_allowed`` result and an (n, k) bool allowed matrix; ``sample_weight``
+        (criterion "gini", class_weight None): one non-negative weight per row."""
         if not isinstance(prepared, BinnedData):
             raise TypeError("prepared must come from prepare_allowed(X)")
         self._check_params()
         allowed = self._check_allowed(allowed, prepared.n_samples)
-        grower = Grower(prepared, allowed, self.class_weight, self.criterion, self.max_depth,
+        weights = self.class_weight
+        if sample_weight is not None:
+            if self.criterion != "gini" or self.class_weight is not None:
+                raise ValueError("sample_weight needs criterion='gini' and class_weight=None")
+            weights = np.ascontiguousarray(sample_weight, dtype=np.float64)
+            if weights.shape != (prepared.n_samples,) or not np.isfinite(weights).all() or (weights < 0).any():
+                raise ValueError(f"sample_weight must be {prepared.n_samples} finite non-negative numbers")
+        grower = Grower(prepared, allowed, weights, self.criterion, self.max_depth,
                         self.min_samples_leaf, self.n_jobs)
         self.tree_ = grower.grow_exact() if self.solver == "exact" else grower.grow()
         self.n_features_in_ = prepared.n_features

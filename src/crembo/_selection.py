@@ -1,0 +1,388 @@
+"""How CREMBOClassifier chooses its student: cross-validated threshold (and weighting) selection.
+
+The paper scores the students of the threshold scan on one 15% validation split and keeps the
+first best, trained on the other 85%. On the paper's data sets that split holds 20-85 rows,
+so accuracy ties are common and the choice is noisy (docs/selection.md has the measurements).
+``select`` instead:
+
+- scores every (student candidate, threshold) on K stratified folds of the training rows (or on
+  one split of ``validation_fraction`` when there are many rows, where one split is precise);
+- optionally clips the allowed sets: a row whose top belief is below the threshold keeps its
+  top label(s) instead of losing every label, so the scan's last step is exactly the tree on
+  the teacher's labels (VT) and validation chooses among CREMBO's students *and* VT;
+- chooses by mean held-out accuracy with a tie-break (toward the higher threshold, or the
+  student agreeing more with the teacher), optionally with the one-standard-error rule;
+- refits the chosen student on all rows (the paper keeps the one trained on 85% of them).
+
+The building blocks (``allowed_sets``, ``take_rows``) are shared with the estimator's final fit.
+"""
+
+import warnings
+from dataclasses import dataclass, replace
+
+import numpy as np
+from joblib import Parallel, delayed, effective_n_jobs
+from sklearn.model_selection import StratifiedKFold, train_test_split
+
+from crembo._memo import depth_of, kernel_jobs, seeded_oracle
+from crembo.beliefs import allowed_labels
+from crembo.oracles import FitAllowedOracle, Oracle, _multi_output_capable, default_student, fresh_estimator
+
+__all__ = ["SelectionSpec", "SelectionResult", "PRESETS", "allowed_sets", "take_rows", "select", "split_rows",
+           "subsample_rows"]
+
+TIES = ("low", "high", "fidelity")
+
+
+@dataclass(frozen=True)
+class SelectionSpec:
+    """One way of choosing the student (the presets below name the ones the estimator offers).
+
+    folds: K of the K-fold CV (1: a single stratified split of ``validation_fraction``);
+    repeats: CV repetitions with different shuffles; holdout_above: with more selection rows
+    than this, one split replaces the K folds; max_rows: select on a stratified subsample of at
+    most this many rows (then refit on all); clip: allowed sets keep a row's top label(s) above
+    its top belief (True), or not (False), or "end": the paper's allowed sets at every threshold
+    and one more candidate, the clipped sets at the largest threshold (exactly VT); tie: "low" (first maximum: lowest threshold, as the paper), "high" (highest
+    threshold) or "fidelity" (most agreement with the teacher's labels on the held-out rows,
+    then the highest threshold); one_se: choose, by the tie rule, among every candidate within
+    one standard error (over folds) of the best; class_weights: the student's
+    ``class_weight`` values tried as candidates (None: the student as given); from_memo: the scan
+    starts at MEMO's threshold (False: at the lowest candidate); true_labels: one more candidate
+    after the scan, the student trained on the true labels (BM; its threshold is reported as
+    ``inf``), chosen only when strictly better held out; max_scan: at most this many thresholds
+    scanned (``crembo._candidates.bounded_candidates`` of the scan's, its ends included).
+    """
+
+    folds: int = 5
+    repeats: int = 1
+    holdout_above: int | None = None
+    max_rows: int | None = None
+    clip: bool | str = True
+    tie: str = "high"
+    one_se: bool = False
+    class_weights: tuple | None = ("balanced", None)
+    from_memo: bool = True
+    true_labels: bool = False
+    max_scan: int | None = None
+
+    def __post_init__(self):
+        if self.clip not in (True, False, "end"):
+            raise ValueError(f"clip must be True, False or 'end', got {self.clip!r}")
+        if self.tie not in TIES:
+            raise ValueError(f"tie must be one of {TIES}, got {self.tie!r}")
+        if self.folds < 1 or self.repeats < 1:
+            raise ValueError("folds and repeats must be >= 1")
+
+
+PRESETS = {
+    "cv": SelectionSpec(),
+}
+
+
+@dataclass
+class SelectionResult:
+    """Scores of every (candidate, scan position): ``correct``/``agree`` summed over the held-out
+    rows of every split, ``fold_accuracy`` (C, S, n_splits), ``depths`` (C, S) the mean depth of
+    the split students on their training rows; ``chosen`` = (candidate, scan position)."""
+
+    accuracy: np.ndarray
+    fidelity: np.ndarray
+    fold_accuracy: np.ndarray
+    depths: np.ndarray
+    seconds: np.ndarray
+    chosen: tuple
+    n_splits: int
+    n_rows: int
+
+
+def _scan_oracle(oracle, n_jobs):
+    """The oracle for the parallel scan: a FitAllowedOracle whose learner has n_jobs=None gets the
+    per-worker kernel thread count (otherwise every worker would use every core). The user's
+    learner is not modified."""
+    if isinstance(oracle, LabelBalancedOracle):
+        return LabelBalancedOracle(_scan_oracle(oracle.inner, n_jobs))
+    learner = getattr(oracle, "learner", None)
+    if (
+        n_jobs is None or type(oracle) is not FitAllowedOracle or not hasattr(learner, "get_params")
+        or "n_jobs" not in learner.get_params(deep=False) or learner.get_params(deep=False)["n_jobs"] is not None
+    ):
+        return oracle
+    return FitAllowedOracle(fresh_estimator(learner).set_params(n_jobs=n_jobs))
+
+
+def label_balanced_weights(allowed):
+    """scikit-learn's "balanced" sample weights generalised to allowed sets: label c weighs
+    n / (k * m_c), m_c the rows allowing c and k the labels allowed somewhere; a row weighs the
+    mean over its allowed labels (1 when it has none). With one label per row this is exactly
+    ``compute_sample_weight("balanced", y)``."""
+    a = np.asarray(allowed, dtype=bool)
+    m = a.sum(axis=0)
+    present = m > 0
+    w_label = np.where(present, a.shape[0] / (max(int(present.sum()), 1) * np.maximum(m, 1)), 0.0)
+    count = a.sum(axis=1)
+    w = (a @ w_label) / np.maximum(count, 1)
+    w[count == 0] = 1.0
+    return w
+
+
+class LabelBalancedOracle(Oracle):
+    """A student fitted with ``label_balanced_weights`` of each allowed matrix as sample weights:
+    the native tree (criterion "gini", no class_weight) or an sklearn estimator whose ``fit``
+    takes ``sample_weight``."""
+
+    def __init__(self, inner):
+        self.inner = inner
+
+    def prepare(self, X):
+        return self.inner.prepare(X)
+
+    def fit(self, prepared, allowed, random_state=None):
+        w = label_balanced_weights(allowed)
+        if isinstance(self.inner, FitAllowedOracle):
+            return fresh_estimator(self.inner.learner, random_state).fit_prepared(prepared, allowed, sample_weight=w)
+        return self.inner.fit(prepared, allowed, random_state, sample_weight=w)
+
+    def predict_training(self, model, prepared, X):
+        return self.inner.predict_training(model, prepared, X)
+
+
+def _weighting_ok(base, params, w):
+    """Whether the student accepts class weighting ``w`` ("labels": sample weights)."""
+    import inspect
+
+    from crembo.tree import AllowedLabelTreeClassifier
+
+    if isinstance(base, AllowedLabelTreeClassifier):
+        return params.get("criterion") == "gini"
+    if w != "labels":
+        return True
+    return _multi_output_capable(base) and "sample_weight" in inspect.signature(base.fit).parameters
+
+
+def student_candidates(student, class_weights, seed):
+    """[(name, oracle)]: the student once per ``class_weights`` value ("balanced", None, or
+    "labels": ``label_balanced_weights``) when it has a ``class_weight`` parameter and accepts
+    that weighting (the native tree: criterion "gini"), else the student as given. The candidates
+    differ only in weighting, so they share ``prepare``."""
+    from sklearn.base import clone
+
+    base = default_student() if student is None else student
+    params = base.get_params(deep=False) if hasattr(base, "get_params") and not isinstance(base, Oracle) else {}
+    ok = bool(class_weights) and "class_weight" in params and all(_weighting_ok(base, params, w) for w in class_weights)
+    if not ok:
+        return [("student", seeded_oracle(student, seed))]
+    out = []
+    for w in class_weights:
+        oracle = seeded_oracle(clone(base).set_params(class_weight=None if w == "labels" else w), seed)
+        out.append((f"class_weight={w!r}", LabelBalancedOracle(oracle) if w == "labels" else oracle))
+    return out
+
+
+def allowed_sets(belief, d, clip=False, top=None, *, backend=None, n_jobs=None):
+    """Y(d) = belief >= d; with ``clip`` a row whose top belief is below d keeps its top label(s)
+    (``top``: the bool matrix belief == row max, computed here when None), so that above every
+    row's top belief Y(d) is the teacher's own labels."""
+    allowed = allowed_labels(belief, d, backend=backend, n_jobs=n_jobs, validate=False)
+    if clip:
+        if top is None:
+            top = belief >= belief.max(axis=1, keepdims=True)
+        empty = ~allowed.any(axis=1)
+        if empty.any():
+            allowed[empty] = top[empty]
+    return allowed
+
+
+def one_hot(y, k):
+    out = np.zeros((len(y), k), dtype=bool)
+    out[np.arange(len(y)), y] = True
+    return out
+
+
+def fit_clipped(oracle, prepared, X, belief, d, seed, clip, top=None, eps=0.0, *, y=None, backend=None, n_jobs=None):
+    """Train A(X, Y(d)) on clipped (or plain) allowed sets, or on the labels ``y`` when d is inf;
+    return (model, depth on X)."""
+    if np.isinf(d):
+        allowed = one_hot(y, belief.shape[1])
+    else:
+        allowed = allowed_sets(belief, d, clip, top, backend=backend, n_jobs=n_jobs)
+    model = oracle.fit(prepared, allowed, seed)
+    depth = depth_of(belief, np.asarray(oracle.predict_training(model, prepared, X)), eps, backend=backend,
+                     n_jobs=n_jobs)
+    return model, float(depth)
+
+
+def take_rows(oracle, prepared, X, rows):
+    """``oracle.prepare(X[rows])`` without redoing shared work: the native tree's binned codes
+    are sliced (bin edges stay those of all rows), an untransformed X is indexed."""
+    from crembo.tree.binning import BinnedData
+
+    if isinstance(prepared, BinnedData):
+        return BinnedData(np.asfortranarray(prepared.X_binned[rows]), prepared.bin_edges, prepared.missing_bin,
+                          prepared.max_bins)
+    if prepared is X:
+        return X[rows]
+    return oracle.prepare(X[rows])
+
+
+def subsample_rows(y, max_rows, seed):
+    """Sorted indices of a stratified subsample of at most ``max_rows`` rows (all when fewer);
+    every class keeps at least one row."""
+    n = len(y)
+    if max_rows is None or n <= max_rows:
+        return np.arange(n)
+    rng = np.random.RandomState(seed)
+    keep = []
+    classes, y_idx, counts = np.unique(y, return_inverse=True, return_counts=True)
+    for c in range(len(classes)):
+        members = np.flatnonzero(y_idx == c)
+        take = max(1, int(round(max_rows * counts[c] / n)))
+        keep.append(rng.choice(members, min(take, members.size), replace=False))
+    return np.sort(np.concatenate(keep))
+
+
+def split_rows(y, folds, repeats, fraction, seed):
+    """(train, held-out) index pairs: K stratified folds x repeats, or (folds == 1) one stratified
+    split of ``fraction``. Rows of a class seen once stay in every training part; K is at most
+    the largest class's size (8 rows of 4 classes get 2 folds)."""
+    y = np.asarray(y)
+    classes, counts = np.unique(y, return_counts=True)
+    single = np.isin(y, classes[counts < 2])
+    pool = np.flatnonzero(~single)
+    always = np.flatnonzero(single)
+    if pool.size < 2:
+        raise ValueError(f"cannot validate on {len(y)} samples of {len(classes)} classes: every class has a "
+                         "single sample")
+    out = []
+    if folds == 1:
+        for r in range(repeats):
+            try:
+                tr, va = train_test_split(pool, test_size=fraction, stratify=y[pool], random_state=seed + r)
+            except ValueError as exc:
+                raise ValueError(f"cannot split {pool.size} samples of {len(classes)} classes with validation_fraction="
+                                 f"{fraction}: {exc}") from exc
+            out.append((np.sort(np.concatenate([tr, always])), np.sort(va)))
+        return out
+    folds = min(folds, int(counts.max()))
+    for r in range(repeats):
+        skf = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed + r)
+        with warnings.catch_warnings():  # a class with fewer rows than folds: sklearn's notice
+            warnings.simplefilter("ignore", UserWarning)
+            for tr, va in skf.split(pool, y[pool]):
+                out.append((np.sort(np.concatenate([pool[tr], always])), pool[va]))
+    return out
+
+
+def scan_positions(thresholds, clip, true_labels):
+    """(thresholds, clipped) of the scored candidates: the scan's thresholds with ``clip``
+    applied, "end" adding the clipped largest one (VT), ``true_labels`` an ``inf`` for BM."""
+    thr = np.asarray(thresholds, dtype=np.float64)
+    clipped = np.full(thr.size, clip is True)
+    if clip == "end":
+        thr, clipped = np.append(thr, thr[-1]), np.append(clipped, True)
+    if true_labels:
+        thr, clipped = np.append(thr, np.inf), np.append(clipped, False)
+    return thr, clipped
+
+
+def _score_split(candidates, prepared, X, belief, top, y, teacher_labels, thresholds, tr, va, clipped, seed, eps,
+                 backend, n_jobs):
+    """Fit every candidate at every threshold on rows ``tr``; count held-out hits on ``va``.
+
+    Consecutive thresholds that give the same allowed sets on ``tr`` (common: a threshold is a
+    belief value that may not occur among these rows; with clip, every threshold above the rows'
+    top beliefs gives the teacher's labels) reuse the previous student."""
+    import time
+
+    S = len(thresholds)
+    C = len(candidates)
+    correct = np.zeros((C, S), dtype=np.int64)
+    agree = np.zeros((C, S), dtype=np.int64)
+    depth = np.zeros((C, S))
+    secs = np.zeros((C, S))
+    b_tr, t_tr = belief[tr], top[tr]
+    X_tr, X_va = X[tr], X[va]
+    y_va, f_va = y[va], teacher_labels[va]
+    truth = one_hot(y[tr], belief.shape[1])
+    for c, oracle in enumerate(candidates):
+        p_tr = take_rows(oracle, prepared, X, tr)
+        p_va = take_rows(oracle, prepared, X, va)
+        last = None
+        for s, d in enumerate(thresholds):
+            t0 = time.perf_counter()
+            allowed = truth if np.isinf(d) else allowed_sets(b_tr, d, clipped[s], t_tr, backend=backend,
+                                                             n_jobs=n_jobs)
+            if last is not None and np.array_equal(allowed, last[0]):
+                correct[c, s], agree[c, s], depth[c, s] = last[1:]
+            else:
+                model = oracle.fit(p_tr, allowed, seed)
+                pred = np.asarray(oracle.predict_training(model, p_va, X_va))
+                d_tr = depth_of(b_tr, np.asarray(oracle.predict_training(model, p_tr, X_tr)), eps,
+                                backend=backend, n_jobs=n_jobs)
+                correct[c, s], agree[c, s], depth[c, s] = (pred == y_va).sum(), (pred == f_va).sum(), d_tr
+                last = (allowed, correct[c, s], agree[c, s], depth[c, s])
+            secs[c, s] = time.perf_counter() - t0
+    return correct, agree, depth, secs
+
+
+def _choose(acc, fid, fold_acc, thresholds_rank, tie, one_se):
+    """(candidate, scan position) by the rule; acc, fid: (C, S)."""
+    best = acc.max()
+    if one_se and fold_acc.shape[2] > 1:
+        c, s = np.unravel_index(int(np.argmax(acc)), acc.shape)
+        f = fold_acc[c, s]
+        se = f.std(ddof=1) / np.sqrt(f.size)
+        ok = acc >= best - se - 1e-12
+    else:
+        ok = acc >= best - 1e-12
+    C, S = acc.shape
+    cand = [(c, s) for c in range(C) for s in range(S) if ok[c, s]]
+    if tie == "low":  # first in scan order (the lowest threshold), then candidate order
+        return min(cand, key=lambda cs: (thresholds_rank[cs[1]], -acc[cs], cs[0]))
+    if tie == "high":
+        return min(cand, key=lambda cs: (-thresholds_rank[cs[1]], -acc[cs], cs[0]))
+    return min(cand, key=lambda cs: (-fid[cs], -thresholds_rank[cs[1]], -acc[cs], cs[0]))
+
+
+def select(X, y, belief, thresholds, clipped, candidates, prepared, spec, seed, *, teacher_labels=None,
+           validation_fraction=0.15, eps=0.0, backend=None, n_jobs=None, rows=None):
+    """Score ``candidates`` (oracles sharing ``prepared``) at every position of the scan
+    (``scan_positions``) on the splits of ``spec``; return a SelectionResult. ``rows``: the rows
+    to select on (default all).
+    """
+    if teacher_labels is None:
+        teacher_labels = np.argmax(belief, axis=1)
+    top = belief >= belief.max(axis=1, keepdims=True)
+    sel = np.arange(len(y)) if rows is None else np.asarray(rows)
+    folds = spec.folds
+    if spec.holdout_above is not None and len(sel) > spec.holdout_above:
+        folds = 1
+    splits = [(sel[tr], sel[va]) for tr, va in split_rows(y[sel], folds, spec.repeats, validation_fraction, seed)]
+    # Threads over the splits (oracle fits release the GIL; workers share X, the belief and the
+    # binned codes); inside a worker kernels and native students run single-threaded.
+    k_jobs = 1 if effective_n_jobs(n_jobs) != 1 else kernel_jobs(belief, n_jobs)
+    workers = [_scan_oracle(o, k_jobs) for o in candidates]
+    parallel = Parallel(n_jobs=n_jobs, prefer="threads")
+    parts = parallel(
+        delayed(_score_split)(workers, prepared, X, belief, top, y, teacher_labels, thresholds, tr, va,
+                              clipped, seed, eps, backend, k_jobs)
+        for tr, va in splits
+    )
+    correct = np.stack([p[0] for p in parts], axis=2)
+    agree = np.stack([p[1] for p in parts], axis=2)
+    sizes = np.array([len(va) for _, va in splits], dtype=np.float64)
+    n_held = sizes.sum()
+    acc = correct.sum(axis=2) / n_held
+    fid = agree.sum(axis=2) / n_held
+    fold_acc = correct / sizes
+    depths = np.mean(np.stack([p[2] for p in parts], axis=2), axis=2)
+    seconds = np.sum(np.stack([p[3] for p in parts], axis=2), axis=2)
+    # tie rank: scan order; the true-label student (inf) ranks below every threshold
+    rank = np.where(np.isinf(np.asarray(thresholds, dtype=float)), -1, np.arange(len(thresholds)))
+    chosen = _choose(acc, fid, fold_acc, rank, spec.tie, spec.one_se)
+    return SelectionResult(acc, fid, fold_acc, depths, seconds, tuple(int(v) for v in chosen), len(splits), len(sel))
+
+
+def with_changes(spec, **changes):
+    """A copy of ``spec`` with fields changed (for experiments)."""
+    return replace(spec, **changes)

@@ -1,0 +1,214 @@
+"""CREMBOClassifier's cross-validated selection (crembo._selection) against a plain re-implementation,
+the scan's VT endpoint, small-data behaviour and the selection= parameter."""
+
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.datasets import make_classification
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.model_selection import StratifiedKFold
+from sklearn.tree import DecisionTreeClassifier
+
+import crembo
+from crembo._selection import PRESETS, SelectionSpec, allowed_sets, split_rows, subsample_rows
+
+
+@pytest.fixture(scope="module")
+def data():
+    X, y = make_classification(n_samples=240, n_features=6, n_informative=4, n_classes=4, n_clusters_per_class=1,
+                               flip_y=0.1, random_state=7)
+    forest = RandomForestClassifier(n_estimators=15, max_depth=4, random_state=0).fit(X[:180], y[:180])
+    belief = crembo.make_teacher(forest).belief(X[:180], np.arange(4))
+    return X[:180], y[:180], X[180:], y[180:], belief
+
+
+def multi_output_predict(tree, X):
+    """The paper's prediction of a multi-output tree: the output most likely to be 1."""
+    scores = [p[:, list(cl).index(1)] if 1 in cl else np.zeros(len(X))
+              for p, cl in zip(tree.predict_proba(X), tree.classes_)]
+    return np.argmax(np.column_stack(scores), axis=1)
+
+
+def reference_cv(X, y, belief, seed, weights, clip, tie, folds=5, depth=3):
+    """K-fold selection over (class weight, threshold) written out with sklearn only."""
+    thr = np.unique(belief)
+    top = belief >= belief.max(axis=1, keepdims=True)
+
+    def allowed(rows, d):
+        a = belief[rows] >= d
+        if clip:
+            empty = ~a.any(axis=1)
+            a[empty] = top[rows][empty]
+        return a.astype(int)
+
+    def fit(rows, w, d):
+        return DecisionTreeClassifier(max_depth=depth, class_weight=w, random_state=seed).fit(X[rows], allowed(rows, d))
+
+    correct = np.zeros((len(weights), len(thr)))
+    agree = np.zeros((len(weights), len(thr)))
+    for tr, va in StratifiedKFold(folds, shuffle=True, random_state=seed).split(X, y):
+        for c, w in enumerate(weights):
+            for s, d in enumerate(thr):
+                pred = multi_output_predict(fit(tr, w, d), X[va])
+                correct[c, s] += np.sum(pred == y[va])
+                agree[c, s] += np.sum(pred == belief[va].argmax(axis=1))
+    ok = [(c, s) for c in range(len(weights)) for s in range(len(thr)) if correct[c, s] == correct.max()]
+    if tie == "high":
+        c, s = min(ok, key=lambda cs: (-cs[1], cs[0]))
+    elif tie == "low":
+        c, s = min(ok, key=lambda cs: (cs[1], cs[0]))
+    else:
+        c, s = min(ok, key=lambda cs: (-agree[cs], -cs[1], cs[0]))
+    return dict(accuracy=correct / len(y), chosen=(c, s), threshold=thr[s], tree=fit(np.arange(len(y)), weights[c], thr[s]))
+
+
+@pytest.mark.parametrize("clip, tie", [(True, "high"), (False, "low"), (True, "fidelity")])
+def test_equals_a_plain_cross_validated_scan(data, clip, tie):
+    X, y, X_test, _, belief = data
+    weights = ("balanced", None)
+    ref = reference_cv(X, y, belief, seed=3, weights=weights, clip=clip, tie=tie)
+    spec = SelectionSpec(folds=5, clip=clip, tie=tie, class_weights=weights, from_memo=False)
+    clf = crembo.CREMBOClassifier(teacher=belief, student=DecisionTreeClassifier(max_depth=3), selection=spec,
+                                  random_state=3).fit(X, y)
+    np.testing.assert_allclose(clf.scan_.student_scores, ref["accuracy"])
+    assert (clf.scan_.students.index(clf.student_), clf.scan_.position) == ref["chosen"]
+    assert clf.threshold_ == ref["threshold"]
+    # refit on every row at the chosen threshold
+    np.testing.assert_array_equal(clf.predict(X_test), multi_output_predict(ref["tree"], X_test))
+    assert clf.validation_score_ == ref["accuracy"][ref["chosen"]]
+
+
+def test_the_scan_ends_at_the_teachers_labels(data):
+    X, y, X_test, _, belief = data
+    # above a row's top belief a clipped allowed set is the row's top label: at the largest
+    # belief value every row keeps exactly its top label(s)
+    top = belief >= belief.max(axis=1, keepdims=True)
+    np.testing.assert_array_equal(allowed_sets(belief, belief.max(), clip=True), top)
+    assert not allowed_sets(belief, belief.max(), clip=False).any(axis=1).all()
+    # so the student at the last threshold is the tree on the teacher's labels (VT); rows
+    # whose top belief is tied are left out (their allowed set holds both labels)
+    keep = top.sum(axis=1) == 1
+    X, y, belief = X[keep], y[keep], belief[keep]
+    student = crembo.AllowedLabelTreeClassifier(max_depth=3, criterion="gini")
+    clf = crembo.CREMBOClassifier(teacher=belief, student=student, thresholds=[belief.max()],
+                                  selection=SelectionSpec(class_weights=None), random_state=0).fit(X, y)
+    vt = crembo.AllowedLabelTreeClassifier(max_depth=3, criterion="gini").fit(X, belief.argmax(axis=1))
+    np.testing.assert_array_equal(clf.predict(X_test), vt.predict(X_test))
+
+
+def test_default_selection_scans_from_memo_and_refits_on_every_row(data):
+    X, y, _, _, belief = data
+    clf = crembo.CREMBOClassifier(teacher=belief, random_state=0).fit(X, y)
+    assert clf.selection == "cv" and PRESETS["cv"] == SelectionSpec()
+    assert clf.scan_.indices[0] == clf.memo_.index
+    assert clf.estimator_.n_samples_fit_ == len(y)
+    assert clf.scan_.students == ("class_weight='balanced'", "class_weight=None")
+    assert clf.scan_.student_scores.shape == (2, len(clf.scan_.indices))
+    assert clf.depth_ == belief[np.arange(len(y)), clf.estimator_.predict(X)].min()
+
+
+def test_subsample_and_single_split_for_many_rows(data):
+    X, y, _, _, belief = data
+    spec = SelectionSpec(max_rows=100, holdout_above=50)
+    clf = crembo.CREMBOClassifier(teacher=belief, selection=spec, random_state=0, verbose=0).fit(X, y)
+    assert clf.estimator_.n_samples_fit_ == len(y)  # refit on all rows
+    rows = subsample_rows(y, 100, 0)
+    assert len(rows) == 100 and set(np.unique(y[rows])) == set(np.unique(y))
+    assert len(np.unique(rows)) == 100
+
+
+def test_split_rows_keep_single_rows_in_training():
+    y = np.array([0] * 10 + [1] * 10 + [2])
+    for folds in (1, 5):
+        splits = split_rows(y, folds, 1, 0.2, 0)
+        assert len(splits) == (1 if folds == 1 else 5)
+        for tr, va in splits:
+            assert 20 in tr and 20 not in va and not set(tr) & set(va)
+        assert sorted(np.concatenate([va for _, va in splits]).tolist()) == (
+            list(range(20)) if folds == 5 else sorted(splits[0][1].tolist()))
+
+
+@pytest.mark.parametrize("selection", ["cv", "paper"])
+def test_a_class_with_one_sample_is_learned_with_a_warning(selection):
+    X, y = make_classification(n_samples=120, n_features=5, n_informative=3, n_classes=3, n_clusters_per_class=1,
+                               random_state=0)
+    y = np.array(["a", "b", "c"], dtype=object)[y]
+    X = np.vstack([X, [[8.0, 8.0, 8.0, 8.0, 8.0]]])
+    y = np.append(y, "rare")
+    forest = RandomForestClassifier(n_estimators=10, max_depth=4, random_state=0)
+    with pytest.warns(UserWarning, match=r"\['rare'\] have a single sample"):
+        clf = crembo.CREMBOClassifier(teacher=forest, selection=selection, random_state=0).fit(X, y)
+    assert list(clf.classes_) == ["a", "b", "c", "rare"]
+    assert clf.score(X[:-1], y[:-1]) > 0.6
+    # the row is in the student's training rows
+    with pytest.warns(UserWarning, match="single sample"):
+        tr, _ = crembo.estimator.stratified_split(np.unique(y, return_inverse=True)[1], clf.classes_, 0.15, 0)
+    assert len(y) - 1 in tr
+    assert clf.estimator_.n_samples_fit_ == (len(y) if selection == "cv" else tr.size)
+
+
+def test_paper_selection_split_unchanged_without_single_classes():
+    from sklearn.model_selection import train_test_split
+
+    y = np.repeat([0, 1, 2], [30, 20, 10])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        tr, va = crembo.estimator.stratified_split(y, np.arange(3), 0.15, 4)
+    ref_tr, ref_va = train_test_split(np.arange(60), test_size=0.15, stratify=y, random_state=4)
+    np.testing.assert_array_equal(tr, ref_tr)
+    np.testing.assert_array_equal(va, ref_va)
+
+
+def test_tiny_data_and_bad_selection():
+    X = np.arange(16, dtype=float).reshape(8, 2)
+    y = np.repeat([0, 1, 2, 3], 2)
+    forest = RandomForestClassifier(n_estimators=5, random_state=0)
+    clf = crembo.CREMBOClassifier(teacher=forest, random_state=0).fit(X, y)  # 2 folds of 4 rows
+    assert clf.scan_.student_scores.shape[0] == 2
+    with pytest.raises(ValueError, match="cannot split 8 samples of 4 classes"):
+        crembo.CREMBOClassifier(teacher=forest, selection="paper").fit(X, y)
+    for bad in ("best", None, 3):
+        with pytest.raises(ValueError, match="selection must be one of"):
+            crembo.CREMBOClassifier(teacher=forest, selection=bad).fit(X, y)
+    with pytest.raises(ValueError, match="tie must be one of"):
+        SelectionSpec(tie="middle")
+
+
+def test_label_balanced_weights_generalise_sklearns_balanced():
+    from sklearn.utils.class_weight import compute_sample_weight
+
+    from crembo._selection import label_balanced_weights
+
+    y = np.array([0, 0, 0, 1, 2, 2])
+    np.testing.assert_allclose(label_balanced_weights(np.eye(3, dtype=bool)[y]), compute_sample_weight("balanced", y))
+    # label c weighs n / (k m_c) with m_c the rows allowing it; a row the mean over its labels
+    a = np.array([[1, 1, 0], [1, 0, 0], [0, 0, 0], [0, 1, 0]], dtype=bool)  # label 2 allowed nowhere
+    w_label = 4 / (2 * np.array([2, 2]))
+    np.testing.assert_allclose(label_balanced_weights(a), [w_label.mean(), w_label[0], 1.0, w_label[1]])
+
+
+def test_label_balanced_students():
+    from crembo._selection import student_candidates, take_rows
+
+    X, y = make_classification(n_samples=150, n_features=5, n_informative=3, n_classes=3, weights=[0.6, 0.3, 0.1],
+                               n_clusters_per_class=1, random_state=2)
+    onehot = np.eye(3, dtype=bool)[y]
+    names = [n for n, _ in student_candidates(DecisionTreeClassifier(max_depth=3), ("labels", None), 0)]
+    assert names == ["class_weight='labels'", "class_weight=None"]
+    # with one allowed label per row, "labels" is scikit-learn's class_weight="balanced"
+    ref = DecisionTreeClassifier(max_depth=3, class_weight="balanced", random_state=0).fit(X, y)
+    sk = student_candidates(DecisionTreeClassifier(max_depth=3), ("labels",), 0)[0][1]
+    np.testing.assert_array_equal(sk.fit(X, onehot, 0).predict(X), ref.predict(X))
+    native = student_candidates(None, ("labels",), 0)[0][1]
+    tree = native.fit(take_rows(native, native.prepare(X), X, np.arange(150)), onehot, 0)
+    assert np.mean(tree.predict(X) == ref.predict(X)) > 0.95  # same criterion; equal-gain ties may differ
+    # the native tree takes sample weights with the gini criterion only
+    student = crembo.AllowedLabelTreeClassifier(criterion="gini")
+    prepared = student.prepare_allowed(X)
+    with pytest.raises(ValueError, match="sample_weight must be 150 finite"):
+        student.fit_prepared(prepared, onehot, sample_weight=np.ones(3))
+    with pytest.raises(ValueError, match="sample_weight needs criterion='gini'"):
+        crembo.AllowedLabelTreeClassifier().fit_prepared(prepared, onehot, sample_weight=np.ones(150))
+    # a student that cannot take the weighting is used as given
+    assert [n for n, _ in student_candidates(crembo.AllowedLabelTreeClassifier(), ("labels", None), 0)] == ["student"]
