@@ -113,7 +113,7 @@ def oob_belief(forest, X, y_k):
     n = X.shape[0]
     counts = np.zeros((n, y_k))
     cls = np.asarray(forest.classes_, dtype=np.int64)
-    for tree, drawn in zip(forest.estimators_, forest.estimators_samples_):
+    for tree, drawn in zip(forest.estimators_, forest.estimators_samples_, strict=False):
         inbag = np.zeros(n, dtype=bool)
         inbag[drawn] = True
         oob = np.flatnonzero(~inbag)
@@ -207,5 +207,5 @@ def sign_test(wins, losses):
 def wtl(correct_a, correct_b):
     """Per-fold wins/ties/losses of a over b (counts of correct test rows), sign test p."""
     d = np.asarray(correct_a) - np.asarray(correct_b)
-    w, t, l = int((d > 0).sum()), int((d == 0).sum()), int((d < 0).sum())
-    return {"wins": w, "ties": t, "losses": l, "p": sign_test(w, l)}
+    wins, ties, losses = int((d > 0).sum()), int((d == 0).sum()), int((d < 0).sum())
+    return {"wins": wins, "ties": ties, "losses": losses, "p": sign_test(wins, losses)}

@@ -6,7 +6,7 @@ import _grid
 import numpy as np
 
 BASELINES = ("BM-b", "BM-u", "VT-b", "VT-u")
-METHODS = ("CREMBO", "CREMBO-paper", "MEMO") + BASELINES + ("Teacher",)
+METHODS = ("CREMBO", "CREMBO-paper", "MEMO", *BASELINES, "Teacher")
 TORCH_BEGIN, TORCH_END = "<!-- paper_torch:begin -->", "<!-- paper_torch:end -->"
 
 
@@ -46,10 +46,10 @@ def summarise(gen, rob, names, teachers, depths):
                 e = {"n_folds": len(recs), "best_baseline": best,
                      "accuracy": {m: {"mean": float(a.mean()), "std": float(a.std())} for m, a in acc.items()},
                      "vs": {}, "paper_vs": {}}
-                for other in BASELINES + ("best", "CREMBO-paper", "Teacher"):
+                for other in (*BASELINES, "best", "CREMBO-paper", "Teacher"):
                     e["vs"][other] = {**_grid.wtl(cor["CREMBO"], cor[other]),
                                       "mean_diff": float((acc["CREMBO"] - acc[other]).mean())}
-                for other in BASELINES + ("best",):
+                for other in (*BASELINES, "best"):
                     e["paper_vs"][other] = {**_grid.wtl(cor["CREMBO-paper"], cor[other]),
                                             "mean_diff": float((acc["CREMBO-paper"] - acc[other]).mean())}
                 e["lost"] = _loses(e["vs"]["best"])
@@ -142,8 +142,9 @@ def markdown(summary, meta):
              f"{pwon} / {ptied} / {plst} |")
     L.append(f"| of which significantly higher (sign test p < 0.05) | {sig} | {psig} |")
     L.append(f"| **losses**: mean more than 1 point lower, or significantly lower | **{len(lost)}** | {len(plost)} |")
-    L.append(f"| mean difference in accuracy (points) | {100 * np.mean([summary[k]['vs']['best']['mean_diff'] for k in keys]):+.2f} | "
-             f"{100 * np.mean([summary[k]['paper_vs']['best']['mean_diff'] for k in keys]):+.2f} |")
+    mean_diff = {side: 100 * np.mean([summary[k][side]["best"]["mean_diff"] for k in keys])
+                 for side in ("vs", "paper_vs")}
+    L.append(f"| mean difference in accuracy (points) | {mean_diff['vs']:+.2f} | {mean_diff['paper_vs']:+.2f} |")
     L.append(f"| folds W/T/L against the best baseline | {_totals(summary, 'vs', 'best')} | "
              f"{_totals(summary, 'paper_vs', 'best')} |")
     for b in BASELINES:
@@ -154,7 +155,8 @@ def markdown(summary, meta):
              + f"; teacher {100 * agree['Teacher']:.1f}.\n")
     if lost:
         L.append("Configurations where the default CREMBO loses to the best baseline (the target's failures): "
-                 + "; ".join(f"{n}/{_grid.TEACHER_LABEL[t]}/depth {d} ({100 * summary[(n, t, d)]['vs']['best']['mean_diff']:+.1f} "
+                 + "; ".join(f"{n}/{_grid.TEACHER_LABEL[t]}/depth {d} "
+                             f"({100 * summary[(n, t, d)]['vs']['best']['mean_diff']:+.1f} "
                              f"points, {_wtl(summary[(n, t, d)]['vs']['best'])})" for n, t, d in lost) + ".\n")
     else:
         L.append("No configuration where the default CREMBO loses to the best baseline by more than 1 point on "
@@ -185,7 +187,7 @@ def markdown(summary, meta):
         r, (n, t, d) = summary[k]["robustness"], k
         L.append(f"| {n} | {_grid.TEACHER_LABEL[t]} | {d} | "
                  + " | ".join(f"{100 * r[mm]['agreement_mean']:.1f} ({100 * r[mm]['test_accuracy_mean']:.0f})"
-                              for mm in ("Teacher", "CREMBO", "CREMBO-paper", "MEMO") + BASELINES) + " |")
+                              for mm in ("Teacher", "CREMBO", "CREMBO-paper", "MEMO", *BASELINES)) + " |")
     L.append("")
     # ---- details
     L.append("## CREMBO run details (means over folds)\n")

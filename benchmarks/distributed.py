@@ -155,7 +155,8 @@ def stop_cluster(procs, client):
 def crembo_estimator(teacher, **kw):
     import crembo
 
-    return crembo.CREMBOClassifier(teacher=teacher, belief_dtype="float32", random_state=0, n_jobs=1, **kw)
+    return crembo.CREMBOClassifier(teacher=teacher, belief_dtype="float32", random_state=0, n_jobs=1,
+                                   selection="paper", **kw)
 
 
 def main_run(client, teacher, n, rows_per_block):

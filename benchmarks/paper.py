@@ -47,7 +47,7 @@ import _grid
 
 ROOT = Path(__file__).resolve().parent.parent
 BASELINES = ("BM-b", "BM-u", "VT-b", "VT-u")
-METHODS = ("CREMBO", "CREMBO-paper", "MEMO") + BASELINES + ("Teacher",)
+METHODS = ("CREMBO", "CREMBO-paper", "MEMO", *BASELINES, "Teacher")
 
 CONFIGS = {
     "full": dict(reps=3, folds=10, robust_folds=10, depths=(2, 3, 4), rf_trees=100, rf_depth=12, gb_rounds=100,
@@ -113,7 +113,7 @@ def generalization_task(name, kind, rep, fold, train, test, cfg, seed):
 
 def robustness_task(name, kind, fold, train, test, cfg, seed):
     X, y = _grid.load(name)
-    preds, info = fit_and_predict(X[train], y[train], X[test], kind, cfg, seed)
+    preds, _info = fit_and_predict(X[train], y[train], X[test], kind, cfg, seed)
     return {"dataset": name, "teacher": kind, "fold": fold,
             "preds": _flat({k: p.tolist() for k, p in preds.items()}),
             "accuracy": _flat({k: float((p == y[test]).mean()) for k, p in preds.items()})}
@@ -124,7 +124,7 @@ def build_tasks(names, teachers, cfg, seed):
 
     gen, rob = [], []
     for name in names:
-        X, y = _grid.load(name)
+        _X, y = _grid.load(name)
         for rep, fold, tr, te in _grid.fold_plan(name, cfg["reps"], cfg["folds"], seed):
             for kind in teachers:
                 gen.append((name, kind, rep, fold, tr, te, cfg, seed + 1000 * rep + fold))
@@ -158,10 +158,11 @@ def machine_info():
 
     cpu = platform.processor() or ""
     try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
     except OSError:
         pass
     return {"cpu": cpu, "cores_usable": len(os.sched_getaffinity(0)), "os": platform.platform(),

@@ -151,7 +151,7 @@ def task(dataset, kind, rep, fold, train, test, seed, variants):
 def summarise(records, variants):
     """Per variant: configurations won/lost against the best baseline, with fold W/T/L."""
     configs = {}
-    for ds, kind, rep, fold, n_test, out in records:
+    for ds, kind, _rep, _fold, n_test, out in records:
         for d in DEPTHS:
             c = configs.setdefault((ds, kind, d), {"n": [], "base": {b: [] for b in BASELINES},
                                                     "v": {v: [] for v in variants}, "info": {v: [] for v in variants}})
@@ -185,7 +185,7 @@ def robust_plan(name, folds, seed):
     method are trained on each of the K folds' training parts of the rest."""
     from sklearn.model_selection import StratifiedKFold, train_test_split
 
-    X, y = _grid.load(name)
+    _X, y = _grid.load(name)
     pool, common = train_test_split(np.arange(len(y)), test_size=0.15, stratify=y, random_state=seed)
     skf = StratifiedKFold(folds, shuffle=True, random_state=seed)
     return [("rob", f, pool[tr], common) for f, (tr, _) in enumerate(skf.split(pool, y[pool]))]
@@ -196,7 +196,7 @@ def robust_summary(records, variants):
     from itertools import combinations
 
     preds, correct = {}, {}
-    for ds, kind, rep, fold, n_test, out in records:
+    for ds, kind, _rep, _fold, n_test, out in records:
         for d in DEPTHS:
             for b in BASELINES:
                 preds.setdefault((ds, kind, d, b), []).append(np.asarray(out[(d, "_base_pred")][b]))

@@ -75,17 +75,18 @@ def test_belief_input_errors():
         belief_from_dask(forest().fit([[0.0], [1.0]], [0, 1]), da.zeros(4, chunks=2))
 
 
-@pytest.mark.parametrize("student", ["sklearn", "native"])
-def test_crembo_scan_on_the_cluster_equals_local(client, data, student):
+@pytest.mark.parametrize(("student", "selection"), [("sklearn", "paper"), ("native", "paper"), ("native", "cv")])
+def test_crembo_scan_on_the_cluster_equals_local(client, data, student, selection):
     X, y = data
     make_student = (lambda: None) if student == "sklearn" else (lambda: crembo.AllowedLabelTreeClassifier(max_depth=3))
-    local = crembo.CREMBOClassifier(teacher=forest(), student=make_student(), random_state=4, n_jobs=1).fit(X, y)
+    local = crembo.CREMBOClassifier(teacher=forest(), student=make_student(), random_state=4, n_jobs=1,
+                                    selection=selection).fit(X, y)
     with distributed.get_task_stream(client) as stream:
-        remote = fit_on_dask(crembo.CREMBOClassifier(teacher=forest(), student=make_student(), random_state=4),
-                             X, y, client)
-    # The scan (and the forest's fit) ran as tasks on the workers.
+        remote = fit_on_dask(crembo.CREMBOClassifier(teacher=forest(), student=make_student(), random_state=4,
+                                                     selection=selection), X, y, client)
+    # The scan (one task per threshold, or per cross-validation fold) ran as tasks on the workers.
     names = " ".join(str(t["key"]) for t in stream.data)
-    assert "_scan_one" in names, names[:500]
+    assert ("_scan_one" if selection == "paper" else "_score_split") in names, names[:500]
     assert {t["worker"] for t in stream.data} <= set(client.scheduler_info()["workers"])
     for field in ("indices", "thresholds", "validation_scores", "depths"):
         np.testing.assert_array_equal(getattr(remote.scan_, field), getattr(local.scan_, field))
@@ -108,6 +109,7 @@ def big():
 
 
 def _crembo(rf, student=None, **kw):
+    kw.setdefault("selection", "paper")  # fit_distributed's only selection
     return crembo.CREMBOClassifier(teacher=rf, student=student, random_state=4, n_jobs=1, **kw)
 
 
@@ -218,6 +220,8 @@ def test_fit_distributed_input_errors(client, big):
         fit_distributed(_crembo(rf, DecisionTreeClassifier(max_depth=3)), Xd, yd, client)
     with pytest.raises(ValueError, match="eps=0"):
         fit_distributed(_crembo(rf, eps=0.1), Xd, yd, client)
+    with pytest.raises(ValueError, match="selection='paper'"):
+        fit_distributed(_crembo(rf, selection="cv"), Xd, yd, client)
     with pytest.raises(ValueError, match="samples but y has"):
         fit_distributed(_crembo(rf), Xd, yd[:10], client)
     with pytest.raises(ValueError, match="sketch_size"):

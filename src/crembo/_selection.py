@@ -29,29 +29,47 @@ from crembo.beliefs import allowed_labels
 from crembo.oracles import FitAllowedOracle, Oracle, _multi_output_capable, default_student, fresh_estimator
 
 __all__ = ["SelectionSpec", "SelectionResult", "PRESETS", "allowed_sets", "take_rows", "select", "split_rows",
-           "subsample_rows"]
+           "stratified_split", "subsample_rows"]
 
 TIES = ("low", "high", "fidelity")
 
 
 @dataclass(frozen=True)
 class SelectionSpec:
-    """One way of choosing the student (the presets below name the ones the estimator offers).
+    """One way of choosing the student; pass one as ``CREMBOClassifier(selection=...)``.
 
-    folds: K of the K-fold CV (1: a single stratified split of ``validation_fraction``);
-    repeats: CV repetitions with different shuffles; holdout_above: with more selection rows
-    than this, one split replaces the K folds; max_rows: select on a stratified subsample of at
-    most this many rows (then refit on all); clip: allowed sets keep a row's top label(s) above
-    its top belief (True), or not (False), or "end": the paper's allowed sets at every threshold
-    and one more candidate, the clipped sets at the largest threshold (exactly VT); tie: "low" (first maximum: lowest threshold, as the paper), "high" (highest
-    threshold) or "fidelity" (most agreement with the teacher's labels on the held-out rows,
-    then the highest threshold); one_se: choose, by the tie rule, among every candidate within
-    one standard error (over folds) of the best; class_weights: the student's
-    ``class_weight`` values tried as candidates (None: the student as given); from_memo: the scan
-    starts at MEMO's threshold (False: at the lowest candidate); true_labels: one more candidate
-    after the scan, the student trained on the true labels (BM; its threshold is reported as
-    ``inf``), chosen only when strictly better held out; max_scan: at most this many thresholds
-    scanned (``crembo._candidates.bounded_candidates`` of the scan's, its ends included).
+    ``PRESETS["cv"]`` (the default, ``selection="cv"``) is ``SelectionSpec()``.
+
+    Parameters
+    ----------
+    folds : int
+        K of the stratified K-fold CV (1: a single split of ``validation_fraction``).
+    repeats : int
+        CV repetitions with different shuffles.
+    holdout_above : int or None
+        With more selection rows than this, one split replaces the K folds.
+    max_rows : int or None
+        Select on a stratified subsample of at most this many rows (then refit on all).
+    clip : True, False or "end"
+        True: a row whose top belief is below the threshold keeps its top label(s), so the scan's
+        last step is exactly VT. False: the paper's allowed sets. "end": the paper's sets at every
+        threshold plus one more candidate, the clipped sets at the largest threshold.
+    tie : {"low", "high", "fidelity"}
+        Among equal held-out accuracies: the lowest threshold (the paper's first maximum), the
+        highest, or the most agreement with the teacher's labels (then the highest threshold).
+    one_se : bool
+        Choose, by the tie rule, among every candidate within one standard error (over folds) of
+        the best.
+    class_weights : tuple or None
+        The student's ``class_weight`` values tried as candidates (None: the student as given).
+    from_memo : bool
+        The scan starts at MEMO's threshold (False: at the lowest candidate).
+    true_labels : bool
+        One more candidate after the scan, the student on the true labels (BM; its threshold is
+        reported as ``inf``), chosen only when strictly better held out.
+    max_scan : int or None
+        At most this many thresholds scanned (``crembo._candidates.bounded_candidates`` of the
+        scan's, its ends included).
     """
 
     folds: int = 5
@@ -236,9 +254,42 @@ def subsample_rows(y, max_rows, seed):
     classes, y_idx, counts = np.unique(y, return_inverse=True, return_counts=True)
     for c in range(len(classes)):
         members = np.flatnonzero(y_idx == c)
-        take = max(1, int(round(max_rows * counts[c] / n)))
+        take = max(1, round(max_rows * counts[c] / n))
         keep.append(rng.choice(members, min(take, members.size), replace=False))
     return np.sort(np.concatenate(keep))
+
+
+def warn_singletons(classes, single):
+    """Warn that the classes at indices ``single`` have one sample each (kept for training)."""
+    names = [classes.tolist()[c] for c in single]
+    warnings.warn(
+        f"class(es) {names} have a single sample: it stays in the training part and no validation "
+        "row can score it", UserWarning, stacklevel=4,
+    )
+
+
+def stratified_split(y_enc, classes, fraction, seed):
+    """(train, validation) row indices of a stratified split of encoded labels ``y_enc``.
+
+    The rows of a class seen once stay in the training part (with a warning): the student can
+    learn them, validation cannot score them. ValueError when the other rows cannot be split.
+    """
+    counts = np.bincount(y_enc, minlength=len(classes))
+    single = np.flatnonzero(counts == 1)
+    if single.size:
+        warn_singletons(classes, single)
+    lone = np.isin(y_enc, single)
+    rows = np.flatnonzero(~lone)
+    try:
+        tr, va = train_test_split(rows, test_size=fraction, stratify=y_enc[rows], random_state=seed)
+    except ValueError as exc:
+        raise ValueError(
+            f"cannot split {rows.size} samples of {len(classes) - single.size} classes with validation_fraction="
+            f"{fraction}: {exc}"
+        ) from exc
+    if single.size:  # without singletons the indices are train_test_split's own, as before
+        tr = np.concatenate([tr, np.flatnonzero(lone)])
+    return tr, va
 
 
 def split_rows(y, folds, repeats, fraction, seed):

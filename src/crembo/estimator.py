@@ -9,13 +9,11 @@ train + validation, and the teacher is fitted on the training part only.
 
 import numbers
 import time
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
 from joblib import Parallel, delayed, effective_n_jobs
 from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.model_selection import train_test_split
 from sklearn.utils import _safe_indexing, get_tags
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
@@ -30,9 +28,11 @@ from crembo._selection import (
     fit_clipped,
     scan_positions,
     select,
+    stratified_split,
     student_candidates,
     subsample_rows,
     take_rows,
+    warn_singletons,
 )
 from crembo._threads import joblib_n_jobs
 from crembo.beliefs import check_belief
@@ -106,39 +106,6 @@ def _check_params(est):
     if est.belief_dtype not in ("float64", "float32"):
         raise ValueError(f"belief_dtype must be 'float64' or 'float32', got {est.belief_dtype!r}")
     return check_thresholds_param(est.thresholds)
-
-
-def warn_singletons(classes, single):
-    """Warn that the classes at indices ``single`` have one sample each (kept for training)."""
-    names = [classes.tolist()[c] for c in single]
-    warnings.warn(
-        f"class(es) {names} have a single sample: it stays in the training part and no validation "
-        "row can score it", UserWarning, stacklevel=4,
-    )
-
-
-def stratified_split(y_enc, classes, fraction, seed):
-    """(train, validation) row indices of a stratified split of encoded labels ``y_enc``.
-
-    The rows of a class seen once stay in the training part (with a warning): the student can
-    learn them, validation cannot score them. ValueError when the other rows cannot be split.
-    """
-    counts = np.bincount(y_enc, minlength=len(classes))
-    single = np.flatnonzero(counts == 1)
-    if single.size:
-        warn_singletons(classes, single)
-    lone = np.isin(y_enc, single)
-    rows = np.flatnonzero(~lone)
-    try:
-        tr, va = train_test_split(rows, test_size=fraction, stratify=y_enc[rows], random_state=seed)
-    except ValueError as exc:
-        raise ValueError(
-            f"cannot split {rows.size} samples of {len(classes) - single.size} classes with validation_fraction="
-            f"{fraction}: {exc}"
-        ) from exc
-    if single.size:  # without singletons the indices are train_test_split's own, as before
-        tr = np.concatenate([tr, np.flatnonzero(lone)])
-    return tr, va
 
 
 def _is_dataframe(X):
@@ -234,12 +201,14 @@ class CREMBOClassifier(_PredictMixin, ClassifierMixin, BaseEstimator):
         A belief matrix must have one row per sample of the X given to ``fit``.
         See ``crembo.teachers.make_teacher``.
     student : None, sklearn classifier, object with ``fit_allowed``, or Oracle
-        The consistency oracle; None: the paper's ``DecisionTreeClassifier(max_depth=4,
-        class_weight="balanced")`` on the multi-output allowed-label matrix.
+        The consistency oracle; None: ``crembo.oracles.default_student()``, the native
+        ``AllowedLabelTreeClassifier(max_depth=4, class_weight="balanced")`` (the paper's tree and
+        criterion; the default selection also tries it unweighted).
     delta : int >= 1
         Step of the scan over threshold indices above MEMO's.
     validation_fraction : float in (0, 1)
-        Stratified held-out fraction used to score the scan.
+        Stratified held-out fraction scoring the scan with ``selection="paper"`` (and with a
+        ``SelectionSpec`` of one fold).
     search : {"binary", "gallop"}
         MEMO's search (see ``crembo._memo``).
     eps : float in [0, 1)
@@ -265,16 +234,26 @@ class CREMBOClassifier(_PredictMixin, ClassifierMixin, BaseEstimator):
         > 0: tqdm progress bar over the scan and a summary line.
     backend : str or None
         Kernel backend ("cython", "numba", "reference"; None: fastest available).
+    selection : "cv", "paper" or crembo.SelectionSpec
+        How the student is chosen. "cv" (default): every scanned threshold and the student's
+        class weighting (balanced, none) are scored by stratified 5-fold cross-validation on the
+        training rows, the scan ending exactly at VT (a row keeps its top label above its top
+        belief); the best by mean held-out accuracy (ties: the higher threshold) is refit on all
+        rows. "paper": the paper's loop (one stratified ``validation_fraction`` split, the first
+        best threshold, the student trained on the rest). docs/selection.md has the measurements.
 
     Attributes
     ----------
     estimator_ : the chosen student (``predict`` gives indices into ``classes_``)
     threshold_, memo_threshold_ : float, the chosen and MEMO's thresholds
     depth_ : float, the chosen student's (eps-quantile) depth on the training belief
-    validation_score_ : float, the chosen student's accuracy on the validation split
+    validation_score_ : float, the chosen student's held-out accuracy (mean over the folds; with
+        ``selection="paper"``, on the validation split)
     fidelity_ : float, agreement of the chosen student with the teacher's labels (argmax of its
-        belief) on the validation split -- held-out data, as neither was trained on it
-    teacher_validation_score_ : float, the teacher's accuracy on the validation split
+        belief) on the same held-out rows
+    student_ : str, the chosen class weighting, e.g. ``"class_weight=None"`` (not with "paper")
+    teacher_validation_score_ : float or None, the teacher's accuracy on the validation split
+        (``selection="paper"``; None otherwise: the teacher saw every row)
     scan_ : ScanResult (per threshold: validation accuracy, fidelity, depth); memo_ : MemoResult;
     teacher_ : crembo.teachers.Teacher
     timings_ : dict, wall seconds per stage of ``fit``: "teacher" (fitting an unfitted teacher),
@@ -433,7 +412,9 @@ class CREMBOClassifier(_PredictMixin, ClassifierMixin, BaseEstimator):
         self.teacher_ = make_teacher(teacher, T, y, random_state=seed, n_jobs=self.n_jobs, backend=self.backend)
         lap("teacher")
         if isinstance(self.teacher_, BeliefTeacher) and self.teacher_.matrix.shape[0] != X.shape[0]:
-            raise ValueError(f"the belief matrix has {self.teacher_.matrix.shape[0]} rows but X has {X.shape[0]} samples")
+            raise ValueError(
+                f"the belief matrix has {self.teacher_.matrix.shape[0]} rows but X has {X.shape[0]} samples"
+            )
         belief = compute_belief(self.teacher_, T, self.classes_, self.belief_dtype)
         belief = check_belief(belief, backend=self.backend, n_jobs=self.n_jobs)
         lap("belief")

@@ -147,8 +147,10 @@ def test_compress_writes_student_report_text_and_plot(compressed, work):
     assert t["memo"] <= t["crembo"] and t["memo_index"] <= t["crembo_index"] < t["n_candidates"]
     scan = report["scan"]
     assert len(scan["thresholds"]) == len(scan["validation_scores"]) == len(scan["depths"]) >= 1
-    assert scan["thresholds"][scan["validation_scores"].index(max(scan["validation_scores"]))] == t["crembo"]
-    assert report["validation"]["crembo"] == max(scan["validation_scores"])
+    # the default selection: cross-validated on every training row (no validation split)
+    assert report["validation"]["selection"] == "cv" and report["data"]["n_validation"] == 0
+    assert scan["thresholds"][scan["position"]] == t["crembo"]
+    assert report["validation"]["crembo"] == scan["validation_scores"][scan["position"]] == max(scan["validation_scores"])
     assert set(report["test_accuracy"]) == {"teacher", "crembo", "memo", "bm", "vt"}
     assert all(0.0 <= a <= 1.0 for a in report["test_accuracy"].values())
     assert set(report["fidelity"]) == {"crembo", "memo", "bm", "vt"}
@@ -186,7 +188,7 @@ def test_show_prints_tree_and_info(compressed, run_crembo, tmp_path, capsys):
 def test_npy_data_skops_teacher_native_oracle(work):
     d = work["dir"]
     argv = ["compress", "--data", "X.npy", "--labels", "y.npy", "--teacher", "rf.skops", "--oracle", "native",
-            "--depth", "3", "--delta", "2", "--n-jobs", "1", "--out", "npy-native"]
+            "--depth", "3", "--delta", "2", "--n-jobs", "1", "--selection", "paper", "--out", "npy-native"]
     cwd = os.getcwd()
     os.chdir(d)  # relative paths, as a user types them
     try:
@@ -198,6 +200,8 @@ def test_npy_data_skops_teacher_native_oracle(work):
     assert report["teacher"] == {"file": "rf.skops", "type": "RandomForestClassifier"}
     assert report["student"]["tree_depth"] <= 3
     assert np.all(np.diff(report["scan"]["indices"]) == 2)
+    assert report["validation"]["selection"] == "paper" and report["data"]["n_validation"] > 0
+    assert report["scan"]["thresholds"][report["scan"]["position"]] == report["thresholds"]["crembo"]
     student = load_student(d / "npy-native" / "student.skops")
     assert isinstance(student.estimator_, crembo.AllowedLabelTreeClassifier)
     assert (d / "npy-native" / "student.txt").read_text().startswith("|--- x")

@@ -101,8 +101,13 @@ def _add_compress_options(p, job=False):
     algo = p.add_argument_group("CREMBO")
     algo.add_argument("--delta", type=_int_at_least(1), default=1, metavar="K",
                       help="step of the threshold scan above MEMO's (default: %(default)s)")
+    algo.add_argument("--selection", choices=("cv", "paper"), default="cv",
+                      help="how the student is chosen: cv (5-fold cross-validation on the training rows over the "
+                           "thresholds and class weightings, then a refit on all of them) or paper (one "
+                           "--validation-fraction split, the first best threshold) (default: %(default)s)")
     algo.add_argument("--validation-fraction", type=_fraction(), default=0.15, metavar="F",
-                      help="stratified validation split that scores the scan (default: %(default)s)")
+                      help="with --selection paper: the stratified validation split that scores the scan "
+                           "(default: %(default)s)")
     algo.add_argument("--eps", type=_fraction(low_open=False), default=0.0, metavar="E",
                       help="quantile depth for consistency, 0 = strict as in the paper (default: %(default)s)")
     algo.add_argument("--seed", type=int, default=0, help="one seed for every split and fit (default: %(default)s)")

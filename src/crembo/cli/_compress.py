@@ -112,7 +112,8 @@ def _load_teacher(args):
 
 
 def _splits(args, y):
-    """(train + validation, test) rows, and CREMBO's training rows among train + validation."""
+    """(train + validation, test) rows, and CREMBO's training rows among train + validation (all of
+    them with the cross-validated selection)."""
     from sklearn.model_selection import train_test_split
 
     from crembo.estimator import stratified_split
@@ -123,6 +124,8 @@ def _splits(args, y):
     except ValueError as exc:
         raise CLIError(f"cannot make a stratified test split of {len(y)} samples with "
                        f"--test-fraction {args.test_fraction}: {one_line(exc)}") from None
+    if args.selection != "paper":
+        return idx_trval, idx_test, np.arange(len(idx_trval))
     classes, y_enc = np.unique(y[idx_trval], return_inverse=True)
     try:
         idx_tr, _ = stratified_split(y_enc, classes, args.validation_fraction, args.seed)
@@ -136,7 +139,7 @@ def _fit_crembo(args, teacher, student, X, y, progress):
 
     est = crembo.CREMBOClassifier(
         teacher=teacher, student=student, delta=args.delta, validation_fraction=args.validation_fraction,
-        eps=args.eps, n_jobs=args.n_jobs, random_state=args.seed, verbose=int(progress),
+        eps=args.eps, n_jobs=args.n_jobs, random_state=args.seed, verbose=int(progress), selection=args.selection,
     )
     # CREMBO's verbose summary goes to stderr: stdout is the command's own output.
     with contextlib.ExitStack() as stack:
@@ -164,8 +167,8 @@ def _compress(args, tmp, stages, progress, log):
         X, y, feature_names = data.X, data.y, data.feature_names
         X_trval, y_trval, X_test, y_test = X[idx_trval], y[idx_trval], X[idx_test], y[idx_test]
         if args.teacher is None:
-            # The teacher sees CREMBO's training part only (never the validation or test rows),
-            # as in the paper; CREMBO below makes the same split from the same seed.
+            # The teacher sees CREMBO's training rows only (never the test rows; with --selection
+            # paper, never the validation rows either: CREMBO makes the same split from the seed).
             teacher = _make_teacher(args.fit, args.n_estimators, args.seed, args.n_jobs)
             log(f"fitting teacher {args.fit} on {len(idx_tr)} samples")
             teacher.fit(X_trval[idx_tr], y_trval[idx_tr])
@@ -219,12 +222,12 @@ def _compress(args, tmp, stages, progress, log):
                         "tree_depth": _tree_depth(est)},
             "thresholds": {
                 "memo": est.memo_threshold_, "crembo": est.threshold_, "memo_index": int(est.memo_.index),
-                "crembo_index": int(scan.indices[int(np.argmax(scan.validation_scores))]),
+                "crembo_index": int(scan.indices[scan.position]),
                 "n_candidates": len(est.memo_.thresholds),
             },
             "depths": {"memo": est.memo_.depth, "crembo": est.depth_},
-            "validation": {"crembo": float(np.max(scan.validation_scores))},
-            "scan": {"indices": scan.indices, "thresholds": scan.thresholds,
+            "validation": {"crembo": est.validation_score_, "selection": args.selection},
+            "scan": {"position": int(scan.position), "indices": scan.indices, "thresholds": scan.thresholds,
                      "validation_scores": scan.validation_scores, "depths": scan.depths,
                      "seconds": scan.seconds},
             "test_accuracy": accuracy,

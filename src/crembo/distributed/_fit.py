@@ -95,9 +95,13 @@ def _check_estimator(estimator):
     thresholds = _check_params(estimator)
     if estimator.eps != 0:
         raise ValueError("fit_distributed supports eps=0 (the paper's strict depth) only")
-    selection = getattr(estimator, "selection", "holdout")
-    if selection not in (None, "holdout"):
-        raise ValueError(f"fit_distributed supports the paper's holdout selection only, got selection={selection!r}")
+    if estimator.selection != "paper":
+        # Cross-validation over partitions is not implemented: say so rather than run another
+        # selection than the estimator's parameters state.
+        raise ValueError(
+            "fit_distributed runs the paper's holdout selection only: pass CREMBOClassifier(..., selection='paper') "
+            f"(got selection={estimator.selection!r})"
+        )
     return thresholds
 
 
