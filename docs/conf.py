@@ -20,7 +20,13 @@ source_suffix = {".md": "markdown", ".rst": "restructuredtext"}
 exclude_patterns = ["_build"]
 myst_heading_anchors = 3
 
-autodoc_default_options = {"members": True, "show-inheritance": False}
+autodoc_default_options = {
+    "members": True,
+    "show-inheritance": False,
+    # scikit-learn's generated metadata-routing methods: their docstrings cite sklearn's own glossary
+    "exclude-members": "set_fit_request, set_score_request, set_predict_request, set_predict_proba_request, "
+    "set_fit_allowed_request",
+}
 autodoc_member_order = "bysource"
 autodoc_typehints = "none"
 # torch is an optional extra: document crembo.torch without needing it installed
@@ -28,6 +34,8 @@ autodoc_mock_imports = ["torch"]
 napoleon_google_docstring = False
 napoleon_numpy_docstring = True
 napoleon_use_rtype = False
+# Attributes sections as fields: a NamedTuple's fields are documented once, by autodoc
+napoleon_use_ivar = True
 
 
 html_theme = "alabaster"

@@ -8,6 +8,7 @@ class-balanced and unweighted), with each model's fidelity to the teacher.
 """
 
 import argparse
+import textwrap
 import time
 
 import numpy as np
@@ -69,6 +70,16 @@ def main(argv=None):
           f"over {len(model.scan_.thresholds)} thresholds x {len(model.scan_.students)} class weightings chose "
           f"threshold {model.threshold_:.3f} with {model.student_} (held-out accuracy "
           f"{model.validation_score_:.3f}), refit on all {len(y_train)} training rows.")
+    print(textwrap.fill(
+        "How to read this: a row's allowed labels at threshold t are the classes the teacher gives a "
+        "belief of at least t (its top class when none reaches t). MEMO's threshold is the largest at "
+        f"which the depth-{args.depth} tree trained on them predicts an allowed label for every training "
+        "row; 0 means only the trivial threshold works (at t = 0 every label is allowed): no small tree "
+        "follows the teacher on every row, as is usual with a forest this confident on its own training "
+        "rows. Above it the allowed sets shrink toward the teacher's labels (the last step is VT), and "
+        "cross-validation picks the threshold. In the tree below, \"allowed for 47/67\" means 47 of "
+        "the 67 training rows reaching that leaf allow its class at the chosen threshold; \"(NaN)\" "
+        "marks the branch that rows with a missing value take.", width=100))
     print("\nThe student:")
     print(model.export_text(feature_names=list(data.feature_names), class_names=list(map(str, data.class_names))))
 

@@ -254,7 +254,8 @@ class CREMBOClassifier(_PredictMixin, ClassifierMixin, BaseEstimator):
     student_ : str, the chosen class weighting, e.g. ``"class_weight=None"`` (not with "paper")
     teacher_validation_score_ : float or None, the teacher's accuracy on the validation split
         (``selection="paper"``; None otherwise: the teacher saw every row)
-    scan_ : ScanResult (per threshold: validation accuracy, fidelity, depth); memo_ : MemoResult;
+    scan_ : ScanResult, per threshold: held-out accuracy, fidelity, depth
+    memo_ : MemoResult, MEMO's result and the trace of its oracle calls
     teacher_ : crembo.teachers.Teacher
     timings_ : dict, wall seconds per stage of ``fit``: "teacher" (fitting an unfitted teacher),
         "belief" (teacher inference on the training part), "prepare" (the oracle's one-off work,

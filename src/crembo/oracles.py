@@ -1,11 +1,13 @@
 """The consistency oracle A(X, Y): a learner trained on an allowed-label matrix.
 
 MEMO and CREMBO only talk to students through this protocol, so any learner plugs in:
+
 - ``prepare(X)`` runs once per MEMO/CREMBO run and returns whatever can be reused across
   thresholds (the native tree bins X here; the sklearn adapter just keeps X).
 - ``fit(prepared, allowed, random_state)`` trains on the (n, k) bool matrix ``allowed``
   (allowed[i, c] is True iff label c is allowed for sample i) and returns a fitted model whose
   ``predict(X)`` returns class *indices* in [0, k).
+
 ``as_oracle(student)`` wraps a user's student (None, an sklearn classifier, an object with
 ``fit_allowed``, or an Oracle).
 """

@@ -278,17 +278,26 @@ def fit_allowed(X, allowed, *, loss="bce", teacher_logits=None, kd_weight=0.0, k
 class Recipe:
     """How :func:`crembo_net` turns the teacher's logits into candidate thresholds and students.
 
-    loss : "bce" (the paper's :func:`allowed_labels_loss`), "set" (:func:`allowed_set_loss`), or a
-        tuple of both: the scan is run with each, and the loss is chosen on validation with the threshold
-    clip : (low, high) or None -- :func:`clip_belief` before taking candidates and allowed sets
-    temperature : the belief is ``softmax(logits / temperature)``
-    delta : index step of the scan over the sorted candidates, from MEMO's index up
-    max_scan : None or an int: the step grows past ``delta`` when needed so that the scan trains
-        at most ``max_scan`` students (a softmax teacher on noisy data leaves tens of thousands of
-        distinct values in 0.01..0.9, which delta 20 would turn into thousands of students)
-    n_thresholds : None (every unique belief value is a candidate) or an int m: at most m
-        candidates (:func:`threshold_grid`'s quantile + evenly spaced mix)
-    memo : run MEMO's binary search first and scan from its index (else from the lowest candidate)
+    Parameters
+    ----------
+    loss : "bce", "set" or a tuple of both
+        "bce" is the paper's :func:`allowed_labels_loss`, "set" :func:`allowed_set_loss`; with a
+        tuple the scan is run with each, and the loss is chosen on validation with the threshold.
+    clip : (low, high) or None
+        :func:`clip_belief` before taking candidates and allowed sets.
+    temperature : float
+        The belief is ``softmax(logits / temperature)``.
+    delta : int
+        Index step of the scan over the sorted candidates, from MEMO's index up.
+    max_scan : None or int
+        The step grows past ``delta`` when needed so that the scan trains at most ``max_scan``
+        students (a softmax teacher on noisy data leaves tens of thousands of distinct values in
+        0.01..0.9, which delta 20 would turn into thousands of students).
+    n_thresholds : None or int
+        None: every unique belief value is a candidate; m: at most m candidates
+        (:func:`threshold_grid`'s quantile + evenly spaced mix).
+    memo : bool
+        Run MEMO's binary search first and scan from its index (else from the lowest candidate).
     """
 
     loss: str = "bce"

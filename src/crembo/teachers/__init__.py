@@ -1,6 +1,7 @@
 """Teachers: anything that gives a belief P (n, k) over the estimator's classes.
 
 ``make_teacher`` accepts
+
 - an sklearn ensemble with ``estimators_`` of classifiers (random forest, extra trees, bagging,
   hard voting): belief = fraction of members voting for each class (the paper's hard votes;
   AdaBoost and soft voting can vote with ``belief="votes"``),
