@@ -233,9 +233,9 @@ def main(argv=None):
     summary = _paper_report.summarise(gen_records, rob_records, names, teachers, cfg["depths"])
     md = _paper_report.markdown(summary, meta)
     json_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(json_path, "w") as fh:
+    with open(json_path, "w") as fh:  # compact: the per-row predictions make 2 MB rather than 5
         json.dump({"meta": meta, "summary": _paper_report.jsonable(summary), "generalization": gen_records,
-                   "robustness": rob_records}, fh, indent=1)
+                   "robustness": rob_records}, fh, separators=(",", ":"))
     md_path = Path(args.markdown)
     md_path.parent.mkdir(parents=True, exist_ok=True)
     md_path.write_text(md + _paper_report.kept_torch_section(md_path))

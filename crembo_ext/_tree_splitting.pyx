@@ -46,6 +46,21 @@ cdef inline bint _better(double cons, double gini, double best_cons, double best
     return gini > best_gini
 
 
+cdef inline void _consider(
+    const double* left, const double* P, int k, double n_total, double msl, int criterion, int b,
+    int missing_left, double* best_cons, double* best_gini, int* best_bin, int* best_ml,
+) noexcept nogil:
+    """Keep the split whose left child has the counts ``left`` if it is valid and the best so far."""
+    cdef double cons, gini
+    if left[k] >= msl and n_total - left[k] >= msl:
+        _score(left, P, k, &cons, &gini)
+        if _better(cons, gini, best_cons[0], best_gini[0], criterion):
+            best_cons[0] = cons
+            best_gini[0] = gini
+            best_bin[0] = b
+            best_ml[0] = missing_left
+
+
 cdef int _scan_feature(
     const double* Hf,       # IN (nb + 1, K2) histogram of one feature, missing bin last
     int K2,                 # k + 2
@@ -64,7 +79,7 @@ cdef int _scan_feature(
     cdef const double* miss = Hf + nb * K2
     cdef const double* row
     cdef bint has_miss = miss[k] > 0
-    cdef double n_total = P[k], cons, gini
+    cdef double n_total = P[k]
     cdef int b, c
     for c in range(K2):
         L[c] = 0.0
@@ -78,23 +93,11 @@ cdef int _scan_feature(
             continue  # same partition as the previous bin
         for c in range(K2):
             L[c] += row[c]
-        if L[k] >= msl and n_total - L[k] >= msl:
-            _score(L, P, k, &cons, &gini)
-            if _better(cons, gini, best_cons[0], best_gini[0], criterion):
-                best_cons[0] = cons
-                best_gini[0] = gini
-                best_bin[0] = b
-                best_ml[0] = 0
+        _consider(L, P, k, n_total, msl, criterion, b, 0, best_cons, best_gini, best_bin, best_ml)
         if has_miss:
             for c in range(K2):
                 LM[c] = L[c] + miss[c]
-            if LM[k] >= msl and n_total - LM[k] >= msl:
-                _score(LM, P, k, &cons, &gini)
-                if _better(cons, gini, best_cons[0], best_gini[0], criterion):
-                    best_cons[0] = cons
-                    best_gini[0] = gini
-                    best_bin[0] = b
-                    best_ml[0] = 1
+            _consider(LM, P, k, n_total, msl, criterion, b, 1, best_cons, best_gini, best_bin, best_ml)
     return best_bin[0] >= 0
 
 

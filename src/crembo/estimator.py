@@ -7,23 +7,20 @@ A(X, Y(d_m)) at m = m0, m0 + delta, ... and keep the one with the best validatio
 train + validation, and the teacher is fitted on the training part only.
 """
 
-import numbers
 import time
 from dataclasses import dataclass
 
 import numpy as np
 from joblib import Parallel, delayed, effective_n_jobs
 from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.utils import _safe_indexing, get_tags
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from crembo import _validation as v
-from crembo._candidates import bounded_candidates, candidate_thresholds, check_thresholds_param
+from crembo._candidates import bounded_candidates, candidate_thresholds
+from crembo._estimator_inputs import _check_params, _nan_policy, _selection_spec, _teacher_rows
 from crembo._memo import check_student_classes, fit_at_threshold, kernel_jobs, memo, resolve_seed, seeded_oracle
 from crembo._selection import (
-    PRESETS,
-    SelectionSpec,
     _scan_oracle,
     fit_clipped,
     scan_positions,
@@ -37,8 +34,8 @@ from crembo._selection import (
 from crembo._threads import joblib_n_jobs
 from crembo.beliefs import check_belief
 from crembo.metrics import fidelity
-from crembo.oracles import Oracle, as_oracle, default_student, fresh_estimator, paper_student
-from crembo.teachers import BeliefTeacher, Teacher, compute_belief, default_teacher, make_teacher
+from crembo.oracles import Oracle, as_oracle, fresh_estimator, paper_student
+from crembo.teachers import BeliefTeacher, compute_belief, default_teacher, make_teacher
 
 __all__ = [
     "CREMBOClassifier",
@@ -74,69 +71,6 @@ class ScanResult:
     student_scores: np.ndarray | None = None
     students: tuple = ()
     clipped: np.ndarray | None = None
-
-
-def _selection_spec(selection):
-    """The SelectionSpec of a ``selection=`` value; None for "paper" (the paper's own loop)."""
-    if isinstance(selection, SelectionSpec):
-        return selection
-    if isinstance(selection, str):
-        if selection == "paper":
-            return None
-        if selection in PRESETS:
-            return PRESETS[selection]
-    raise ValueError(f"selection must be one of {['paper', *PRESETS]} or a crembo.SelectionSpec, "
-                     f"got {selection!r}")
-
-
-def _check_params(est):
-    d = est.delta
-    if isinstance(d, bool) or not isinstance(d, numbers.Integral):
-        raise TypeError(f"delta must be an int >= 1, got {d!r}")
-    if d < 1:
-        raise ValueError(f"delta must be >= 1, got {d}")
-    f = est.validation_fraction
-    if isinstance(f, bool) or not isinstance(f, numbers.Real):
-        raise TypeError(f"validation_fraction must be a float in (0, 1), got {f!r}")
-    if not 0.0 < f < 1.0:
-        raise ValueError(f"validation_fraction must be in (0, 1), got {f}")
-    if est.search not in ("binary", "gallop"):
-        raise ValueError(f"search must be 'binary' or 'gallop', got {est.search!r}")
-    v.check_fraction(est.eps, "eps")
-    if est.belief_dtype not in ("float64", "float32"):
-        raise ValueError(f"belief_dtype must be 'float64' or 'float32', got {est.belief_dtype!r}")
-    return check_thresholds_param(est.thresholds)
-
-
-def _is_dataframe(X):
-    return hasattr(X, "columns") and hasattr(X, "shape") and not isinstance(X, np.ndarray)
-
-
-def _teacher_rows(X_orig, X, rows=None):
-    """What the teacher sees: rows of the original X when it is a DataFrame (a pipeline may select
-    columns by name), else ``X`` (the validated array, or the student's rows of it: not copied
-    again, which at 2,000,000 x 20 would be 270 MB more)."""
-    if _is_dataframe(X_orig):
-        return X_orig if rows is None else _safe_indexing(X_orig, rows)
-    return X
-
-
-def _allows_nan(est):
-    try:
-        return bool(get_tags(est).input_tags.allow_nan)
-    except Exception:  # not an sklearn estimator
-        return False
-
-
-def _nan_policy(student, teacher=None, check_teacher=False):
-    """``ensure_all_finite`` for validate_data: "allow-nan" when the student (None: the default
-    tree) and, if it is an estimator, the teacher (None: the default forest) accept NaN."""
-    ok = _allows_nan(default_student() if student is None else student)
-    if ok and check_teacher:
-        t = default_teacher() if teacher is None else teacher
-        if hasattr(t, "fit") and not isinstance(t, Teacher):  # callables/matrices/Teachers: their own business
-            ok = _allows_nan(t)
-    return "allow-nan" if ok else True
 
 
 class _PredictMixin:
@@ -180,6 +114,19 @@ def _scan_one(oracle, prepared, X, belief, d, seed, eps, backend, n_jobs, X_val,
     pred = np.asarray(model.predict(X_val))
     score = float(np.mean(pred == y_val))
     return model, depth, score, seconds, fidelity(pred, teacher_val)
+
+
+class _Laps(dict):
+    """Wall seconds per stage of ``fit``: ``lap(stage)`` records the time since the previous lap."""
+
+    def __init__(self):
+        super().__init__()
+        self._clock = time.perf_counter()
+
+    def __call__(self, stage):
+        now = time.perf_counter()
+        self[stage] = now - self._clock
+        self._clock = now
 
 
 def _progress(iterable, total, verbose, desc):
@@ -311,14 +258,7 @@ class CREMBOClassifier(_PredictMixin, ClassifierMixin, BaseEstimator):
         # The teacher gets the caller's rows as given (a DataFrame keeps its column names); the
         # student gets the validated array.
         T_tr, T_va = _teacher_rows(X_orig, X_tr, tr), _teacher_rows(X_orig, X_va, va)
-        timings = {}
-        clock = time.perf_counter()
-
-        def lap(stage):
-            nonlocal clock
-            now = time.perf_counter()
-            timings[stage] = now - clock
-            clock = now
+        lap = _Laps()
 
         teacher = self.teacher if self.teacher is not None else default_teacher(seed, self.n_jobs)
         self.teacher_ = make_teacher(teacher, T_tr, y[tr], random_state=seed, n_jobs=self.n_jobs, backend=self.backend)
@@ -366,7 +306,7 @@ class CREMBOClassifier(_PredictMixin, ClassifierMixin, BaseEstimator):
         )
         results = list(_progress(results, len(idx), self.verbose, "CREMBO scan"))
         lap("scan")
-        self.timings_ = timings
+        self.timings_ = dict(lap)
         scores = np.array([r[2] for r in results])
         best = int(np.argmax(scores))  # first maximum: ties go to the lowest threshold
         self.scan_ = ScanResult(
@@ -396,14 +336,7 @@ class CREMBOClassifier(_PredictMixin, ClassifierMixin, BaseEstimator):
     def _fit_selected(self, X, X_orig, y, y_enc, seed, thresholds, spec):
         """Teacher and belief on all rows; MEMO and the scored scan (``crembo._selection``) on the
         selection rows; the chosen student refit on all rows."""
-        timings = {}
-        clock = time.perf_counter()
-
-        def lap(stage):
-            nonlocal clock
-            now = time.perf_counter()
-            timings[stage] = now - clock
-            clock = now
+        lap = _Laps()
 
         counts = np.bincount(y_enc, minlength=len(self.classes_))
         if len(self.classes_) > 1 and (counts == 1).any():
@@ -450,7 +383,7 @@ class CREMBOClassifier(_PredictMixin, ClassifierMixin, BaseEstimator):
             backend=self.backend, n_jobs=kernel_jobs(belief, self.n_jobs),
         )
         lap("refit")
-        self.timings_ = timings
+        self.timings_ = dict(lap)
         self.scan_ = ScanResult(
             indices=idx, thresholds=scan_thr, validation_scores=res.accuracy[c], fidelities=res.fidelity[c],
             depths=res.depths[c], seconds=res.seconds[c], position=pos, student_scores=res.accuracy,

@@ -88,7 +88,8 @@ def _check_student(estimator, seed):
 
 
 def _check_estimator(estimator):
-    from crembo.estimator import CREMBOClassifier, _check_params
+    from crembo._estimator_inputs import _check_params
+    from crembo.estimator import CREMBOClassifier
 
     if not isinstance(estimator, CREMBOClassifier):
         raise TypeError(f"estimator must be a CREMBOClassifier, got {type(estimator).__name__}")
@@ -231,8 +232,9 @@ def fit_distributed(estimator, X, y, client=None, *, batch_size=8, sketch_size=4
     from sklearn.utils.multiclass import check_classification_targets
 
     from crembo._candidates import AUTO_MAX_UNIQUE, AUTO_N_QUANTILES, bounded_candidates
+    from crembo._estimator_inputs import _nan_policy
     from crembo._memo import MemoResult, OracleCall, resolve_seed, search_thresholds
-    from crembo.estimator import ScanResult, _nan_policy
+    from crembo.estimator import ScanResult
 
     thresholds = _check_estimator(estimator)
     batch_size = v.check_int(batch_size, "batch_size", low=1)

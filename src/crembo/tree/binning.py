@@ -58,33 +58,26 @@ def find_bin_edges(col, max_bins):
     return edges[edges < np.inf]
 
 
-class BinnedData:
-    """Binned features plus everything needed to map bins back to original units.
+class BinLayout:
+    """Bin edges per feature and the flat histogram layout they give (shared by the local tree's
+    ``BinnedData`` and the distributed grower's shards).
 
-    Attributes: ``X_binned`` (n, F) uint8 Fortran-ordered codes, ``bin_edges`` (list of F
-    arrays), ``n_bins_nonmissing`` (F,) int32, ``missing_bin`` (int), ``has_missing`` (F,) bool,
-    ``offsets`` (F + 1,) intp: the tree's histograms are flat, feature f owning rows
-    ``offsets[f]:offsets[f + 1]`` (its non-missing bins, then its missing bin), so a node costs
-    the features' actual bins, not n_features * the widest feature's.
+    Attributes: ``bin_edges`` (list of F arrays), ``n_bins_nonmissing`` (F,) int32,
+    ``missing_bin`` (int), ``offsets`` (F + 1,) intp: the tree's histograms are flat, feature f
+    owning rows ``offsets[f]:offsets[f + 1]`` (its non-missing bins, then its missing bin), so a
+    node costs the features' actual bins, not n_features * the widest feature's.
     """
 
-    def __init__(self, X_binned, bin_edges, missing_bin, max_bins):
-        self.X_binned = X_binned
+    def __init__(self, bin_edges, missing_bin):
         self.bin_edges = bin_edges
         self.n_bins_nonmissing = np.array([e.size + 1 for e in bin_edges], dtype=np.int32)
         self.missing_bin = int(missing_bin)
-        self.max_bins = int(max_bins)
-        self.has_missing = (X_binned == missing_bin).any(axis=0)
         self.offsets = np.zeros(len(bin_edges) + 1, dtype=np.intp)
         np.cumsum(self.n_bins_nonmissing + 1, out=self.offsets[1:])
 
     @property
-    def n_samples(self):
-        return self.X_binned.shape[0]
-
-    @property
     def n_features(self):
-        return self.X_binned.shape[1]
+        return len(self.bin_edges)
 
     @property
     def n_bins(self):
@@ -100,6 +93,21 @@ class BinnedData:
         """Threshold in original units of the split "bin <= bin_": the bin's upper edge."""
         edges = self.bin_edges[feature]
         return float(edges[bin_]) if bin_ < edges.size else float("inf")
+
+
+class BinnedData(BinLayout):
+    """Binned features plus everything needed to map bins back to original units: the layout,
+    ``X_binned`` (n, F) uint8 Fortran-ordered codes and ``has_missing`` (F,) bool."""
+
+    def __init__(self, X_binned, bin_edges, missing_bin, max_bins):
+        super().__init__(bin_edges, missing_bin)
+        self.X_binned = X_binned
+        self.max_bins = int(max_bins)
+        self.has_missing = (X_binned == missing_bin).any(axis=0)
+
+    @property
+    def n_samples(self):
+        return self.X_binned.shape[0]
 
 
 def bin_features(X, max_bins=255, random_state=None, n_jobs=None):

@@ -25,6 +25,7 @@ Rows are visited in each shard in order of their allowed-set size, as the grower
 
 import numpy as np
 
+from crembo.tree.binning import BinLayout
 from crembo.tree.grower import CRITERIA, Tree, balanced_factors, stats_from_counts
 
 __all__ = [
@@ -40,27 +41,12 @@ __all__ = [
 ]
 
 
-class Layout:
+class Layout(BinLayout):
     """The bin layout every shard shares: edges per feature -> flat histogram offsets."""
 
     def __init__(self, bin_edges):
-        self.bin_edges = [np.asarray(e, dtype=np.float64) for e in bin_edges]
-        self.n_bins_nonmissing = np.array([e.size + 1 for e in self.bin_edges], dtype=np.int32)
-        self.missing_bin = int(max(e.size + 1 for e in self.bin_edges))
-        self.offsets = np.zeros(len(self.bin_edges) + 1, dtype=np.intp)
-        np.cumsum(self.n_bins_nonmissing + 1, out=self.offsets[1:])
-
-    @property
-    def n_features(self):
-        return len(self.bin_edges)
-
-    @property
-    def total_bins(self):
-        return int(self.offsets[-1])
-
-    def threshold(self, feature, bin_):
-        edges = self.bin_edges[feature]
-        return float(edges[bin_]) if bin_ < edges.size else float("inf")
+        edges = [np.asarray(e, dtype=np.float64) for e in bin_edges]
+        super().__init__(edges, max(e.size + 1 for e in edges))
 
     def bin(self, X, n_threads=1, block=1 << 18):
         """uint8 codes (Fortran order) of float rows X, binned in blocks (float64 per block only)."""
