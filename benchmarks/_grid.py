@@ -27,22 +27,83 @@ import numpy as np
 
 SYNTHETIC = {
     # reported (fixed seeds; never used while developing)
-    "synth10": dict(n_samples=1000, n_features=20, n_informative=10, n_redundant=4, n_classes=10,
-                    n_clusters_per_class=1, flip_y=0.02, class_sep=1.0, random_state=2021),
-    "synth20": dict(n_samples=1000, n_features=20, n_informative=10, n_redundant=4, n_classes=20,
-                    n_clusters_per_class=1, flip_y=0.02, class_sep=1.0, random_state=2022),
+    "synth10": dict(
+        n_samples=1000,
+        n_features=20,
+        n_informative=10,
+        n_redundant=4,
+        n_classes=10,
+        n_clusters_per_class=1,
+        flip_y=0.02,
+        class_sep=1.0,
+        random_state=2021,
+    ),
+    "synth20": dict(
+        n_samples=1000,
+        n_features=20,
+        n_informative=10,
+        n_redundant=4,
+        n_classes=20,
+        n_clusters_per_class=1,
+        flip_y=0.02,
+        class_sep=1.0,
+        random_state=2022,
+    ),
     # development
-    "dev_few": dict(n_samples=500, n_features=20, n_informative=6, n_redundant=4, n_classes=4,
-                    n_clusters_per_class=2, weights=[0.5, 0.25, 0.15, 0.1], flip_y=0.05, random_state=101),
-    "dev_10": dict(n_samples=800, n_features=20, n_informative=8, n_redundant=4, n_classes=10,
-                   n_clusters_per_class=1, flip_y=0.03, class_sep=1.0, random_state=102),
-    "dev_15": dict(n_samples=900, n_features=30, n_informative=10, n_redundant=5, n_classes=15,
-                   n_clusters_per_class=1, flip_y=0.02, class_sep=1.2, random_state=103),
-    "dev_binary": dict(n_samples=300, n_features=15, n_informative=5, n_redundant=2, n_classes=2,
-                       n_clusters_per_class=2, flip_y=0.1, random_state=104),
-    "dev_wide": dict(n_samples=400, n_features=200, n_informative=10, n_redundant=10, n_classes=8,
-                     n_clusters_per_class=1, weights=[0.4, 0.2, 0.12, 0.08, 0.07, 0.06, 0.04, 0.03],
-                     flip_y=0.02, random_state=105),
+    "dev_few": dict(
+        n_samples=500,
+        n_features=20,
+        n_informative=6,
+        n_redundant=4,
+        n_classes=4,
+        n_clusters_per_class=2,
+        weights=[0.5, 0.25, 0.15, 0.1],
+        flip_y=0.05,
+        random_state=101,
+    ),
+    "dev_10": dict(
+        n_samples=800,
+        n_features=20,
+        n_informative=8,
+        n_redundant=4,
+        n_classes=10,
+        n_clusters_per_class=1,
+        flip_y=0.03,
+        class_sep=1.0,
+        random_state=102,
+    ),
+    "dev_15": dict(
+        n_samples=900,
+        n_features=30,
+        n_informative=10,
+        n_redundant=5,
+        n_classes=15,
+        n_clusters_per_class=1,
+        flip_y=0.02,
+        class_sep=1.2,
+        random_state=103,
+    ),
+    "dev_binary": dict(
+        n_samples=300,
+        n_features=15,
+        n_informative=5,
+        n_redundant=2,
+        n_classes=2,
+        n_clusters_per_class=2,
+        flip_y=0.1,
+        random_state=104,
+    ),
+    "dev_wide": dict(
+        n_samples=400,
+        n_features=200,
+        n_informative=10,
+        n_redundant=10,
+        n_classes=8,
+        n_clusters_per_class=1,
+        weights=[0.4, 0.2, 0.12, 0.08, 0.07, 0.06, 0.04, 0.03],
+        flip_y=0.02,
+        random_state=105,
+    ),
 }
 REPORTED = ("iris", "heart", "dermatology", "arrhythmia", "breast_cancer", "synth10", "synth20")
 DEV = ("wine", "digits", "dev_few", "dev_10", "dev_15", "dev_binary", "dev_wide")
@@ -71,14 +132,24 @@ def load(name):
 
 def describe(name):
     X, y = load(name)
-    return {"n": int(X.shape[0]), "p": int(X.shape[1]), "k": int(y.max() + 1),
-            "smallest_class": int(np.bincount(y).min())}
+    return {
+        "n": int(X.shape[0]),
+        "p": int(X.shape[1]),
+        "k": int(y.max() + 1),
+        "smallest_class": int(np.bincount(y).min()),
+    }
 
 
 # ---------------------------------------------------------------------------- teachers
 
-TEACHER_CONFIG = {"rf_trees": 100, "rf_depth": 12, "gb_rounds": 100, "gb_leaves": 15, "mlp_hidden": (100,),
-                  "mlp_iter": 1000}
+TEACHER_CONFIG = {
+    "rf_trees": 100,
+    "rf_depth": 12,
+    "gb_rounds": 100,
+    "gb_leaves": 15,
+    "mlp_hidden": (100,),
+    "mlp_iter": 1000,
+}
 
 
 def make_teacher(kind, seed, cfg=TEACHER_CONFIG):
@@ -88,15 +159,23 @@ def make_teacher(kind, seed, cfg=TEACHER_CONFIG):
     from sklearn.preprocessing import StandardScaler
 
     if kind == "rf":
-        return RandomForestClassifier(n_estimators=cfg["rf_trees"], max_depth=cfg["rf_depth"],
-                                      class_weight="balanced", n_jobs=1, random_state=seed)
+        return RandomForestClassifier(
+            n_estimators=cfg["rf_trees"],
+            max_depth=cfg["rf_depth"],
+            class_weight="balanced",
+            n_jobs=1,
+            random_state=seed,
+        )
     if kind == "gb":
-        return HistGradientBoostingClassifier(max_iter=cfg["gb_rounds"], max_leaf_nodes=cfg["gb_leaves"],
-                                              early_stopping=False, random_state=seed)
+        return HistGradientBoostingClassifier(
+            max_iter=cfg["gb_rounds"], max_leaf_nodes=cfg["gb_leaves"], early_stopping=False, random_state=seed
+        )
     if kind == "mlp":
         # standardised inputs: arrhythmia's raw features span 5 orders of magnitude
-        return make_pipeline(StandardScaler(), MLPClassifier(hidden_layer_sizes=cfg["mlp_hidden"],
-                                                             max_iter=cfg["mlp_iter"], random_state=seed))
+        return make_pipeline(
+            StandardScaler(),
+            MLPClassifier(hidden_layer_sizes=cfg["mlp_hidden"], max_iter=cfg["mlp_iter"], random_state=seed),
+        )
     raise ValueError(f"unknown teacher {kind!r}")
 
 
@@ -182,8 +261,12 @@ def fold_beliefs(name, kind, rep, fold, train, test, seed):
         model = make_teacher(kind, seed).fit(X[train], y[train])
         fit_s = time.perf_counter() - t0
         # labels as a practitioner gets them: the teacher's own predict (soft vote for a forest)
-        out = {"in": teacher_belief(model, X[train], k), "train_pred": model.predict(X[train]),
-               "test_pred": model.predict(X[test]), "fit_seconds": np.float64(fit_s)}
+        out = {
+            "in": teacher_belief(model, X[train], k),
+            "train_pred": model.predict(X[train]),
+            "test_pred": model.predict(X[test]),
+            "fit_seconds": np.float64(fit_s),
+        }
         if kind == "rf":
             out["oob"] = oob_belief(model, X[train], k)
         out["cf"] = cross_fitted_belief(kind, X[train], y[train], k, seed)

@@ -34,8 +34,9 @@ def summarise(gen, rob, names, teachers, depths):
     out = {}
     for name in names:
         for kind in teachers:
-            recs = sorted((r for r in gen if r["dataset"] == name and r["teacher"] == kind),
-                          key=lambda r: (r["rep"], r["fold"]))
+            recs = sorted(
+                (r for r in gen if r["dataset"] == name and r["teacher"] == kind), key=lambda r: (r["rep"], r["fold"])
+            )
             rrecs = sorted((r for r in rob if r["dataset"] == name and r["teacher"] == kind), key=lambda r: r["fold"])
             n = np.array([r["n_test"] for r in recs], dtype=float)
             for d in depths:
@@ -43,34 +44,46 @@ def summarise(gen, rob, names, teachers, depths):
                 acc = {m: c / n for m, c in cor.items()}
                 best = max(BASELINES, key=lambda b: acc[b].mean())
                 cor["best"], acc["best"] = cor[best], acc[best]
-                e = {"n_folds": len(recs), "best_baseline": best,
-                     "accuracy": {m: {"mean": float(a.mean()), "std": float(a.std())} for m, a in acc.items()},
-                     "vs": {}, "paper_vs": {}}
+                e = {
+                    "n_folds": len(recs),
+                    "best_baseline": best,
+                    "accuracy": {m: {"mean": float(a.mean()), "std": float(a.std())} for m, a in acc.items()},
+                    "vs": {},
+                    "paper_vs": {},
+                }
                 for other in (*BASELINES, "best", "CREMBO-paper", "Teacher"):
-                    e["vs"][other] = {**_grid.wtl(cor["CREMBO"], cor[other]),
-                                      "mean_diff": float((acc["CREMBO"] - acc[other]).mean())}
+                    e["vs"][other] = {
+                        **_grid.wtl(cor["CREMBO"], cor[other]),
+                        "mean_diff": float((acc["CREMBO"] - acc[other]).mean()),
+                    }
                 for other in (*BASELINES, "best"):
-                    e["paper_vs"][other] = {**_grid.wtl(cor["CREMBO-paper"], cor[other]),
-                                            "mean_diff": float((acc["CREMBO-paper"] - acc[other]).mean())}
+                    e["paper_vs"][other] = {
+                        **_grid.wtl(cor["CREMBO-paper"], cor[other]),
+                        "mean_diff": float((acc["CREMBO-paper"] - acc[other]).mean()),
+                    }
                 e["lost"] = _loses(e["vs"]["best"])
                 e["paper_lost"] = _loses(e["paper_vs"]["best"])
                 infos = [r["info"] for r in recs]
                 e["details"] = {
-                    m: {"threshold": float(np.mean([i[f"d{d}/{m}"]["threshold"] for i in infos])),
+                    m: {
+                        "threshold": float(np.mean([i[f"d{d}/{m}"]["threshold"] for i in infos])),
                         "memo_threshold": float(np.mean([i[f"d{d}/{m}"]["memo_threshold"] for i in infos])),
                         "seconds": float(np.mean([i[f"d{d}/{m}"]["seconds"] for i in infos])),
                         "n_scanned": float(np.mean([i[f"d{d}/{m}"]["n_scanned"] for i in infos])),
-                        "unweighted": float(np.mean([i[f"d{d}/{m}"]["student"] == "class_weight=None"
-                                                     for i in infos]))}
-                    for m in ("CREMBO", "CREMBO-paper")}
+                        "unweighted": float(np.mean([i[f"d{d}/{m}"]["student"] == "class_weight=None" for i in infos])),
+                    }
+                    for m in ("CREMBO", "CREMBO-paper")
+                }
                 e["details"]["baselines_seconds"] = float(np.mean([i[f"d{d}/baselines"]["seconds"] for i in infos]))
                 e["details"]["teacher_seconds"] = float(np.mean([i["teacher_seconds"] for i in infos]))
                 e["robustness"] = {}
                 for m in METHODS:
                     mean, std = mean_pairwise_agreement([r["preds"][_key(d, m)] for r in rrecs])
-                    e["robustness"][m] = {"agreement_mean": mean, "agreement_std": std,
-                                          "test_accuracy_mean": float(np.mean([r["accuracy"][_key(d, m)]
-                                                                               for r in rrecs]))}
+                    e["robustness"][m] = {
+                        "agreement_mean": mean,
+                        "agreement_std": std,
+                        "test_accuracy_mean": float(np.mean([r["accuracy"][_key(d, m)] for r in rrecs])),
+                    }
                 out[(name, kind, d)] = e
     return out
 
@@ -96,8 +109,9 @@ def _totals(summary, field, other):
 
 def _config_counts(summary, field):
     diffs = [e[field]["best"]["mean_diff"] for e in summary.values()]
-    sig_w = sum(e[field]["best"]["p"] < 0.05 and e[field]["best"]["wins"] > e[field]["best"]["losses"]
-                for e in summary.values())
+    sig_w = sum(
+        e[field]["best"]["p"] < 0.05 and e[field]["best"]["wins"] > e[field]["best"]["losses"] for e in summary.values()
+    )
     return sum(x > 0 for x in diffs), sum(x == 0 for x in diffs), sum(x < 0 for x in diffs), sig_w
 
 
@@ -105,29 +119,35 @@ def markdown(summary, meta):
     cfg, m = meta["config"], meta["machine"]
     keys = list(summary)
     L = ["# CREMBO against the trees a practitioner would fit\n"]
-    L.append(f"Generated by `{meta['command']}` on {meta['date']} in {meta['wall_seconds'] / 60:.1f} min "
-             f"(mode **{meta['mode']}**, seed {meta['seed']}, {meta['n_jobs']} worker processes) on {m['cpu']}, "
-             f"{m['cores_usable']} usable cores (load average {m['load_average_at_end'][0]:.1f} at the end: the "
-             f"machine is shared); Python {m['python']}, NumPy {m['numpy']}, scikit-learn {m['scikit-learn']}, "
-             f"crembo {m['crembo']} (backend `{m['crembo_backend']}`).\n")
+    L.append(
+        f"Generated by `{meta['command']}` on {meta['date']} in {meta['wall_seconds'] / 60:.1f} min "
+        f"(mode **{meta['mode']}**, seed {meta['seed']}, {meta['n_jobs']} worker processes) on {m['cpu']}, "
+        f"{m['cores_usable']} usable cores (load average {m['load_average_at_end'][0]:.1f} at the end: the "
+        f"machine is shared); Python {m['python']}, NumPy {m['numpy']}, scikit-learn {m['scikit-learn']}, "
+        f"crembo {m['crembo']} (backend `{m['crembo_backend']}`).\n"
+    )
     data = ", ".join(f"{n} ({d['n']} x {d['p']}, {d['k']} classes)" for n, d in meta["data"].items())
-    L.append(f"**Data** ({data}); the synthetic sets are `make_classification` with "
-             + "; ".join(f"`{n}`: {', '.join(f'{k}={v}' for k, v in p.items())}" for n, p in meta["synthetic"].items())
-             + ". **Nothing was tuned on these rows**: the default selection was chosen on development data "
-             "(scikit-learn's wine and digits, and `make_classification` sets with other seeds and parameters; "
-             "[selection.md](selection.md)), then this grid was run once.\n")
-    L.append(f"**Protocol**: stratified shuffled {cfg['folds']}-fold CV x {cfg['reps']} repetition(s); teachers "
-             f"RF ({cfg['rf_trees']} trees of depth {cfg['rf_depth']}, balanced), GB (histogram gradient boosting, "
-             f"{cfg['gb_rounds']} rounds of {cfg['gb_leaves']} leaves) and MLP (standardised inputs, hidden "
-             f"{list(cfg['mlp_hidden'])}), each fitted on a fold's whole training part and given fitted to every "
-             f"method; students of depth {', '.join(map(str, cfg['depths']))}. **CREMBO**: `CREMBOClassifier` with "
-             "its defaults (the native depth-d tree; the default selection: [selection.md](selection.md)). "
-             "**paper**: the same student with `selection=\"paper\"` (a 15% validation split, the first best "
-             "threshold, no refit). **BM/VT**: scikit-learn depth-d trees on the true labels / on the teacher's "
-             "`predict`, class-balanced (-b, the paper's) or unweighted (-u). **best**: per configuration, the "
-             "baseline of the four with the highest mean accuracy, the tree a practitioner would keep. W/T/L: "
-             "folds where the method's test accuracy is higher / equal / lower; p: two-sided sign test (ties "
-             "dropped).\n")
+    L.append(
+        f"**Data** ({data}); the synthetic sets are `make_classification` with "
+        + "; ".join(f"`{n}`: {', '.join(f'{k}={v}' for k, v in p.items())}" for n, p in meta["synthetic"].items())
+        + ". **Nothing was tuned on these rows**: the default selection was chosen on development data "
+        "(scikit-learn's wine and digits, and `make_classification` sets with other seeds and parameters; "
+        "[selection.md](selection.md)), then this grid was run once.\n"
+    )
+    L.append(
+        f"**Protocol**: stratified shuffled {cfg['folds']}-fold CV x {cfg['reps']} repetition(s); teachers "
+        f"RF ({cfg['rf_trees']} trees of depth {cfg['rf_depth']}, balanced), GB (histogram gradient boosting, "
+        f"{cfg['gb_rounds']} rounds of {cfg['gb_leaves']} leaves) and MLP (standardised inputs, hidden "
+        f"{list(cfg['mlp_hidden'])}), each fitted on a fold's whole training part and given fitted to every "
+        f"method; students of depth {', '.join(map(str, cfg['depths']))}. **CREMBO**: `CREMBOClassifier` with "
+        "its defaults (the native depth-d tree; the default selection: [selection.md](selection.md)). "
+        '**paper**: the same student with `selection="paper"` (a 15% validation split, the first best '
+        "threshold, no refit). **BM/VT**: scikit-learn depth-d trees on the true labels / on the teacher's "
+        "`predict`, class-balanced (-b, the paper's) or unweighted (-u). **best**: per configuration, the "
+        "baseline of the four with the highest mean accuracy, the tree a practitioner would keep. W/T/L: "
+        "folds where the method's test accuracy is higher / equal / lower; p: two-sided sign test (ties "
+        "dropped).\n"
+    )
     # ---- targets
     lost = [k for k in keys if summary[k]["lost"]]
     plost = [k for k in keys if summary[k]["paper_lost"]]
@@ -138,79 +158,117 @@ def markdown(summary, meta):
     L.append(f"Over {len(keys)} configurations (data set x teacher x depth), against the best baseline:\n")
     L.append("| | CREMBO (default) | CREMBO (paper) |")
     L.append("|---|---|---|")
-    L.append(f"| configurations with a higher / equal / lower mean accuracy | {won} / {tied} / {lst} | "
-             f"{pwon} / {ptied} / {plst} |")
+    L.append(
+        f"| configurations with a higher / equal / lower mean accuracy | {won} / {tied} / {lst} | "
+        f"{pwon} / {ptied} / {plst} |"
+    )
     L.append(f"| of which significantly higher (sign test p < 0.05) | {sig} | {psig} |")
     L.append(f"| **losses**: mean more than 1 point lower, or significantly lower | **{len(lost)}** | {len(plost)} |")
-    mean_diff = {side: 100 * np.mean([summary[k][side]["best"]["mean_diff"] for k in keys])
-                 for side in ("vs", "paper_vs")}
+    mean_diff = {
+        side: 100 * np.mean([summary[k][side]["best"]["mean_diff"] for k in keys]) for side in ("vs", "paper_vs")
+    }
     L.append(f"| mean difference in accuracy (points) | {mean_diff['vs']:+.2f} | {mean_diff['paper_vs']:+.2f} |")
-    L.append(f"| folds W/T/L against the best baseline | {_totals(summary, 'vs', 'best')} | "
-             f"{_totals(summary, 'paper_vs', 'best')} |")
+    L.append(
+        f"| folds W/T/L against the best baseline | {_totals(summary, 'vs', 'best')} | "
+        f"{_totals(summary, 'paper_vs', 'best')} |"
+    )
     for b in BASELINES:
         L.append(f"| folds W/T/L against {b} | {_totals(summary, 'vs', b)} | {_totals(summary, 'paper_vs', b)} |")
     L.append(f"| mean agreement (robustness, %) | {100 * agree['CREMBO']:.1f} | {100 * agree['CREMBO-paper']:.1f} |")
     L.append("")
-    L.append("Mean agreement of the baselines (%): " + ", ".join(f"{b} {100 * agree[b]:.1f}" for b in BASELINES)
-             + f"; teacher {100 * agree['Teacher']:.1f}.\n")
+    L.append(
+        "Mean agreement of the baselines (%): "
+        + ", ".join(f"{b} {100 * agree[b]:.1f}" for b in BASELINES)
+        + f"; teacher {100 * agree['Teacher']:.1f}.\n"
+    )
     if lost:
-        L.append("Configurations where the default CREMBO loses to the best baseline (the target's failures): "
-                 + "; ".join(f"{n}/{_grid.TEACHER_LABEL[t]}/depth {d} "
-                             f"({100 * summary[(n, t, d)]['vs']['best']['mean_diff']:+.1f} "
-                             f"points, {_wtl(summary[(n, t, d)]['vs']['best'])})" for n, t, d in lost) + ".\n")
+        L.append(
+            "Configurations where the default CREMBO loses to the best baseline (the target's failures): "
+            + "; ".join(
+                f"{n}/{_grid.TEACHER_LABEL[t]}/depth {d} "
+                f"({100 * summary[(n, t, d)]['vs']['best']['mean_diff']:+.1f} "
+                f"points, {_wtl(summary[(n, t, d)]['vs']['best'])})"
+                for n, t, d in lost
+            )
+            + ".\n"
+        )
     else:
-        L.append("No configuration where the default CREMBO loses to the best baseline by more than 1 point on "
-                 "average or by a sign test at p < 0.05.\n")
+        L.append(
+            "No configuration where the default CREMBO loses to the best baseline by more than 1 point on "
+            "average or by a sign test at p < 0.05.\n"
+        )
     # ---- accuracy
     L.append("## Test accuracy (%), mean ± std over folds\n")
-    L.append("| data set | teacher | depth | Teacher | CREMBO | paper | BM-b | BM-u | VT-b | VT-u | best | "
-             "CREMBO - best | CREMBO vs best W/T/L | paper vs best W/T/L |")
+    L.append(
+        "| data set | teacher | depth | Teacher | CREMBO | paper | BM-b | BM-u | VT-b | VT-u | best | "
+        "CREMBO - best | CREMBO vs best W/T/L | paper vs best W/T/L |"
+    )
     L.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for k in keys:
         e, (n, t, d) = summary[k], k
         a = e["accuracy"]
         diff = 100 * e["vs"]["best"]["mean_diff"]
         mark = " **(loss)**" if e["lost"] else ""
-        L.append(f"| {n} | {_grid.TEACHER_LABEL[t]} | {d} | {_pm(a['Teacher'])} | {_pm(a['CREMBO'])} | "
-                 f"{_pm(a['CREMBO-paper'])} | " + " | ".join(_pm(a[b]) for b in BASELINES)
-                 + f" | {e['best_baseline']} | {diff:+.1f}{mark} | {_wtl(e['vs']['best'])} | "
-                 f"{_wtl(e['paper_vs']['best'])} |")
+        L.append(
+            f"| {n} | {_grid.TEACHER_LABEL[t]} | {d} | {_pm(a['Teacher'])} | {_pm(a['CREMBO'])} | "
+            f"{_pm(a['CREMBO-paper'])} | "
+            + " | ".join(_pm(a[b]) for b in BASELINES)
+            + f" | {e['best_baseline']} | {diff:+.1f}{mark} | {_wtl(e['vs']['best'])} | "
+            f"{_wtl(e['paper_vs']['best'])} |"
+        )
     L.append("")
     # ---- robustness
-    L.append(f"## Robustness: mean pairwise agreement (%) of the {cfg['robust_folds']} students trained on "
-             "different folds, on a common 15% test set\n")
-    L.append("Accuracy on the common test set in brackets. Agreement alone rewards constant students (a tree "
-             "predicting one class everywhere agrees 100% with itself), so read it beside the accuracy.\n")
+    L.append(
+        f"## Robustness: mean pairwise agreement (%) of the {cfg['robust_folds']} students trained on "
+        "different folds, on a common 15% test set\n"
+    )
+    L.append(
+        "Accuracy on the common test set in brackets. Agreement alone rewards constant students (a tree "
+        "predicting one class everywhere agrees 100% with itself), so read it beside the accuracy.\n"
+    )
     L.append("| data set | teacher | depth | Teacher | CREMBO | paper | MEMO | BM-b | BM-u | VT-b | VT-u |")
     L.append("|---|---|---|---|---|---|---|---|---|---|---|")
     for k in keys:
         r, (n, t, d) = summary[k]["robustness"], k
-        L.append(f"| {n} | {_grid.TEACHER_LABEL[t]} | {d} | "
-                 + " | ".join(f"{100 * r[mm]['agreement_mean']:.1f} ({100 * r[mm]['test_accuracy_mean']:.0f})"
-                              for mm in ("Teacher", "CREMBO", "CREMBO-paper", "MEMO", *BASELINES)) + " |")
+        L.append(
+            f"| {n} | {_grid.TEACHER_LABEL[t]} | {d} | "
+            + " | ".join(
+                f"{100 * r[mm]['agreement_mean']:.1f} ({100 * r[mm]['test_accuracy_mean']:.0f})"
+                for mm in ("Teacher", "CREMBO", "CREMBO-paper", "MEMO", *BASELINES)
+            )
+            + " |"
+        )
     L.append("")
     # ---- details
     L.append("## CREMBO run details (means over folds)\n")
-    L.append("threshold: the chosen one (MEMO's in brackets); unweighted: the fraction of folds where the "
-             "default selection chose the unweighted student; seconds: one fit of CREMBO (teacher given) and of "
-             "the four baselines together.\n")
-    L.append("| data set | teacher | depth | CREMBO threshold | unweighted | thresholds scanned | CREMBO s | "
-             "paper threshold | paper s | baselines s | teacher fit s |")
+    L.append(
+        "threshold: the chosen one (MEMO's in brackets); unweighted: the fraction of folds where the "
+        "default selection chose the unweighted student; seconds: one fit of CREMBO (teacher given) and of "
+        "the four baselines together.\n"
+    )
+    L.append(
+        "| data set | teacher | depth | CREMBO threshold | unweighted | thresholds scanned | CREMBO s | "
+        "paper threshold | paper s | baselines s | teacher fit s |"
+    )
     L.append("|---|---|---|---|---|---|---|---|---|---|---|")
     for k in keys:
         x, (n, t, d) = summary[k]["details"], k
         c, p = x["CREMBO"], x["CREMBO-paper"]
-        L.append(f"| {n} | {_grid.TEACHER_LABEL[t]} | {d} | {c['threshold']:.3f} ({c['memo_threshold']:.3f}) | "
-                 f"{c['unweighted']:.2f} | {c['n_scanned']:.0f} | {c['seconds']:.2f} | {p['threshold']:.3f} | "
-                 f"{p['seconds']:.2f} | {x['baselines_seconds']:.3f} | {x['teacher_seconds']:.2f} |")
+        L.append(
+            f"| {n} | {_grid.TEACHER_LABEL[t]} | {d} | {c['threshold']:.3f} ({c['memo_threshold']:.3f}) | "
+            f"{c['unweighted']:.2f} | {c['n_scanned']:.0f} | {c['seconds']:.2f} | {p['threshold']:.3f} | "
+            f"{p['seconds']:.2f} | {x['baselines_seconds']:.3f} | {x['teacher_seconds']:.2f} |"
+        )
     L.append("")
     L.append("## Notes\n")
-    L.append("- Folds are stratified and shuffled (the paper's `KFold` was neither; iris is sorted by class); "
-             "arrhythmia keeps all 452 rows (the paper's loader dropped the first as a header).\n"
-             "- A class with a single sample in a fold's training part stays in it for every method (CREMBO "
-             "keeps it in its training rows with a warning); earlier versions dropped such rows.\n"
-             "- The paper-mode CREMBO uses crembo's native tree, which grows the paper's tree (multi-output Gini, "
-             "balanced weights); benchmarks/oracle.py compares it with scikit-learn's on the UCI sets.\n")
+    L.append(
+        "- Folds are stratified and shuffled (the paper's `KFold` was neither; iris is sorted by class); "
+        "arrhythmia keeps all 452 rows (the paper's loader dropped the first as a header).\n"
+        "- A class with a single sample in a fold's training part stays in it for every method (CREMBO "
+        "keeps it in its training rows with a warning); earlier versions dropped such rows.\n"
+        "- The paper-mode CREMBO uses crembo's native tree, which grows the paper's tree (multi-output Gini, "
+        "balanced weights); benchmarks/oracle.py compares it with scikit-learn's on the UCI sets.\n"
+    )
     L.append(f"Every number is in `{meta['json_path']}`.\n")
     return "\n".join(L)
 

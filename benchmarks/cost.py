@@ -37,8 +37,16 @@ ROOT = Path(__file__).resolve().parent.parent
 def make_data(n, seed=1):
     from sklearn.datasets import make_classification
 
-    return make_classification(n_samples=n + 20_000, n_features=20, n_informative=12, n_redundant=4, n_classes=10,
-                               n_clusters_per_class=2, class_sep=1.0, random_state=seed)
+    return make_classification(
+        n_samples=n + 20_000,
+        n_features=20,
+        n_informative=12,
+        n_redundant=4,
+        n_classes=10,
+        n_clusters_per_class=2,
+        class_sep=1.0,
+        random_state=seed,
+    )
 
 
 def main(argv=None):
@@ -60,15 +68,20 @@ def main(argv=None):
     X, y = make_data(n)
     X_tr, y_tr, X_te, y_te = X[:n], y[:n], X[n:], y[n:]
     t0 = time.perf_counter()
-    forest = RandomForestClassifier(n_estimators=100, max_depth=12, n_jobs=args.n_jobs or -1,
-                                    random_state=0).fit(X_tr, y_tr)
-    print(f"n = {n:,}: forest fitted in {time.perf_counter() - t0:.1f} s (not timed below); load "
-          f"{os.getloadavg()[0]:.1f}", flush=True)
+    forest = RandomForestClassifier(n_estimators=100, max_depth=12, n_jobs=args.n_jobs or -1, random_state=0).fit(
+        X_tr, y_tr
+    )
+    print(
+        f"n = {n:,}: forest fitted in {time.perf_counter() - t0:.1f} s (not timed below); load "
+        f"{os.getloadavg()[0]:.1f}",
+        flush=True,
+    )
 
     def vt_practitioner(class_weight):
         def run():
             labels = forest.predict(X_tr)
             return DecisionTreeClassifier(max_depth=4, class_weight=class_weight, random_state=0).fit(X_tr, labels)
+
         return run
 
     methods = {
@@ -77,9 +90,9 @@ def main(argv=None):
         "VT (crembo.fit_baseline_vt)": lambda: crembo.fit_baseline_vt(X_tr, y_tr, forest, random_state=0),
     }
     for sel in args.selections:
-        methods[f"CREMBO selection={sel!r}"] = (
-            lambda sel=sel: crembo.CREMBOClassifier(teacher=forest, selection=sel, n_jobs=args.n_jobs,
-                                                    random_state=0).fit(X_tr, y_tr))
+        methods[f"CREMBO selection={sel!r}"] = lambda sel=sel: crembo.CREMBOClassifier(
+            teacher=forest, selection=sel, n_jobs=args.n_jobs, random_state=0
+        ).fit(X_tr, y_tr)
     times = {m: [] for m in methods}
     fitted = {}
     for r in range(rounds):
@@ -87,8 +100,11 @@ def main(argv=None):
             t = time.perf_counter()
             fitted[m] = fn()
             times[m].append(time.perf_counter() - t)
-        print(f"round {r + 1}/{rounds}: " + ", ".join(f"{m.split(' (')[0] if m.startswith('VT') else m} "
-                                                    f"{times[m][-1]:.2f}s" for m in methods), flush=True)
+        print(
+            f"round {r + 1}/{rounds}: "
+            + ", ".join(f"{m.split(' (')[0] if m.startswith('VT') else m} {times[m][-1]:.2f}s" for m in methods),
+            flush=True,
+        )
     base = min(times["VT (forest.predict + balanced tree)"])
     rows, out = [], {}
     for m, model in fitted.items():
@@ -105,9 +121,19 @@ def main(argv=None):
         if "timings" in e:
             print(f"  {m}: " + ", ".join(f"{k} {v:.2f}s" for k, v in e["timings"].items()))
     cmd = "python benchmarks/cost.py" + (" " + " ".join(argv if argv is not None else sys.argv[1:])).rstrip()
-    path = write_json(args.out, {"command": cmd.strip(), "n_train": n, "n_test": 20_000, "rounds": rounds,
-                                 "vt_reference": "VT (forest.predict + balanced tree)", "methods": out,
-                                 "load_after": list(os.getloadavg()), "machine": machine_info()})
+    path = write_json(
+        args.out,
+        {
+            "command": cmd.strip(),
+            "n_train": n,
+            "n_test": 20_000,
+            "rounds": rounds,
+            "vt_reference": "VT (forest.predict + balanced tree)",
+            "methods": out,
+            "load_after": list(os.getloadavg()),
+            "machine": machine_info(),
+        },
+    )
     print(f"wrote {path}")
 
 

@@ -81,7 +81,8 @@ def fit_teacher():
 
     X = gen_X(-1, TEACHER_ROWS)
     return RandomForestClassifier(n_estimators=TREES, max_depth=TREE_DEPTH, random_state=0, n_jobs=1).fit(
-        X, labels_of(X, -1))
+        X, labels_of(X, -1)
+    )
 
 
 def dask_data(n, rows_per_block, first_block=0):
@@ -89,10 +90,15 @@ def dask_data(n, rows_per_block, first_block=0):
     import dask.array as da
 
     sizes = [rows_per_block] * (n // rows_per_block) + ([n % rows_per_block] if n % rows_per_block else [])
-    X = da.concatenate([da.from_delayed(dask.delayed(gen_X)(first_block + b, r), (r, FEATURES), np.float32)
-                        for b, r in enumerate(sizes)])
-    y = da.concatenate([da.from_delayed(dask.delayed(gen_y)(first_block + b, r), (r,), np.int8)
-                        for b, r in enumerate(sizes)])
+    X = da.concatenate(
+        [
+            da.from_delayed(dask.delayed(gen_X)(first_block + b, r), (r, FEATURES), np.float32)
+            for b, r in enumerate(sizes)
+        ]
+    )
+    y = da.concatenate(
+        [da.from_delayed(dask.delayed(gen_y)(first_block + b, r), (r,), np.int8) for b, r in enumerate(sizes)]
+    )
     return X, y
 
 
@@ -124,15 +130,46 @@ def start_cluster(n_workers):
     folder = tempfile.mkdtemp(prefix="crembo-bench-")
     sched_file = os.path.join(folder, "scheduler.json")
     bin_dir = os.path.dirname(sys.executable)
-    procs = [subprocess.Popen([os.path.join(bin_dir, "dask"), "scheduler", "--host", "127.0.0.1", "--port", "0",
-                               "--no-dashboard", "--scheduler-file", sched_file], cwd=folder)]
+    procs = [
+        subprocess.Popen(
+            [
+                os.path.join(bin_dir, "dask"),
+                "scheduler",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                "0",
+                "--no-dashboard",
+                "--scheduler-file",
+                sched_file,
+            ],
+            cwd=folder,
+        )
+    ]
     for _ in range(600):  # the scheduler writes its address when it listens
         if os.path.exists(sched_file) and os.path.getsize(sched_file):
             break
         time.sleep(0.1)
-    procs.append(subprocess.Popen([os.path.join(bin_dir, "dask"), "worker", "--scheduler-file", sched_file,
-                                   "--nworkers", str(n_workers), "--nthreads", "1", "--host", "127.0.0.1",
-                                   "--no-dashboard", "--memory-limit", "5GiB"], cwd=folder))
+    procs.append(
+        subprocess.Popen(
+            [
+                os.path.join(bin_dir, "dask"),
+                "worker",
+                "--scheduler-file",
+                sched_file,
+                "--nworkers",
+                str(n_workers),
+                "--nthreads",
+                "1",
+                "--host",
+                "127.0.0.1",
+                "--no-dashboard",
+                "--memory-limit",
+                "5GiB",
+            ],
+            cwd=folder,
+        )
+    )
     client = distributed.Client(scheduler_file=sched_file)
     client.wait_for_workers(n_workers, timeout=600)
     return procs, client
@@ -155,8 +192,9 @@ def stop_cluster(procs, client):
 def crembo_estimator(teacher, **kw):
     import crembo
 
-    return crembo.CREMBOClassifier(teacher=teacher, belief_dtype="float32", random_state=0, n_jobs=1,
-                                   selection="paper", **kw)
+    return crembo.CREMBOClassifier(
+        teacher=teacher, belief_dtype="float32", random_state=0, n_jobs=1, selection="paper", **kw
+    )
 
 
 def main_run(client, teacher, n, rows_per_block):
@@ -179,16 +217,29 @@ def main_run(client, teacher, n, rows_per_block):
     scheduler = client.run_on_scheduler(vm_hwm_mb)
     data_mb = n * FEATURES * 4 / 2**20
     return {
-        "n": n, "features": FEATURES, "classes": CLASSES, "partitions": est.distributed_info_["partitions"],
-        "data_mb_float32": data_mb, "wall_s": wall, "timings_s": est.timings_, "info": est.distributed_info_,
-        "memo_calls": len(est.memo_.trace), "scan_fits": int(est.scan_.indices.size),
-        "candidates": int(est.memo_.thresholds.size), "threshold": est.threshold_,
-        "memo_threshold": est.memo_threshold_, "validation_accuracy": est.validation_score_,
-        "teacher_validation_accuracy": est.teacher_validation_score_, "test_accuracy": acc,
-        "client_rss_before_mb": rss0, "client_peak_rss_mb": client_peak,
-        "client_peak_growth_mb": client_peak - rss0, "client_tracemalloc_peak_mb": py_peak,
+        "n": n,
+        "features": FEATURES,
+        "classes": CLASSES,
+        "partitions": est.distributed_info_["partitions"],
+        "data_mb_float32": data_mb,
+        "wall_s": wall,
+        "timings_s": est.timings_,
+        "info": est.distributed_info_,
+        "memo_calls": len(est.memo_.trace),
+        "scan_fits": int(est.scan_.indices.size),
+        "candidates": int(est.memo_.thresholds.size),
+        "threshold": est.threshold_,
+        "memo_threshold": est.memo_threshold_,
+        "validation_accuracy": est.validation_score_,
+        "teacher_validation_accuracy": est.teacher_validation_score_,
+        "test_accuracy": acc,
+        "client_rss_before_mb": rss0,
+        "client_peak_rss_mb": client_peak,
+        "client_peak_growth_mb": client_peak - rss0,
+        "client_tracemalloc_peak_mb": py_peak,
         "client_growth_fraction_of_data": (client_peak - rss0) / data_mb,
-        "worker_peak_rss_mb": {str(k): v for k, v in workers.items()}, "scheduler_peak_rss_mb": scheduler,
+        "worker_peak_rss_mb": {str(k): v for k, v in workers.items()},
+        "scheduler_peak_rss_mb": scheduler,
     }
 
 
@@ -227,11 +278,19 @@ def compare(client, teacher, n, n_thresholds=3):
     for d in picks:
         est = fit_distributed(crembo_estimator(teacher, thresholds=np.array([d])), X, y, client)
         setup.append(est.timings_["belief"] + est.timings_["prepare"])
-        rows["distributed native"].append((float(d), est.memo_.trace[0].seconds,
-                                           float(np.mean(est.predict(X_test) == y_test))))
+        rows["distributed native"].append(
+            (float(d), est.memo_.trace[0].seconds, float(np.mean(est.predict(X_test) == y_test)))
+        )
     # (c) xgboost.dask: one multi-output tree on the allowed matrix
-    params = {"tree_method": "hist", "max_depth": 4, "multi_strategy": "multi_output_tree",
-              "objective": "binary:logistic", "learning_rate": 1.0, "nthread": 1, "max_bin": 255}
+    params = {
+        "tree_method": "hist",
+        "max_depth": 4,
+        "multi_strategy": "multi_output_tree",
+        "objective": "binary:logistic",
+        "learning_rate": 1.0,
+        "nthread": 1,
+        "max_bin": 255,
+    }
     for d in picks:
         t0 = time.perf_counter()
         allowed = (belief_d >= d).astype(np.float32)
@@ -240,8 +299,13 @@ def compare(client, teacher, n, n_thresholds=3):
         sec = time.perf_counter() - t0
         margin = out["booster"].inplace_predict(X_test)
         rows["xgboost.dask"].append((float(d), sec, float(np.mean(np.argmax(margin, axis=1) == y_test))))
-    return {"n": n, "thresholds": picks.tolist(), "local_binning_s": bin_s,
-            "distributed_setup_s (belief+sketch+binning, per call)": setup, "per_fit": rows}
+    return {
+        "n": n,
+        "thresholds": picks.tolist(),
+        "local_binning_s": bin_s,
+        "distributed_setup_s (belief+sketch+binning, per call)": setup,
+        "per_fit": rows,
+    }
 
 
 def main():
@@ -276,20 +340,48 @@ def main():
     if "main" in out:
         _print_main(out["main"])
     if "compare" in out:
-        rows = [[name, f"{d:.3f}", f"{s:.2f}", f"{a:.4f}"] for name, r in out["compare"]["per_fit"].items()
-                for d, s, a in r]
+        rows = [
+            [name, f"{d:.3f}", f"{s:.2f}", f"{a:.4f}"] for name, r in out["compare"]["per_fit"].items() for d, s, a in r
+        ]
         print(markdown_table(["oracle", "threshold", "s per fit", "test acc"], rows))
     write_json(RESULTS_DIR / f"{name}.json", out)
 
 
 def _print_main(m):
-    print(markdown_table(["n", "partitions", "wall s", "belief s", "prepare s", "memo s", "scan s", "fits",
-                          "test acc", "client growth MB", "data MB", "max worker peak MB"],
-                         [[m["n"], m["partitions"], f"{m['wall_s']:.1f}", f"{m['timings_s']['belief']:.1f}",
-                           f"{m['timings_s']['prepare']:.1f}", f"{m['timings_s']['memo']:.1f}",
-                           f"{m['timings_s']['scan']:.1f}", m["info"]["student_fits"], f"{m['test_accuracy']:.4f}",
-                           f"{m['client_peak_growth_mb']:.0f}", f"{m['data_mb_float32']:.0f}",
-                           f"{max(m['worker_peak_rss_mb'].values()):.0f}"]]))
+    print(
+        markdown_table(
+            [
+                "n",
+                "partitions",
+                "wall s",
+                "belief s",
+                "prepare s",
+                "memo s",
+                "scan s",
+                "fits",
+                "test acc",
+                "client growth MB",
+                "data MB",
+                "max worker peak MB",
+            ],
+            [
+                [
+                    m["n"],
+                    m["partitions"],
+                    f"{m['wall_s']:.1f}",
+                    f"{m['timings_s']['belief']:.1f}",
+                    f"{m['timings_s']['prepare']:.1f}",
+                    f"{m['timings_s']['memo']:.1f}",
+                    f"{m['timings_s']['scan']:.1f}",
+                    m["info"]["student_fits"],
+                    f"{m['test_accuracy']:.4f}",
+                    f"{m['client_peak_growth_mb']:.0f}",
+                    f"{m['data_mb_float32']:.0f}",
+                    f"{max(m['worker_peak_rss_mb'].values()):.0f}",
+                ]
+            ],
+        )
+    )
 
 
 if __name__ == "__main__":

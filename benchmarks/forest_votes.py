@@ -89,32 +89,43 @@ def main(argv=None):
 
     n, k = args.n, args.classes
     X, y = make_classification(
-        n_samples=n + args.n_train, n_features=args.features, n_informative=min(args.features, 12),
-        n_redundant=0, n_classes=k, n_clusters_per_class=1, random_state=0,
+        n_samples=n + args.n_train,
+        n_features=args.features,
+        n_informative=min(args.features, 12),
+        n_redundant=0,
+        n_classes=k,
+        n_clusters_per_class=1,
+        random_state=0,
     )
     X_train, y_train, X = X[: args.n_train], y[: args.n_train], X[args.n_train :]
     t0 = time.perf_counter()
-    forest = RandomForestClassifier(
-        n_estimators=args.trees, max_depth=args.depth, n_jobs=-1, random_state=0
-    ).fit(X_train, y_train)
+    forest = RandomForestClassifier(n_estimators=args.trees, max_depth=args.depth, n_jobs=-1, random_state=0).fit(
+        X_train, y_train
+    )
     fit_s = time.perf_counter() - t0
     n_nodes = sum(m.tree_.node_count for m in forest.estimators_)
-    print(f"forest: {args.trees} trees, depth {args.depth}, {n_nodes} nodes, fitted on "
-          f"{args.n_train} rows in {fit_s:.1f} s (excluded below); X: {n} x {args.features}, k = {k}")
+    print(
+        f"forest: {args.trees} trees, depth {args.depth}, {n_nodes} nodes, fitted on "
+        f"{args.n_train} rows in {fit_s:.1f} s (excluded below); X: {n} x {args.features}, k = {k}"
+    )
 
     rows = {}
     ref_n = min(args.ref_n, n)
     load_before = os.getloadavg()
     t_ref, _ = best_of(lambda: reference_belief(forest, X[:ref_n], k), 1)
     rows["a_reference_apply_along_axis"] = {
-        "seconds": t_ref * n / ref_n, "measured_rows": ref_n, "measured_seconds": t_ref,
+        "seconds": t_ref * n / ref_n,
+        "measured_rows": ref_n,
+        "measured_seconds": t_ref,
         "note": f"run on {ref_n} rows, extrapolated linearly to {n}",
     }
     t_pred, votes = best_of(lambda: stacked_votes(forest, X), args.repeat, "bp")
     t_bfv, b_belief = best_of(functools.partial(crembo.belief_from_votes, votes, k), args.repeat, "bb")
     rows["b_stacked_predict_belief_from_votes"] = {
-        "seconds": t_pred + t_bfv, "cpu_seconds": CPU["bp"] + CPU["bb"],
-        "predict_seconds": t_pred, "belief_from_votes_seconds": t_bfv,
+        "seconds": t_pred + t_bfv,
+        "cpu_seconds": CPU["bp"] + CPU["bb"],
+        "predict_seconds": t_pred,
+        "belief_from_votes_seconds": t_bfv,
     }
     for jobs in (1, 2):
         forest.set_params(n_jobs=jobs)
@@ -130,7 +141,8 @@ def main(argv=None):
     del votes, b_belief, d_beliefs
     mem = {
         "b_stacked_predict_belief_from_votes_peak_mib": peak_mib(
-            lambda: crembo.belief_from_votes(stacked_votes(forest, X), k)),
+            lambda: crembo.belief_from_votes(stacked_votes(forest, X), k)
+        ),
         "d_forest_belief_peak_mib": peak_mib(lambda: forest_belief(forest, X, n_jobs=2)),
         "belief_float64_output_mib": n * k * 8 / 2**20,
     }
@@ -147,31 +159,43 @@ def main(argv=None):
     print(f"  (a) measured {t_ref:.2f} s on {ref_n} rows, extrapolated linearly to {n}")
     print(f"  (b) = predict {t_pred:.3f} s + belief_from_votes {t_bfv:.3f} s")
     print(f"\n(d) == (b) exactly (1 and 2 threads): {equal}; reference == (b) on 1000 rows: {ref_equal}")
-    print(f"peak traced memory: (b) {mem['b_stacked_predict_belief_from_votes_peak_mib']:.1f} MiB, "
-          f"(d) {mem['d_forest_belief_peak_mib']:.1f} MiB (float64 output alone "
-          f"{mem['belief_float64_output_mib']:.1f} MiB); (d) formula "
-          f"n*k*8 + chunk*(4p + 2k) + 32*nodes = {mem['d_formula_mib']:.1f} MiB")
+    print(
+        f"peak traced memory: (b) {mem['b_stacked_predict_belief_from_votes_peak_mib']:.1f} MiB, "
+        f"(d) {mem['d_forest_belief_peak_mib']:.1f} MiB (float64 output alone "
+        f"{mem['belief_float64_output_mib']:.1f} MiB); (d) formula "
+        f"n*k*8 + chunk*(4p + 2k) + 32*nodes = {mem['d_formula_mib']:.1f} MiB"
+    )
 
     report = {
-        "config": {**{k_: (str(v) if isinstance(v, Path) else v) for k_, v in vars(args).items()},
-                   "forest_nodes": n_nodes, "fit_seconds": fit_s},
+        "config": {
+            **{k_: (str(v) if isinstance(v, Path) else v) for k_, v in vars(args).items()},
+            "forest_nodes": n_nodes,
+            "fit_seconds": fit_s,
+        },
         "timings": rows,
         "memory": mem,
         "d_equals_b": bool(equal),
         "reference_equals_b_first_1000": bool(ref_equal),
         "environment": {
-            "cpus": os.cpu_count(), "python": platform.python_version(), "numpy": np.__version__,
-            "crembo_backends": crembo.available_backends(), "openmp": crembo.openmp_enabled(),
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "numpy": np.__version__,
+            "crembo_backends": crembo.available_backends(),
+            "openmp": crembo.openmp_enabled(),
             "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS"),
             "loadavg_before_after": [load_before, os.getloadavg()],
-            "threadpools": [{k_: d.get(k_) for k_ in ("user_api", "internal_api", "filepath", "num_threads")}
-                            for d in threadpool_info()],
+            "threadpools": [
+                {k_: d.get(k_) for k_ in ("user_api", "internal_api", "filepath", "num_threads")}
+                for d in threadpool_info()
+            ],
         },
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2))
-    print(f"load average before/after the timings: {load_before[0]:.1f} / {os.getloadavg()[0]:.1f} "
-          f"on {os.cpu_count()} CPUs")
+    print(
+        f"load average before/after the timings: {load_before[0]:.1f} / {os.getloadavg()[0]:.1f} "
+        f"on {os.cpu_count()} CPUs"
+    )
     print(f"wrote {args.out}")
 
 

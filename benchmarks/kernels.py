@@ -367,8 +367,11 @@ def main(argv=None):
     )
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
     if load > 0.5 * (os.cpu_count() or 1):
-        print(f"WARNING: load average {load:.1f} on {os.cpu_count()} CPUs: other processes compete, "
-              "multi-threaded timings will be inflated (compare wall with CPU time)", file=sys.stderr)
+        print(
+            f"WARNING: load average {load:.1f} on {os.cpu_count()} CPUs: other processes compete, "
+            "multi-threaded timings will be inflated (compare wall with CPU time)",
+            file=sys.stderr,
+        )
     data = make_data(n, n_members, n_classes)
 
     # memory bandwidth: one read of the largest votes array
@@ -468,8 +471,10 @@ def main(argv=None):
     wr_writer, wr_rates = measure_write_bandwidth(n * n_classes * 8, n_threads, args.repeat)
     write_bw = wr_rates[wr_writer] * 1e9
     floors, floor_notes, floor_raw = measure_floors(data, n_threads, args.repeat)
-    print(f"write bandwidth (fresh array): {wr_rates[wr_writer]:.2f} GB/s ({wr_writer}); "
-          + "; ".join(floor_notes.values()))
+    print(
+        f"write bandwidth (fresh array): {wr_rates[wr_writer]:.2f} GB/s ({wr_writer}); "
+        + "; ".join(floor_notes.values())
+    )
     for r in results:
         r["bound_s"] = r["min_bytes"] / bandwidth
         r["x_bound"] = r["best_s"] / r["bound_s"]

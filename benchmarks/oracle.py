@@ -75,15 +75,21 @@ def timed(fn):
 
 
 def make_data(n, seed=0):
-    X, y = make_classification(n_samples=n, n_features=20, n_informative=12, n_redundant=4,
-                               n_classes=10, n_clusters_per_class=2, class_sep=1.0,
-                               random_state=seed)
+    X, y = make_classification(
+        n_samples=n,
+        n_features=20,
+        n_informative=12,
+        n_redundant=4,
+        n_classes=10,
+        n_clusters_per_class=2,
+        class_sep=1.0,
+        random_state=seed,
+    )
     return X, y
 
 
 def fit_forest(X, y, seed=0):
-    return RandomForestClassifier(n_estimators=100, max_depth=12, n_jobs=-1,
-                                  random_state=seed).fit(X, y)
+    return RandomForestClassifier(n_estimators=100, max_depth=12, n_jobs=-1, random_state=seed).fit(X, y)
 
 
 def part1(n, teacher_rows, sklearn_max_n, n_jobs):
@@ -95,14 +101,18 @@ def part1(n, teacher_rows, sklearn_max_n, n_jobs):
     prepared, t_bin = timed(lambda: AllowedLabelTreeClassifier(n_jobs=n_jobs).prepare_allowed(X))
     for d in THRESHOLDS:
         allowed = belief >= d
-        row = {"n": n, "threshold": d, "bin_seconds": t_bin,
-               "mean_allowed_per_row": float(allowed.sum(1).mean())}
-        for name, params in (("ours_consistency", {}),
-                             ("ours_gini_balanced", dict(criterion="gini", class_weight="balanced"))):
+        row = {"n": n, "threshold": d, "bin_seconds": t_bin, "mean_allowed_per_row": float(allowed.sum(1).mean())}
+        for name, params in (
+            ("ours_consistency", {}),
+            ("ours_gini_balanced", dict(criterion="gini", class_weight="balanced")),
+        ):
             est = AllowedLabelTreeClassifier(max_depth=4, n_jobs=n_jobs, **params)
             _, t = timed(lambda: est.fit_prepared(prepared, allowed))
-            row[name] = {"fit_seconds": t, "fit_seconds_with_binning": t + t_bin,
-                         "consistency": consistency(est.predict(X), allowed) / n}
+            row[name] = {
+                "fit_seconds": t,
+                "fit_seconds_with_binning": t + t_bin,
+                "consistency": consistency(est.predict(X), allowed) / n,
+            }
         est = AllowedLabelTreeClassifier(max_depth=4, n_jobs=1)  # thread count's effect
         _, t = timed(lambda: est.fit_prepared(prepared, allowed))
         row["ours_consistency_1_thread"] = {"fit_seconds": t}
@@ -111,7 +121,9 @@ def part1(n, teacher_rows, sklearn_max_n, n_jobs):
             Y = allowed.astype(np.uint8)
             _, t = timed(lambda: sk.fit(X, Y))
             row["sklearn_multioutput_balanced"] = {
-                "fit_seconds": t, "consistency": consistency(sklearn_predict(sk, X), allowed) / n}
+                "fit_seconds": t,
+                "consistency": consistency(sklearn_predict(sk, X), allowed) / n,
+            }
         rows.append(row)
         print_row(row)
     return rows
@@ -124,33 +136,43 @@ def print_row(r):
 
     sk = r.get("sklearn_multioutput_balanced")
     speed = f"{sk['fit_seconds'] / r['ours_consistency']['fit_seconds']:7.0f}x" if sk else "      -"
-    print(f"{r['n']:>9,} {r['threshold']:4.2f} {r['mean_allowed_per_row']:5.2f} {r['bin_seconds']:7.3f}s "
-          f"| {cell('ours_consistency')} | {cell('ours_gini_balanced')} | "
-          f"{cell('sklearn_multioutput_balanced')} | {speed}", flush=True)
+    print(
+        f"{r['n']:>9,} {r['threshold']:4.2f} {r['mean_allowed_per_row']:5.2f} {r['bin_seconds']:7.3f}s "
+        f"| {cell('ours_consistency')} | {cell('ours_gini_balanced')} | "
+        f"{cell('sklearn_multioutput_balanced')} | {speed}",
+        flush=True,
+    )
 
 
 def part2(n, n_jobs, seed=0):
     X, y = make_data(n + 20_000, seed=1)
     X_tr, y_tr, X_te, y_te = X[:n], y[:n], X[n:], y[n:]
     forest = fit_forest(X_tr, y_tr)
-    out = {"n_train": n, "n_test": 20_000,
-           "teacher_test_accuracy": float((forest.predict(X_te) == y_te).mean())}
+    out = {"n_train": n, "n_test": 20_000, "teacher_test_accuracy": float((forest.predict(X_te) == y_te).mean())}
     students = {
         "ours_consistency": AllowedLabelTreeClassifier(max_depth=4, n_jobs=n_jobs),
         "ours_consistency_1_thread": AllowedLabelTreeClassifier(max_depth=4, n_jobs=1),
-        "ours_gini_balanced": AllowedLabelTreeClassifier(max_depth=4, criterion="gini",
-                                                         class_weight="balanced", n_jobs=n_jobs),
+        "ours_gini_balanced": AllowedLabelTreeClassifier(
+            max_depth=4, criterion="gini", class_weight="balanced", n_jobs=n_jobs
+        ),
         "sklearn_multioutput_balanced": DecisionTreeClassifier(max_depth=4, class_weight="balanced"),
     }
     for name, student in students.items():
-        clf = crembo.CREMBOClassifier(teacher=forest, student=student, delta=1, random_state=seed,
-                                      n_jobs=n_jobs, selection="paper")
+        clf = crembo.CREMBOClassifier(
+            teacher=forest, student=student, delta=1, random_state=seed, n_jobs=n_jobs, selection="paper"
+        )
         _, t = timed(lambda: clf.fit(X_tr, y_tr))
-        out[name] = {"crembo_seconds": t, "test_accuracy": float(clf.score(X_te, y_te)),
-                     "oracle_calls": int(len(clf.scan_.indices) + len(clf.memo_.trace)),
-                     "threshold": clf.threshold_}
-        print(f"  CREMBO n={n:,} {name:30s} {t:9.2f}s  test acc {out[name]['test_accuracy']:.4f}  "
-              f"({out[name]['oracle_calls']} oracle fits)", flush=True)
+        out[name] = {
+            "crembo_seconds": t,
+            "test_accuracy": float(clf.score(X_te, y_te)),
+            "oracle_calls": int(len(clf.scan_.indices) + len(clf.memo_.trace)),
+            "threshold": clf.threshold_,
+        }
+        print(
+            f"  CREMBO n={n:,} {name:30s} {t:9.2f}s  test acc {out[name]['test_accuracy']:.4f}  "
+            f"({out[name]['oracle_calls']} oracle fits)",
+            flush=True,
+        )
     base = out["sklearn_multioutput_balanced"]["crembo_seconds"]
     for name in ("ours_consistency", "ours_consistency_1_thread", "ours_gini_balanced"):
         out[name]["speedup_vs_sklearn"] = base / out[name]["crembo_seconds"]
@@ -180,31 +202,41 @@ def part3(n_jobs, folds=5, seed=0):
             splits = list(StratifiedKFold(folds, shuffle=True, random_state=seed).split(X, y))
         for f, (tr, te) in enumerate(splits):
             X_fit, y_fit, _ = drop_singleton_classes(X[tr], y[tr])  # as benchmarks/paper.py does
-            forest = RandomForestClassifier(n_estimators=100, max_depth=12, class_weight="balanced",
-                                            random_state=f, n_jobs=n_jobs).fit(X_fit, y_fit)
+            forest = RandomForestClassifier(
+                n_estimators=100, max_depth=12, class_weight="balanced", random_state=f, n_jobs=n_jobs
+            ).fit(X_fit, y_fit)
             pred = {}
             for key, student in (("native", default_student()), ("sklearn", paper_student())):
-                clf = crembo.CREMBOClassifier(teacher=forest, student=student, delta=1,
-                                              random_state=f, n_jobs=n_jobs, selection="paper")
+                clf = crembo.CREMBOClassifier(
+                    teacher=forest, student=student, delta=1, random_state=f, n_jobs=n_jobs, selection="paper"
+                )
                 _, t = timed(lambda: clf.fit(X_fit, y_fit))
                 secs[key] += t
                 pred[key] = clf.predict(X[te])
                 acc[key].append(float(np.mean(pred[key] == y[te])))
             same.append(float(np.mean(pred["native"] == pred["sklearn"])))
-        row = {"dataset": name, "n": int(X.shape[0]), "p": int(X.shape[1]),
-               "k": int(np.unique(y).size), "folds": folds,
-               **{f"{key}_accuracy_mean": float(np.mean(v)) for key, v in acc.items()},
-               **{f"{key}_accuracy_std": float(np.std(v)) for key, v in acc.items()},
-               **{f"{key}_seconds": secs[key] for key in secs},
-               "speedup": secs["sklearn"] / secs["native"],
-               "same_test_prediction": float(np.mean(same)),
-               "per_fold_accuracy": acc}
+        row = {
+            "dataset": name,
+            "n": int(X.shape[0]),
+            "p": int(X.shape[1]),
+            "k": int(np.unique(y).size),
+            "folds": folds,
+            **{f"{key}_accuracy_mean": float(np.mean(v)) for key, v in acc.items()},
+            **{f"{key}_accuracy_std": float(np.std(v)) for key, v in acc.items()},
+            **{f"{key}_seconds": secs[key] for key in secs},
+            "speedup": secs["sklearn"] / secs["native"],
+            "same_test_prediction": float(np.mean(same)),
+            "per_fold_accuracy": acc,
+        }
         rows.append(row)
-        print(f"  {name:14s} n={row['n']:4d} k={row['k']:2d}  native {row['native_accuracy_mean']:.3f} "
-              f"+- {row['native_accuracy_std']:.3f} ({secs['native']:5.1f}s)  sklearn "
-              f"{row['sklearn_accuracy_mean']:.3f} +- {row['sklearn_accuracy_std']:.3f} "
-              f"({secs['sklearn']:5.1f}s)  {row['speedup']:4.1f}x  same prediction "
-              f"{row['same_test_prediction']:.3f}", flush=True)
+        print(
+            f"  {name:14s} n={row['n']:4d} k={row['k']:2d}  native {row['native_accuracy_mean']:.3f} "
+            f"+- {row['native_accuracy_std']:.3f} ({secs['native']:5.1f}s)  sklearn "
+            f"{row['sklearn_accuracy_mean']:.3f} +- {row['sklearn_accuracy_std']:.3f} "
+            f"({secs['sklearn']:5.1f}s)  {row['speedup']:4.1f}x  same prediction "
+            f"{row['same_test_prediction']:.3f}",
+            flush=True,
+        )
     return rows
 
 
@@ -213,25 +245,32 @@ def main(argv=None):
     ap.add_argument("--quick", action="store_true", help="n = 20,000 only")
     ap.add_argument("--sizes", type=int, nargs="*", default=None)
     ap.add_argument("--crembo-sizes", type=int, nargs="*", default=None)
-    ap.add_argument("--teacher-rows", type=int, default=50_000,
-                    help="rows the forest is fitted on in part 1 (its belief covers all n)")
-    ap.add_argument("--sklearn-max-n", type=int, default=200_000,
-                    help="above this n, sklearn is timed at the middle threshold only")
+    ap.add_argument(
+        "--teacher-rows",
+        type=int,
+        default=50_000,
+        help="rows the forest is fitted on in part 1 (its belief covers all n)",
+    )
+    ap.add_argument(
+        "--sklearn-max-n", type=int, default=200_000, help="above this n, sklearn is timed at the middle threshold only"
+    )
     ap.add_argument("--n-jobs", type=int, default=None)
     ap.add_argument("--no-uci", action="store_true", help="skip part 3 (the five UCI sets)")
     ap.add_argument("--uci-folds", type=int, default=5)
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "oracle.json"))
     args = ap.parse_args(argv)
     sizes = args.sizes or ([20_000] if args.quick else [20_000, 200_000, 2_000_000])
-    crembo_sizes = args.crembo_sizes if args.crembo_sizes is not None else (
-        [20_000] if args.quick else [20_000, 200_000])
+    crembo_sizes = (
+        args.crembo_sizes if args.crembo_sizes is not None else ([20_000] if args.quick else [20_000, 200_000])
+    )
     n_threads = crembo.resolve_n_threads(args.n_jobs)
     load_before = os.getloadavg()
-    print(f"threads {n_threads}, OpenMP {crembo.openmp_enabled()}, cpus {os.cpu_count()}, "
-          f"load {load_before[0]:.1f}")
+    print(f"threads {n_threads}, OpenMP {crembo.openmp_enabled()}, cpus {os.cpu_count()}, load {load_before[0]:.1f}")
     print("Part 1: depth-4 oracle fits (seconds per fit, binning excluded; consistency = fraction of n)")
-    print(f"{'n':>9} {'d':>4} {'|Y|':>5} {'binning':>8} | {'ours consistency':^17} | "
-          f"{'ours gini balanced':^17} | {'sklearn multi-output':^17} | sk/ours")
+    print(
+        f"{'n':>9} {'d':>4} {'|Y|':>5} {'binning':>8} | {'ours consistency':^17} | "
+        f"{'ours gini balanced':^17} | {'sklearn multi-output':^17} | sk/ours"
+    )
     part1_rows = []
     for n in sizes:
         part1_rows += part1(n, args.teacher_rows, args.sklearn_max_n, args.n_jobs)
@@ -239,8 +278,10 @@ def main(argv=None):
     part2_rows = [part2(n, args.n_jobs) for n in crembo_sizes]
     part3_rows = []
     if not args.no_uci:
-        print(f"Part 3: whole CREMBO on the UCI sets ({args.uci_folds}-fold CV, forest of 100 trees), "
-              "native student vs scikit-learn's")
+        print(
+            f"Part 3: whole CREMBO on the UCI sets ({args.uci_folds}-fold CV, forest of 100 trees), "
+            "native student vs scikit-learn's"
+        )
         part3_rows = part3(args.n_jobs, args.uci_folds)
     result = {
         "command": "python benchmarks/oracle.py" + (" --quick" if args.quick else ""),
@@ -248,11 +289,16 @@ def main(argv=None):
         "crembo": part2_rows,
         "uci": part3_rows,
         "environment": {
-            "python": platform.python_version(), "machine": platform.machine(),
-            "cpus": os.cpu_count(), "n_threads": n_threads, "openmp": crembo.openmp_enabled(),
+            "python": platform.python_version(),
+            "machine": platform.machine(),
+            "cpus": os.cpu_count(),
+            "n_threads": n_threads,
+            "openmp": crembo.openmp_enabled(),
             "loadavg_before_after": [load_before, os.getloadavg()],
-            "threadpools": [{k: d.get(k) for k in ("user_api", "internal_api", "filepath", "num_threads")}
-                            for d in threadpool_info()],
+            "threadpools": [
+                {k: d.get(k) for k in ("user_api", "internal_api", "filepath", "num_threads")}
+                for d in threadpool_info()
+            ],
         },
     }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

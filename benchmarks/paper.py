@@ -50,11 +50,31 @@ BASELINES = ("BM-b", "BM-u", "VT-b", "VT-u")
 METHODS = ("CREMBO", "CREMBO-paper", "MEMO", *BASELINES, "Teacher")
 
 CONFIGS = {
-    "full": dict(reps=3, folds=10, robust_folds=10, depths=(2, 3, 4), rf_trees=100, rf_depth=12, gb_rounds=100,
-                 gb_leaves=15, mlp_hidden=(100,), mlp_iter=1000),
+    "full": dict(
+        reps=3,
+        folds=10,
+        robust_folds=10,
+        depths=(2, 3, 4),
+        rf_trees=100,
+        rf_depth=12,
+        gb_rounds=100,
+        gb_leaves=15,
+        mlp_hidden=(100,),
+        mlp_iter=1000,
+    ),
     # the same protocol, less of it: one repetition of 3 folds, smaller teachers
-    "quick": dict(reps=1, folds=3, robust_folds=3, depths=(2, 3, 4), rf_trees=30, rf_depth=12, gb_rounds=30,
-                  gb_leaves=15, mlp_hidden=(32,), mlp_iter=300),
+    "quick": dict(
+        reps=1,
+        folds=3,
+        robust_folds=3,
+        depths=(2, 3, 4),
+        rf_trees=30,
+        rf_depth=12,
+        gb_rounds=30,
+        gb_leaves=15,
+        mlp_hidden=(32,),
+        mlp_iter=300,
+    ),
 }
 
 
@@ -80,19 +100,24 @@ def fit_and_predict(X_fit, y_fit, X_eval, kind, cfg, seed):
             runs = {}
             for name, selection in (("CREMBO", {}), ("CREMBO-paper", {"selection": "paper"})):
                 t0 = time.perf_counter()
-                runs[name] = crembo.CREMBOClassifier(teacher=teacher, student=student, n_jobs=1, random_state=seed,
-                                                     **selection).fit(X_fit, y_fit)
-                info[(d, name)] = {"seconds": time.perf_counter() - t0, "threshold": runs[name].threshold_,
-                                   "memo_threshold": runs[name].memo_threshold_,
-                                   "student": getattr(runs[name], "student_", "student"),
-                                   "n_scanned": len(runs[name].scan_.indices)}
+                runs[name] = crembo.CREMBOClassifier(
+                    teacher=teacher, student=student, n_jobs=1, random_state=seed, **selection
+                ).fit(X_fit, y_fit)
+                info[(d, name)] = {
+                    "seconds": time.perf_counter() - t0,
+                    "threshold": runs[name].threshold_,
+                    "memo_threshold": runs[name].memo_threshold_,
+                    "student": getattr(runs[name], "student_", "student"),
+                    "n_scanned": len(runs[name].scan_.indices),
+                }
                 preds[(d, name)] = runs[name].predict(X_eval)
             memo = runs["CREMBO-paper"]
             preds[(d, "MEMO")] = memo.classes_[np.asarray(memo.memo_.estimator.predict(X_eval), dtype=np.intp)]
             t0 = time.perf_counter()
             for b in BASELINES:
-                tree = DecisionTreeClassifier(max_depth=d, class_weight="balanced" if b.endswith("-b") else None,
-                                              random_state=seed)
+                tree = DecisionTreeClassifier(
+                    max_depth=d, class_weight="balanced" if b.endswith("-b") else None, random_state=seed
+                )
                 preds[(d, b)] = tree.fit(X_fit, y_fit if b.startswith("BM") else labels).predict(X_eval)
             info[(d, "baselines")] = {"seconds": time.perf_counter() - t0}
     return preds, info
@@ -107,16 +132,27 @@ def generalization_task(name, kind, rep, fold, train, test, cfg, seed):
     X, y = _grid.load(name)
     preds, info = fit_and_predict(X[train], y[train], X[test], kind, cfg, seed)
     correct = {k: int((p == y[test]).sum()) for k, p in preds.items()}
-    return {"dataset": name, "teacher": kind, "rep": rep, "fold": fold, "n_test": len(test),
-            "correct": _flat(correct), "info": _flat(info)}
+    return {
+        "dataset": name,
+        "teacher": kind,
+        "rep": rep,
+        "fold": fold,
+        "n_test": len(test),
+        "correct": _flat(correct),
+        "info": _flat(info),
+    }
 
 
 def robustness_task(name, kind, fold, train, test, cfg, seed):
     X, y = _grid.load(name)
     preds, _info = fit_and_predict(X[train], y[train], X[test], kind, cfg, seed)
-    return {"dataset": name, "teacher": kind, "fold": fold,
-            "preds": _flat({k: p.tolist() for k, p in preds.items()}),
-            "accuracy": _flat({k: float((p == y[test]).mean()) for k, p in preds.items()})}
+    return {
+        "dataset": name,
+        "teacher": kind,
+        "fold": fold,
+        "preds": _flat({k: p.tolist() for k, p in preds.items()}),
+        "accuracy": _flat({k: float((p == y[test]).mean()) for k, p in preds.items()}),
+    }
 
 
 def build_tasks(names, teachers, cfg, seed):
@@ -165,15 +201,23 @@ def machine_info():
                     break
     except OSError:
         pass
-    return {"cpu": cpu, "cores_usable": len(os.sched_getaffinity(0)), "os": platform.platform(),
-            "python": platform.python_version(), "numpy": np.__version__, "scikit-learn": sklearn.__version__,
-            "crembo": crembo.__version__, "crembo_backend": crembo.current_backend_name(),
-            "load_average_at_end": list(os.getloadavg())}
+    return {
+        "cpu": cpu,
+        "cores_usable": len(os.sched_getaffinity(0)),
+        "os": platform.platform(),
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "scikit-learn": sklearn.__version__,
+        "crembo": crembo.__version__,
+        "crembo_backend": crembo.current_backend_name(),
+        "load_average_at_end": list(os.getloadavg()),
+    }
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--quick", action="store_true", help="1 repetition of 3 folds, smaller teachers")
     p.add_argument("--reps", type=int, help="CV repetitions (default 3; quick 1)")
     p.add_argument("--folds", type=int, help="CV folds (default 10; quick 3)")
@@ -212,8 +256,11 @@ def main(argv=None):
     cost = {"synth20": 6, "synth10": 4, "arrhythmia": 4, "breast_cancer": 2, "dermatology": 2, "heart": 2}
     jobs = [("gen", t) for t in gen_tasks] + [("rob", t) for t in rob_tasks]
     jobs.sort(key=lambda j: -(cost.get(j[1][0], 1) * (1 if j[1][1] == "rf" else 3)))
-    print(f"[paper] mode={mode}: {len(gen_tasks)} generalization + {len(rob_tasks)} robustness tasks "
-          f"(each: one teacher, {len(cfg['depths'])} depths) on {n_jobs} workers", flush=True)
+    print(
+        f"[paper] mode={mode}: {len(gen_tasks)} generalization + {len(rob_tasks)} robustness tasks "
+        f"(each: one teacher, {len(cfg['depths'])} depths) on {n_jobs} workers",
+        flush=True,
+    )
 
     def run(kind, t):
         return kind, (generalization_task(*t) if kind == "gen" else robustness_task(*t))
@@ -224,18 +271,35 @@ def main(argv=None):
     wall = time.perf_counter() - start
     cmd = "python benchmarks/paper.py" + "".join(" " + a for a in (sys.argv[1:] if argv is None else argv))
     json_path = Path(args.json)
-    meta = {"command": cmd, "mode": mode, "seed": args.seed, "n_jobs": n_jobs,
-            "config": {k: list(v) if isinstance(v, tuple) else v for k, v in cfg.items()},
-            "datasets": names, "teachers": teachers, "data": {n: _grid.describe(n) for n in names},
-            "synthetic": {n: _grid.SYNTHETIC[n] for n in names if n in _grid.SYNTHETIC},
-            "machine": machine_info(), "wall_seconds": wall, "json_path": os.path.relpath(json_path, ROOT),
-            "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")}
+    meta = {
+        "command": cmd,
+        "mode": mode,
+        "seed": args.seed,
+        "n_jobs": n_jobs,
+        "config": {k: list(v) if isinstance(v, tuple) else v for k, v in cfg.items()},
+        "datasets": names,
+        "teachers": teachers,
+        "data": {n: _grid.describe(n) for n in names},
+        "synthetic": {n: _grid.SYNTHETIC[n] for n in names if n in _grid.SYNTHETIC},
+        "machine": machine_info(),
+        "wall_seconds": wall,
+        "json_path": os.path.relpath(json_path, ROOT),
+        "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+    }
     summary = _paper_report.summarise(gen_records, rob_records, names, teachers, cfg["depths"])
     md = _paper_report.markdown(summary, meta)
     json_path.parent.mkdir(parents=True, exist_ok=True)
     with open(json_path, "w") as fh:  # compact: the per-row predictions make 2 MB rather than 5
-        json.dump({"meta": meta, "summary": _paper_report.jsonable(summary), "generalization": gen_records,
-                   "robustness": rob_records}, fh, separators=(",", ":"))
+        json.dump(
+            {
+                "meta": meta,
+                "summary": _paper_report.jsonable(summary),
+                "generalization": gen_records,
+                "robustness": rob_records,
+            },
+            fh,
+            separators=(",", ":"),
+        )
     md_path = Path(args.markdown)
     md_path.parent.mkdir(parents=True, exist_ok=True)
     md_path.write_text(md + _paper_report.kept_torch_section(md_path))

@@ -64,32 +64,58 @@ ABLATIONS = {
     "CREMBO, BCE only": None,  # read off CREMBO's own scan: no extra students
     "CREMBO, set loss only": None,
 }
-NOTES = ("MEMO on nets: the paper recipe's binary search costs log2(#distinct values) students before the scan "
-         "(10 to 17 here); where it stopped is counted above. The paper's delta of 20 over the distinct clipped "
-         "values would mean thousands of students on the noisy synthetic sets (tens of thousands of values in "
-         "0.01..0.9), so its step is grown to scan at most 8.")
-READING = ("Reading of the run of 2026-12-04 (written by hand; a rerun regenerates the tables, not this paragraph). "
-         "The paper's claim holds in part. Accuracy: the better of CREMBO and CREMBO + KD is at least as accurate "
-         "as pure KD (soft targets, the paper's baseline) on all 8 pairs and as the best KD (KD+CE) on 6 of 8; on "
-         "digits/small and dermatology/medium it is 0.4 and 0.55 points below KD+CE, inside the 95% intervals. "
-         "Few differences are significant (sign test p < 0.05: CREMBO over KD(best T) on dermatology/small, "
-         "CREMBO + KD over KD(best T) on synth-k10/small and synth-k50/small), and VT is within about a point of "
-         "CREMBO on the noisy synthetic sets. Stability: not reproduced. The students of different seeds agree "
-         "more for the best KD than for the more accurate of CREMBO / CREMBO + KD on 6 of 8 pairs (the most on "
-         "synth-k50/small: 38.6% against 30.6%); the KD term raises CREMBO's agreement, to between the two. "
-         "Which part matters: the allowed-label loss. The set loss alone is +1.4 points over the paper recipe on "
-         "average (+4.5 on synth-k50/small, +3.0 on dermatology/small), while spreading the candidates and "
-         "dropping MEMO with the paper's BCE gains nothing (-0.3); MEMO stopped at threshold 0 in 24 of 40 runs. "
-         "The paper's CIFAR-10 experiment itself (convolutional nets) is not reproduced: this machine has no GPU "
-         "and no data download.")
+NOTES = (
+    "MEMO on nets: the paper recipe's binary search costs log2(#distinct values) students before the scan "
+    "(10 to 17 here); where it stopped is counted above. The paper's delta of 20 over the distinct clipped "
+    "values would mean thousands of students on the noisy synthetic sets (tens of thousands of values in "
+    "0.01..0.9), so its step is grown to scan at most 8."
+)
+READING = (
+    "Reading of the run of 2026-12-04 (written by hand; a rerun regenerates the tables, not this paragraph). "
+    "The paper's claim holds in part. Accuracy: the better of CREMBO and CREMBO + KD is at least as accurate "
+    "as pure KD (soft targets, the paper's baseline) on all 8 pairs and as the best KD (KD+CE) on 6 of 8; on "
+    "digits/small and dermatology/medium it is 0.4 and 0.55 points below KD+CE, inside the 95% intervals. "
+    "Few differences are significant (sign test p < 0.05: CREMBO over KD(best T) on dermatology/small, "
+    "CREMBO + KD over KD(best T) on synth-k10/small and synth-k50/small), and VT is within about a point of "
+    "CREMBO on the noisy synthetic sets. Stability: not reproduced. The students of different seeds agree "
+    "more for the best KD than for the more accurate of CREMBO / CREMBO + KD on 6 of 8 pairs (the most on "
+    "synth-k50/small: 38.6% against 30.6%); the KD term raises CREMBO's agreement, to between the two. "
+    "Which part matters: the allowed-label loss. The set loss alone is +1.4 points over the paper recipe on "
+    "average (+4.5 on synth-k50/small, +3.0 on dermatology/small), while spreading the candidates and "
+    "dropping MEMO with the paper's BCE gains nothing (-0.3); MEMO stopped at threshold 0 in 24 of 40 runs. "
+    "The paper's CIFAR-10 experiment itself (convolutional nets) is not reproduced: this machine has no GPU "
+    "and no data download."
+)
 
 CONFIGS = {
-    "full": dict(seeds=10, first_seed=0, split_seed=0, datasets=("digits", "dermatology", "synth-k10", "synth-k50"),
-                 students=("small", "medium"), ablations=True, ablation_seeds=5),
-    "quick": dict(seeds=2, first_seed=0, split_seed=0, datasets=("digits", "synth-k10"), students=("small",),
-                  ablations=False, ablation_seeds=0, epochs=60),
-    "dev": dict(seeds=5, first_seed=1000, split_seed=1000, datasets=("digits", "dermatology", "synth-k10", "synth-k50"),
-                students=("small", "medium"), ablations=True, ablation_seeds=5),
+    "full": dict(
+        seeds=10,
+        first_seed=0,
+        split_seed=0,
+        datasets=("digits", "dermatology", "synth-k10", "synth-k50"),
+        students=("small", "medium"),
+        ablations=True,
+        ablation_seeds=5,
+    ),
+    "quick": dict(
+        seeds=2,
+        first_seed=0,
+        split_seed=0,
+        datasets=("digits", "synth-k10"),
+        students=("small",),
+        ablations=False,
+        ablation_seeds=0,
+        epochs=60,
+    ),
+    "dev": dict(
+        seeds=5,
+        first_seed=1000,
+        split_seed=1000,
+        datasets=("digits", "dermatology", "synth-k10", "synth-k50"),
+        students=("small", "medium"),
+        ablations=True,
+        ablation_seeds=5,
+    ),
 }
 
 
@@ -99,9 +125,17 @@ CONFIGS = {
 def _synthetic(k, n, seed):
     from sklearn.datasets import make_classification
 
-    return make_classification(n_samples=n, n_features=30, n_informative=20, n_redundant=5, n_classes=k,
-                               n_clusters_per_class=2 if k <= 10 else 1, class_sep=1.5, flip_y=0.0,
-                               random_state=seed)
+    return make_classification(
+        n_samples=n,
+        n_features=30,
+        n_informative=20,
+        n_redundant=5,
+        n_classes=k,
+        n_clusters_per_class=2 if k <= 10 else 1,
+        class_sep=1.5,
+        flip_y=0.0,
+        random_state=seed,
+    )
 
 
 def load_dataset(name):
@@ -176,8 +210,9 @@ def run_unit(name, seed, cfg):
     train = dict(TRAIN, epochs=cfg.get("epochs", TRAIN["epochs"]))
     teacher_kw = dict(TEACHER, epochs=cfg.get("epochs", TEACHER["epochs"]))
     clock = _Clock()
-    teacher = clock("Teacher", lambda: ct.fit_supervised(X_tr, y_tr, k, X_val=X_va, y_val=y_va, random_state=seed,
-                                                         **teacher_kw))
+    teacher = clock(
+        "Teacher", lambda: ct.fit_supervised(X_tr, y_tr, k, X_val=X_va, y_val=y_va, random_state=seed, **teacher_kw)
+    )
     z = teacher.logits(X_tr)
     t_pred = teacher.predict(X_te)
     records, preds = [], {}
@@ -201,8 +236,12 @@ def run_unit(name, seed, cfg):
         keep("VT", sclock("VT", lambda: ct.fit_supervised(X_tr, z.argmax(axis=1), k, **val, **kw)))
         for T in TEMPERATURES:
             keep(f"KD(T={T:g})", sclock(f"KD(T={T:g})", lambda: ct.fit_distilled(X_tr, z, T, **val, **kw)))
-            keep(f"KD+CE(T={T:g})", sclock(f"KD+CE(T={T:g})", lambda: ct.fit_distilled(
-                X_tr, z, T, y=y_tr, alpha=HINTON_ALPHA, **val, **kw)))
+            keep(
+                f"KD+CE(T={T:g})",
+                sclock(
+                    f"KD+CE(T={T:g})", lambda: ct.fit_distilled(X_tr, z, T, y=y_tr, alpha=HINTON_ALPHA, **val, **kw)
+                ),
+            )
         for kd in ("KD", "KD+CE"):  # T chosen on validation; ties: the lower T
             best_T = max(TEMPERATURES, key=lambda T: (vacc[f"{kd}(T={T:g})"], -T))
             chosen[f"{kd} T"] = best_T
@@ -216,9 +255,21 @@ def run_unit(name, seed, cfg):
         cre = sclock("CREMBO", lambda: ct.crembo_net(X_tr, z, X_va, y_va, **CREMBO_RECIPE, **kw))
         keep("CREMBO", cre, cre.n_fits_)
         chosen.update({"CREMBO threshold": cre.threshold_, "CREMBO loss": cre.loss_})
-        ckd = sclock("CREMBO + KD", lambda: ct.crembo_kd_net(
-            X_tr, z, X_va, y_va, cre.threshold_, weights=KD_WEIGHTS, kd_temperature=kd_T, loss=cre.loss_,
-            **{f: v for f, v in CREMBO_RECIPE.items() if f != "loss"}, **kw))
+        ckd = sclock(
+            "CREMBO + KD",
+            lambda: ct.crembo_kd_net(
+                X_tr,
+                z,
+                X_va,
+                y_va,
+                cre.threshold_,
+                weights=KD_WEIGHTS,
+                kd_temperature=kd_T,
+                loss=cre.loss_,
+                **{f: v for f, v in CREMBO_RECIPE.items() if f != "loss"},
+                **kw,
+            ),
+        )
         keep("CREMBO + KD", ckd, ckd.n_fits_)
         chosen["CREMBO + KD weight"] = ckd.weight_
         if cfg["ablations"]:
@@ -239,11 +290,25 @@ def run_unit(name, seed, cfg):
                 chosen[f"{label} threshold"] = res.threshold_
                 if res.memo_trace_:
                     chosen[f"{label} memo_index"] = res.memo_index_
-        records.append({"dataset": name, "seed": seed, "student": size, "hidden": list(hidden),
-                        "n_train": len(y_tr), "n_validation": len(y_va), "n_test": len(y_te),
-                        "accuracy": acc, "validation_accuracy": vacc, "chosen": chosen, "n_fits": fits,
-                        "epochs": epochs, "cpu_seconds": sclock.cpu, "wall_seconds": sclock.wall,
-                        "teacher_cpu_seconds": clock.cpu["Teacher"]})
+        records.append(
+            {
+                "dataset": name,
+                "seed": seed,
+                "student": size,
+                "hidden": list(hidden),
+                "n_train": len(y_tr),
+                "n_validation": len(y_va),
+                "n_test": len(y_te),
+                "accuracy": acc,
+                "validation_accuracy": vacc,
+                "chosen": chosen,
+                "n_fits": fits,
+                "epochs": epochs,
+                "cpu_seconds": sclock.cpu,
+                "wall_seconds": sclock.wall,
+                "teacher_cpu_seconds": clock.cpu["Teacher"],
+            }
+        )
         preds.update({(name, size, m): p for m, p in pred.items()})
     return records, preds
 
@@ -272,8 +337,13 @@ def wtl(a, b):
     """Wins/ties/losses of per-seed accuracies a over b, with the sign test."""
     a, b = np.asarray(a), np.asarray(b)
     wins, ties, losses = int(np.sum(a > b + 1e-12)), int(np.sum(np.abs(a - b) <= 1e-12)), int(np.sum(a < b - 1e-12))
-    return {"wins": wins, "ties": ties, "losses": losses, "sign_test_p": sign_test(wins, losses),
-            "mean_diff": float(np.mean(a - b))}
+    return {
+        "wins": wins,
+        "ties": ties,
+        "losses": losses,
+        "sign_test_p": sign_test(wins, losses),
+        "mean_diff": float(np.mean(a - b)),
+    }
 
 
 def pairwise_agreement(pred_list):
@@ -300,11 +370,15 @@ def summarise(records, preds, methods):
                 a = list(acc[m].values())
                 mean, half = mean_ci(a)
                 entry["methods"][m] = {
-                    "n_seeds": len(a), "seeds": list(acc[m]),
-                    "accuracy_mean": mean, "accuracy_ci95": half, "accuracy_std": float(np.std(a, ddof=1)),
+                    "n_seeds": len(a),
+                    "seeds": list(acc[m]),
+                    "accuracy_mean": mean,
+                    "accuracy_ci95": half,
+                    "accuracy_std": float(np.std(a, ddof=1)),
                     "agreement": pairwise_agreement(preds[(name, size, m)]),
-                    "cpu_seconds": float(np.mean([r["teacher_cpu_seconds"] if m == "Teacher" else r["cpu_seconds"][m]
-                                                  for r in mrecs])),
+                    "cpu_seconds": float(
+                        np.mean([r["teacher_cpu_seconds"] if m == "Teacher" else r["cpu_seconds"][m] for r in mrecs])
+                    ),
                     "n_fits": float(np.mean([r["n_fits"].get(m, 1) for r in mrecs])),
                 }
             for a in ("CREMBO", "CREMBO + KD"):
@@ -343,18 +417,22 @@ def choices(records):
         )
     memo = [r["chosen"][f"{PAPER_LABEL} memo_index"] for r in records if f"{PAPER_LABEL} memo_index" in r["chosen"]]
     if memo:
-        out.append(f"The paper recipe's MEMO stopped at candidate index 0 (threshold 0: every label allowed) in "
-                   f"{memo.count(0)} of {len(memo)} runs.")
+        out.append(
+            f"The paper recipe's MEMO stopped at candidate index 0 (threshold 0: every label allowed) in "
+            f"{memo.count(0)} of {len(memo)} runs."
+        )
     return " ".join(out)
 
 
 def markdown(summary, meta, methods, records):
     cfg = meta["config"]
     L = [BEGIN, "## DNN -> small DNN: CREMBO against knowledge distillation\n"]
-    L.append(f"Generated by `{meta['command']}` on {meta['date']}: {meta['mode']} mode, {cfg['seeds']} seeds "
-             f"({cfg['first_seed']}..{cfg['first_seed'] + cfg['seeds'] - 1}), torch {meta['torch']}, "
-             f"{meta['n_jobs']} worker processes, {meta['wall_seconds'] / 60:.1f} min wall, "
-             f"{meta['cpu_seconds'] / 60:.1f} min CPU (machine load average at the end: {meta['load_average']}).\n")
+    L.append(
+        f"Generated by `{meta['command']}` on {meta['date']}: {meta['mode']} mode, {cfg['seeds']} seeds "
+        f"({cfg['first_seed']}..{cfg['first_seed'] + cfg['seeds'] - 1}), torch {meta['torch']}, "
+        f"{meta['n_jobs']} worker processes, {meta['wall_seconds'] / 60:.1f} min wall, "
+        f"{meta['cpu_seconds'] / 60:.1f} min CPU (machine load average at the end: {meta['load_average']}).\n"
+    )
     L.append(
         "Protocol (`benchmarks/paper_torch.py`): per data set one common stratified 25% test set; per seed the rest "
         "is split 85/15 into train/validation, a teacher MLP (256-256) is trained, and every method trains its "
@@ -364,13 +442,16 @@ def markdown(summary, meta, methods, records):
         f"{list(TEMPERATURES)}, CREMBO's threshold, CREMBO + KD's weight in {list(KD_WEIGHTS)} (at CREMBO's threshold "
         "and KD's T). Synthetic sets have 20% symmetric noise on the train/validation labels (clean test labels). "
         f"Students: {', '.join(f'{s} = hidden {list(STUDENTS[s])}' for s in cfg['students'])}. "
-        "CREMBO: `crembo.torch.crembo_net` with `recipe=\"ours\"` (`OUR_RECIPE`: beliefs clipped at 0.01 / 0.9, 10 "
+        'CREMBO: `crembo.torch.crembo_net` with `recipe="ours"` (`OUR_RECIPE`: beliefs clipped at 0.01 / 0.9, 10 '
         "candidate thresholds spread over the values, no MEMO, the loss -- BCE or the set loss -- chosen on "
-        "validation with the threshold).\n")
-    L.append("Accuracy: mean test accuracy (%) over seeds ± the half-width of its 95% t-interval. Agreement: mean "
-             "pairwise agreement (%) of the students of different seeds on the common test set (the paper's "
-             "robustness measure; higher is more stable). CPU: seconds per seed to train the method's students "
-             "(all the fits of its search).\n")
+        "validation with the threshold).\n"
+    )
+    L.append(
+        "Accuracy: mean test accuracy (%) over seeds ± the half-width of its 95% t-interval. Agreement: mean "
+        "pairwise agreement (%) of the students of different seeds on the common test set (the paper's "
+        "robustness measure; higher is more stable). CPU: seconds per seed to train the method's students "
+        "(all the fits of its search).\n"
+    )
     for key, entry in summary.items():
         L.append(f"### {key} ({entry['n_seeds']} seeds)\n")
         L.append(
@@ -382,15 +463,21 @@ def markdown(summary, meta, methods, records):
             label = m if e["n_seeds"] == entry["n_seeds"] else f"{m} ({e['n_seeds']} seeds)"
             c = "" if m == "CREMBO" else _fmt_wtl(entry["vs"]["CREMBO"][m])
             ck = "" if m == "CREMBO + KD" else _fmt_wtl(entry["vs"]["CREMBO + KD"][m])
-            L.append(f"| {label} | {_pct(e['accuracy_mean'], 2)} ± {_pct(e['accuracy_ci95'], 2)} | "
-                     f"{_pct(e['accuracy_std'], 2)} | {_pct(e['agreement'])} | {e['cpu_seconds']:.1f} | "
-                     f"{e['n_fits']:.1f} | {c} | {ck} |")
+            L.append(
+                f"| {label} | {_pct(e['accuracy_mean'], 2)} ± {_pct(e['accuracy_ci95'], 2)} | "
+                f"{_pct(e['accuracy_std'], 2)} | {_pct(e['agreement'])} | {e['cpu_seconds']:.1f} | "
+                f"{e['n_fits']:.1f} | {c} | {ck} |"
+            )
         L.append("")
     L.append("### Verdict on the target (CREMBO or CREMBO + KD at least as accurate as the best KD, and more stable)\n")
-    L.append("The best KD is the better on average of KD(best T) (soft targets only, as in the issue) and "
-             f"KD+CE(best T) (Hinton's mix with cross-entropy on the true labels, weight {HINTON_ALPHA}).\n")
-    L.append("| data set / student | best of CREMBO, CREMBO + KD (%) | best KD (%) | at least as accurate | "
-             "agreement: CREMBO / CREMBO + KD / best KD (%) | more stable |")
+    L.append(
+        "The best KD is the better on average of KD(best T) (soft targets only, as in the issue) and "
+        f"KD+CE(best T) (Hinton's mix with cross-entropy on the true labels, weight {HINTON_ALPHA}).\n"
+    )
+    L.append(
+        "| data set / student | best of CREMBO, CREMBO + KD (%) | best KD (%) | at least as accurate | "
+        "agreement: CREMBO / CREMBO + KD / best KD (%) | more stable |"
+    )
     L.append("|---|---|---|---|---|---|")
     n_acc = n_ok = 0
     for key, entry in summary.items():
@@ -406,20 +493,24 @@ def markdown(summary, meta, methods, records):
             f"{'yes' if ok else 'no'} | {_pct(e['CREMBO']['agreement'])} / {_pct(e['CREMBO + KD']['agreement'])} / "
             f"{_pct(e[kd]['agreement'])} | {'yes' if stable else 'no'} |"
         )
-    L.append(f"\nAt least as accurate as the best KD on {n_acc} of {len(summary)} data set / student pairs; "
-             f"also more stable (higher agreement of the more accurate of CREMBO, CREMBO + KD) on {n_ok}.\n")
+    L.append(
+        f"\nAt least as accurate as the best KD on {n_acc} of {len(summary)} data set / student pairs; "
+        f"also more stable (higher agreement of the more accurate of CREMBO, CREMBO + KD) on {n_ok}.\n"
+    )
     variants = [m for m in methods if m == "CREMBO" or m in ABLATIONS]
     if len(variants) > 1:
         L.append("### Which part of the recipe matters: CREMBO variants, mean test accuracy (%)\n")
-        L.append("CREMBO's recipe (`crembo.torch.OUR_RECIPE`) differs from the paper's (`PAPER_RECIPE`: BCE on the "
-                 "allowed sets, beliefs clipped at 0.01 / 0.9, MEMO's binary search, then every delta-th distinct "
-                 "clipped value from MEMO's index up, delta grown here so that at most 8 students are scanned) in "
-                 "three parts: no MEMO, 10 candidates spread over the values, and the loss (BCE or the set loss) "
-                 "chosen on validation with the threshold. 'BCE only' and 'set loss only' are CREMBO's own scan "
-                 "restricted to one loss, so paper -> BCE only is the effect of the candidates (and MEMO), and BCE "
-                 "only -> CREMBO that of adding the set loss. Means over the seeds every variant ran on (the first "
-                 f"{cfg['ablation_seeds']}: the paper recipe's MEMO search is costly); last column: mean difference "
-                 "to the paper recipe over the data set / student pairs.\n")
+        L.append(
+            "CREMBO's recipe (`crembo.torch.OUR_RECIPE`) differs from the paper's (`PAPER_RECIPE`: BCE on the "
+            "allowed sets, beliefs clipped at 0.01 / 0.9, MEMO's binary search, then every delta-th distinct "
+            "clipped value from MEMO's index up, delta grown here so that at most 8 students are scanned) in "
+            "three parts: no MEMO, 10 candidates spread over the values, and the loss (BCE or the set loss) "
+            "chosen on validation with the threshold. 'BCE only' and 'set loss only' are CREMBO's own scan "
+            "restricted to one loss, so paper -> BCE only is the effect of the candidates (and MEMO), and BCE "
+            "only -> CREMBO that of adding the set loss. Means over the seeds every variant ran on (the first "
+            f"{cfg['ablation_seeds']}: the paper recipe's MEMO search is costly); last column: mean difference "
+            "to the paper recipe over the data set / student pairs.\n"
+        )
         keys = list(summary)
         L.append("| variant | " + " | ".join(keys) + " | mean Δ vs paper (points) |")
         L.append("|---|" + "---|" * (len(keys) + 1))
@@ -447,8 +538,10 @@ def markdown(summary, meta, methods, records):
         L.append(meta["notes"] + "\n")
     if meta["mode"] == "full":
         L.append(READING + "\n")
-    L.append(f"Every record (per data set, seed and student: accuracies, validation accuracies, chosen "
-             f"hyper-parameters, fits, epochs, CPU and wall seconds) is in `{meta['json_path']}`.")
+    L.append(
+        f"Every record (per data set, seed and student: accuracies, validation accuracies, chosen "
+        f"hyper-parameters, fits, epochs, CPU and wall seconds) is in `{meta['json_path']}`."
+    )
     L.append(END)
     return "\n".join(L)
 
@@ -466,8 +559,13 @@ def write_section(md_path, section):
 
 
 def method_order(cfg):
-    base = (["Teacher", "BM", "VT"] + [f"KD(T={T:g})" for T in TEMPERATURES] + ["KD(best T)"]
-            + [f"KD+CE(T={T:g})" for T in TEMPERATURES] + ["KD+CE(best T)", "CREMBO", "CREMBO + KD"])
+    base = (
+        ["Teacher", "BM", "VT"]
+        + [f"KD(T={T:g})" for T in TEMPERATURES]
+        + ["KD(best T)"]
+        + [f"KD+CE(T={T:g})" for T in TEMPERATURES]
+        + ["KD+CE(best T)", "CREMBO", "CREMBO + KD"]
+    )
     return base + (list(ABLATIONS) if cfg["ablations"] else [])
 
 
@@ -539,16 +637,32 @@ def main(argv=None):
     records.sort(key=lambda r: (cfg["datasets"].index(r["dataset"]), r["seed"], cfg["students"].index(r["student"])))
     methods = method_order(cfg)
     summary = summarise(records, preds, methods)
-    cpu = time.process_time() - cpu0 + sum(sum(r["cpu_seconds"].values()) for r in records) + sum(
-        r["teacher_cpu_seconds"] for r in records if r["student"] == cfg["students"][0])
+    cpu = (
+        time.process_time()
+        - cpu0
+        + sum(sum(r["cpu_seconds"].values()) for r in records)
+        + sum(r["teacher_cpu_seconds"] for r in records if r["student"] == cfg["students"][0])
+    )
     json_path = Path(args.json)
     cmd = "python benchmarks/paper_torch.py" + (" " + " ".join(sys.argv[1:]) if argv is None and sys.argv[1:] else "")
-    meta = {"command": cmd, "mode": mode, "config": cfg, "n_jobs": n_jobs, "torch": torch.__version__,
-            "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
-            "wall_seconds": wall, "cpu_seconds": cpu, "load_average": [round(x, 1) for x in os.getloadavg()],
-            "json_path": os.path.relpath(json_path.resolve(), ROOT), "crembo_recipe": repr(CREMBO_RECIPE),
-            "ablations": {k: repr(v) for k, v in ABLATIONS.items()}, "train": TRAIN, "teacher": TEACHER,
-            "students": STUDENTS, "notes": NOTES}
+    meta = {
+        "command": cmd,
+        "mode": mode,
+        "config": cfg,
+        "n_jobs": n_jobs,
+        "torch": torch.__version__,
+        "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "wall_seconds": wall,
+        "cpu_seconds": cpu,
+        "load_average": [round(x, 1) for x in os.getloadavg()],
+        "json_path": os.path.relpath(json_path.resolve(), ROOT),
+        "crembo_recipe": repr(CREMBO_RECIPE),
+        "ablations": {k: repr(v) for k, v in ABLATIONS.items()},
+        "train": TRAIN,
+        "teacher": TEACHER,
+        "students": STUDENTS,
+        "notes": NOTES,
+    }
     json_path.parent.mkdir(parents=True, exist_ok=True)
     with open(json_path, "w") as fh:
         json.dump({"meta": meta, "summary": summary, "records": records}, fh, indent=1, default=float)

@@ -100,8 +100,14 @@ def make_pool(k, n_max, seed=0):
     from sklearn.datasets import make_classification
 
     X, y = make_classification(
-        n_samples=n_max + N_TEST, n_features=FEATURES, n_informative=12, n_redundant=4, n_classes=k,
-        n_clusters_per_class=2, class_sep=1.0, random_state=seed,
+        n_samples=n_max + N_TEST,
+        n_features=FEATURES,
+        n_informative=12,
+        n_redundant=4,
+        n_classes=k,
+        n_clusters_per_class=2,
+        class_sep=1.0,
+        random_state=seed,
     )
     return X, y
 
@@ -131,16 +137,27 @@ def prepare_k(k, sizes, workdir, seed=0):
     joblib.dump(forest, d / "teacher.joblib")
     test_acc = float(np.mean(forest.predict(X[-N_TEST:]) == y[-N_TEST:]))
     nodes = int(sum(e.tree_.node_count for e in forest.estimators_))
-    return {"k": k, "data_seconds": gen_seconds, "teacher_fit_seconds": fit_seconds, "teacher_rows": TEACHER_ROWS,
-            "teacher_test_accuracy": test_acc, "forest_nodes": nodes}
+    return {
+        "k": k,
+        "data_seconds": gen_seconds,
+        "teacher_fit_seconds": fit_seconds,
+        "teacher_rows": TEACHER_ROWS,
+        "teacher_test_accuracy": test_acc,
+        "forest_nodes": nodes,
+    }
 
 
 def load(workdir, k, n):
     import joblib
 
     d = Path(workdir) / f"k{k}"
-    return (np.load(d / f"X_{n}.npy"), np.load(d / f"y_{n}.npy"), np.load(d / "X_test.npy"),
-            np.load(d / "y_test.npy"), joblib.load(d / "teacher.joblib"))
+    return (
+        np.load(d / f"X_{n}.npy"),
+        np.load(d / f"y_{n}.npy"),
+        np.load(d / "X_test.npy"),
+        np.load(d / "y_test.npy"),
+        joblib.load(d / "teacher.joblib"),
+    )
 
 
 # ----------------------------------------------------------------------------- memory model
@@ -189,8 +206,13 @@ def run_ours(workdir, k, n, thresholds, n_jobs, seed, belief_dtype):
     rss0 = _rss_bytes()
     tracemalloc.start()
     est = crembo.CREMBOClassifier(
-        teacher=forest, student=student, thresholds=thresholds, belief_dtype=belief_dtype, n_jobs=n_jobs,
-        random_state=seed, selection="paper",
+        teacher=forest,
+        student=student,
+        thresholds=thresholds,
+        belief_dtype=belief_dtype,
+        n_jobs=n_jobs,
+        random_state=seed,
+        selection="paper",
     )
     t0 = time.perf_counter()
     est.fit(X, y)
@@ -211,25 +233,53 @@ def run_ours(workdir, k, n, thresholds, n_jobs, seed, belief_dtype):
     acc = float(np.mean(est.predict(X_te) == y_te))
     t = est.timings_
     return {
-        "method": "ours", "oracle": oracle_name, "thresholds": thresholds, "belief_dtype": belief_dtype,
-        "n_jobs": n_jobs, "n_train": len(tr), "k": k, "n": n,
-        "seconds": {"belief": t["belief"], "teacher_validation": t["teacher_validation"], "prepare": t["prepare"],
-                    "memo": t["memo"], "scan": t["scan"], "final_fit": final_seconds,
-                    "test_predict": time.perf_counter() - t0, "fit_total": fit_wall},
+        "method": "ours",
+        "oracle": oracle_name,
+        "thresholds": thresholds,
+        "belief_dtype": belief_dtype,
+        "n_jobs": n_jobs,
+        "n_train": len(tr),
+        "k": k,
+        "n": n,
+        "seconds": {
+            "belief": t["belief"],
+            "teacher_validation": t["teacher_validation"],
+            "prepare": t["prepare"],
+            "memo": t["memo"],
+            "scan": t["scan"],
+            "final_fit": final_seconds,
+            "test_predict": time.perf_counter() - t0,
+            "fit_total": fit_wall,
+        },
         "target_seconds": t["belief"] + t["prepare"] + t["memo"] + t["scan"],
-        "n_thresholds": len(est.memo_.thresholds), "memo_index": int(est.memo_.index),
-        "memo_calls": len(est.memo_.trace), "scan_fits": len(est.scan_.indices),
+        "n_thresholds": len(est.memo_.thresholds),
+        "memo_index": int(est.memo_.index),
+        "memo_calls": len(est.memo_.trace),
+        "scan_fits": len(est.scan_.indices),
         "seconds_per_scan_fit": float(np.mean(est.scan_.seconds)),
-        "threshold": est.threshold_, "memo_threshold": est.memo_threshold_,
-        "test_accuracy": acc, "validation_accuracy": est.validation_score_,
+        "threshold": est.threshold_,
+        "memo_threshold": est.memo_threshold_,
+        "test_accuracy": acc,
+        "validation_accuracy": est.validation_score_,
         "final_fit_reproduces_student": same,
-        "memory": {"tracemalloc_peak_bytes": peak_fit, "rss_before_fit_bytes": rss0, "peak_rss_bytes": maxrss_fit,
-                   "rss_peak_beyond_data_bytes": maxrss_fit - rss0, "peak_rss_reset": hwm_reset,
-                   "data_bytes": X.nbytes + y.nbytes,
-                   "model_peak_bytes": predicted_peak_bytes(
-                       n, len(tr), X.shape[1], k, np.dtype(belief_dtype).itemsize, n_jobs,
-                       getattr(prepared, "total_bins", 0),
-                       sum(e.tree_.node_count for e in forest.estimators_))},
+        "memory": {
+            "tracemalloc_peak_bytes": peak_fit,
+            "rss_before_fit_bytes": rss0,
+            "peak_rss_bytes": maxrss_fit,
+            "rss_peak_beyond_data_bytes": maxrss_fit - rss0,
+            "peak_rss_reset": hwm_reset,
+            "data_bytes": X.nbytes + y.nbytes,
+            "model_peak_bytes": predicted_peak_bytes(
+                n,
+                len(tr),
+                X.shape[1],
+                k,
+                np.dtype(belief_dtype).itemsize,
+                n_jobs,
+                getattr(prepared, "total_bins", 0),
+                sum(e.tree_.node_count for e in forest.estimators_),
+            ),
+        },
     }
 
 
@@ -283,9 +333,15 @@ def run_reference(workdir, k, n, seed, budget, ours):
     per_fit = fit_measured * (n_tr * math.log(n_tr)) / (fit_rows * math.log(fit_rows))
     n_fits = ours["memo_calls"] + ours["scan_fits"]
     estimate = belief_est + per_fit * n_fits
-    out["estimate"] = {"belief_seconds": belief_est, "belief_measured_rows": m, "fit_seconds": fit_measured,
-                       "fit_measured_rows": fit_rows, "seconds_per_fit": per_fit, "n_fits": n_fits,
-                       "total_seconds": estimate}
+    out["estimate"] = {
+        "belief_seconds": belief_est,
+        "belief_measured_rows": m,
+        "fit_seconds": fit_measured,
+        "fit_measured_rows": fit_rows,
+        "seconds_per_fit": per_fit,
+        "n_fits": n_fits,
+        "total_seconds": estimate,
+    }
     if estimate > budget:
         out.update(ran=False, total_seconds=estimate, note="extrapolated (estimate over the budget)")
         return out
@@ -333,8 +389,13 @@ def run_reference(workdir, k, n, seed, budget, ours):
     remaining = (len(thr) - lo) - scanned
     total = time.perf_counter() - start
     out.update(
-        ran=remaining == 0, n_thresholds=len(thr), memo_index=int(lo), memo_calls=memo_calls, scan_fits=scanned,
-        seconds={"belief": t_belief, "memo": t_memo, "scan": t_scan}, seconds_per_fit=float(np.mean(fit_times)),
+        ran=remaining == 0,
+        n_thresholds=len(thr),
+        memo_index=int(lo),
+        memo_calls=memo_calls,
+        scan_fits=scanned,
+        seconds={"belief": t_belief, "memo": t_memo, "scan": t_scan},
+        seconds_per_fit=float(np.mean(fit_times)),
         rss_peak_beyond_data_bytes=_peak_rss_bytes() - rss0,
     )
     if remaining:
@@ -352,8 +413,9 @@ def run_reference(workdir, k, n, seed, budget, ours):
 
 def worker(args):
     if args.worker == "ours":
-        res = run_ours(args.workdir, args.k, args.n, _thr_arg(args.thresholds), args.n_jobs, args.seed,
-                       args.belief_dtype)
+        res = run_ours(
+            args.workdir, args.k, args.n, _thr_arg(args.thresholds), args.n_jobs, args.seed, args.belief_dtype
+        )
     else:
         res = run_reference(args.workdir, args.k, args.n, args.seed, args.ref_budget, json.loads(args.ours))
     Path(args.out).write_text(json.dumps(res))
@@ -366,8 +428,21 @@ def _thr_arg(s):
 def spawn(args, extra):
     with tempfile.NamedTemporaryFile(suffix=".json", delete=False, dir=args.workdir) as f:
         out = f.name
-    cmd = [sys.executable, __file__, "--workdir", args.workdir, "--out", out, "--n-jobs", str(args.n_jobs),
-           "--seed", str(args.seed), "--ref-budget", str(args.ref_budget), *extra]
+    cmd = [
+        sys.executable,
+        __file__,
+        "--workdir",
+        args.workdir,
+        "--out",
+        out,
+        "--n-jobs",
+        str(args.n_jobs),
+        "--seed",
+        str(args.seed),
+        "--ref-budget",
+        str(args.ref_budget),
+        *extra,
+    ]
     subprocess.run(cmd, check=True)
     return json.loads(Path(out).read_text())
 
@@ -384,24 +459,49 @@ def report(results):
         s = r["seconds"]
         ref = next((x for x in results if x["method"] == "reference" and x["n"] == r["n"] and x["k"] == r["k"]), None)
         ref_total = ref["total_seconds"] if ref else float("nan")
-        rows.append([
-            f"{r['n']:,}", r["k"], r["thresholds"] if r["belief_dtype"] == "float64" else f"{r['thresholds']} (f32)",
-            r["n_thresholds"], f"{s['belief']:.1f}", f"{s['prepare']:.1f}",
-            f"{s['memo']:.1f}", f"{s['scan']:.1f}", f"{s['final_fit']:.1f}", f"{r['target_seconds']:.1f}",
-            "-" if ref is None else f"{ref_total:.0f}" + ("" if ref.get("ran") else " (extrap.)"),
-            "-" if ref is None else f"{ref_total / r['target_seconds']:.1f}x",
-            mib(r["memory"]["tracemalloc_peak_bytes"]),
-            mib(r["memory"]["model_peak_bytes"]) if "model_peak_bytes" in r["memory"] else "-",
-            mib(r["memory"]["rss_peak_beyond_data_bytes"]),
-            mib(ref["rss_peak_beyond_data_bytes"]) if ref and "rss_peak_beyond_data_bytes" in ref else "-",
-            f"{r['test_accuracy']:.4f}",
-            f"{ref['test_accuracy']:.4f}" if ref and "test_accuracy" in ref else "-",
-        ])
+        rows.append(
+            [
+                f"{r['n']:,}",
+                r["k"],
+                r["thresholds"] if r["belief_dtype"] == "float64" else f"{r['thresholds']} (f32)",
+                r["n_thresholds"],
+                f"{s['belief']:.1f}",
+                f"{s['prepare']:.1f}",
+                f"{s['memo']:.1f}",
+                f"{s['scan']:.1f}",
+                f"{s['final_fit']:.1f}",
+                f"{r['target_seconds']:.1f}",
+                "-" if ref is None else f"{ref_total:.0f}" + ("" if ref.get("ran") else " (extrap.)"),
+                "-" if ref is None else f"{ref_total / r['target_seconds']:.1f}x",
+                mib(r["memory"]["tracemalloc_peak_bytes"]),
+                mib(r["memory"]["model_peak_bytes"]) if "model_peak_bytes" in r["memory"] else "-",
+                mib(r["memory"]["rss_peak_beyond_data_bytes"]),
+                mib(ref["rss_peak_beyond_data_bytes"]) if ref and "rss_peak_beyond_data_bytes" in ref else "-",
+                f"{r['test_accuracy']:.4f}",
+                f"{ref['test_accuracy']:.4f}" if ref and "test_accuracy" in ref else "-",
+            ]
+        )
     return markdown_table(
-        ["n", "k", "thresholds", "cands", "belief s", "bin s", "MEMO s", "scan s", "final fit s",
-         "belief+MEMO+scan s", "reference s", "speed-up", "traced MiB", "model MiB", "RSS MiB", "ref RSS MiB",
-         "test acc",
-         "ref test acc"],
+        [
+            "n",
+            "k",
+            "thresholds",
+            "cands",
+            "belief s",
+            "bin s",
+            "MEMO s",
+            "scan s",
+            "final fit s",
+            "belief+MEMO+scan s",
+            "reference s",
+            "speed-up",
+            "traced MiB",
+            "model MiB",
+            "RSS MiB",
+            "ref RSS MiB",
+            "test acc",
+            "ref test acc",
+        ],
         rows,
     )
 
@@ -413,46 +513,77 @@ def main_scale(args):
     own_dir = args.workdir is None
     args.workdir = args.workdir or tempfile.mkdtemp(prefix="crembo_scale_")
     out_path = Path(args.json or RESULTS_DIR / ("scale_quick.json" if args.quick else "scale.json"))
-    payload = {"command": "python benchmarks/scale.py" + (" --quick" if args.quick else ""),
-               "machine": machine_info(), "teachers": [], "results": []}
+    payload = {
+        "command": "python benchmarks/scale.py" + (" --quick" if args.quick else ""),
+        "machine": machine_info(),
+        "teachers": [],
+        "results": [],
+    }
     try:
         for k in ks:
             info = prepare_k(k, sizes, args.workdir, args.seed)
             payload["teachers"].append(info)
-            print(f"k={k}: data {info['data_seconds']:.1f} s, teacher fit on {TEACHER_ROWS:,} rows "
-                  f"{info['teacher_fit_seconds']:.1f} s (excluded), teacher test accuracy "
-                  f"{info['teacher_test_accuracy']:.4f}", flush=True)
+            print(
+                f"k={k}: data {info['data_seconds']:.1f} s, teacher fit on {TEACHER_ROWS:,} rows "
+                f"{info['teacher_fit_seconds']:.1f} s (excluded), teacher test accuracy "
+                f"{info['teacher_test_accuracy']:.4f}",
+                flush=True,
+            )
             for n in sizes:
                 ours_unique = None
                 for var in variants:
                     for dtype in args.belief_dtype.split(","):
                         thr = "unique" if var == "unique" else var.lstrip("q")
-                        r = spawn(args, ["--worker", "ours", "--k", str(k), "--n", str(n), "--thresholds", thr,
-                                         "--belief-dtype", dtype])
+                        r = spawn(
+                            args,
+                            [
+                                "--worker",
+                                "ours",
+                                "--k",
+                                str(k),
+                                "--n",
+                                str(n),
+                                "--thresholds",
+                                thr,
+                                "--belief-dtype",
+                                dtype,
+                            ],
+                        )
                         payload["results"].append(r)
                         ours_unique = ours_unique or (r if var == "unique" else None)
-                        print(f"  ours n={n:,} k={k} thresholds={thr} {dtype}: belief+MEMO+scan "
-                              f"{r['target_seconds']:.1f} s, test acc {r['test_accuracy']:.4f}", flush=True)
+                        print(
+                            f"  ours n={n:,} k={k} thresholds={thr} {dtype}: belief+MEMO+scan "
+                            f"{r['target_seconds']:.1f} s, test acc {r['test_accuracy']:.4f}",
+                            flush=True,
+                        )
                         write_json(out_path, payload)
                 if not args.no_reference and ours_unique is not None:
                     ours_info = {key: ours_unique[key] for key in ("memo_calls", "scan_fits")}
-                    r = spawn(args, ["--worker", "reference", "--k", str(k), "--n", str(n), "--ours",
-                                     json.dumps(ours_info)])
+                    r = spawn(
+                        args, ["--worker", "reference", "--k", str(k), "--n", str(n), "--ours", json.dumps(ours_info)]
+                    )
                     payload["results"].append(r)
-                    print(f"  reference n={n:,} k={k}: {r['total_seconds']:.0f} s"
-                          f"{'' if r.get('ran') else ' (extrapolated)'}", flush=True)
+                    print(
+                        f"  reference n={n:,} k={k}: {r['total_seconds']:.0f} s"
+                        f"{'' if r.get('ran') else ' (extrapolated)'}",
+                        flush=True,
+                    )
                     write_json(out_path, payload)
     finally:
         if own_dir:
             import shutil
 
             shutil.rmtree(args.workdir, ignore_errors=True)
-    big = [r for r in payload["results"] if r["method"] == "ours" and r["n"] == 2_000_000 and r["k"] == 10
-           and r["thresholds"] == "unique"]
+    big = [
+        r
+        for r in payload["results"]
+        if r["method"] == "ours" and r["n"] == 2_000_000 and r["k"] == 10 and r["thresholds"] == "unique"
+    ]
     if big:
         r = big[0]
         payload["target"] = {
-            "belief_memo_scan_seconds": r["target_seconds"], "seconds_met": r["target_seconds"] < TARGET_SECONDS,
+            "belief_memo_scan_seconds": r["target_seconds"],
+            "seconds_met": r["target_seconds"] < TARGET_SECONDS,
             "rss_peak_beyond_data_bytes": r["memory"]["rss_peak_beyond_data_bytes"],
             "memory_met": r["memory"]["rss_peak_beyond_data_bytes"] < TARGET_BYTES,
         }
@@ -480,34 +611,63 @@ def main_thresholds(args):
     X, y = load_digits(return_X_y=True)
     X = X / 16.0
     rows = []
-    out = {"command": "python benchmarks/scale.py --thresholds-study", "machine": machine_info(), "runs": [],
-           "note": "quantiles-only m: the m order statistics of the unique values of the teacher's belief on "
-                   "the whole training part (CREMBO's belief is on its 85% split), passed as an array"}
+    out = {
+        "command": "python benchmarks/scale.py --thresholds-study",
+        "machine": machine_info(),
+        "runs": [],
+        "note": "quantiles-only m: the m order statistics of the unique values of the teacher's belief on "
+        "the whole training part (CREMBO's belief is on its 85% split), passed as an array",
+    }
     for seed in range(args.study_seeds):
         X_tr, X_te, y_tr, y_te = train_test_split(X, y, test_size=0.3, stratify=y, random_state=seed)
         mlp = MLPClassifier(hidden_layer_sizes=(64,), max_iter=400, random_state=seed).fit(X_tr, y_tr)
         teacher_acc = float(np.mean(mlp.predict(X_te) == y_te))
         u = np.unique(mlp.predict_proba(X_tr))
-        variants = [("unique", "unique"), ("128", 128), ("32", 32),
-                    ("quantiles-only 128", quantile_candidates(u, 128)),
-                    ("quantiles-only 32", quantile_candidates(u, 32))]
+        variants = [
+            ("unique", "unique"),
+            ("128", 128),
+            ("32", 32),
+            ("quantiles-only 128", quantile_candidates(u, 128)),
+            ("quantiles-only 32", quantile_candidates(u, 32)),
+        ]
         for name, thr in variants:
             student, oracle_name = native_student(args.n_jobs)
             t0 = time.perf_counter()
-            est = crembo.CREMBOClassifier(teacher=mlp, student=student, thresholds=thr, n_jobs=args.n_jobs,
-                                          random_state=seed, selection="paper").fit(X_tr, y_tr)
+            est = crembo.CREMBOClassifier(
+                teacher=mlp, student=student, thresholds=thr, n_jobs=args.n_jobs, random_state=seed, selection="paper"
+            ).fit(X_tr, y_tr)
             sec = time.perf_counter() - t0
-            r = {"seed": seed, "thresholds": name, "seconds": sec, "n_candidates": len(est.memo_.thresholds),
-                 "scan_fits": len(est.scan_.indices), "threshold": est.threshold_,
-                 "test_accuracy": float(np.mean(est.predict(X_te) == y_te)), "teacher_test_accuracy": teacher_acc,
-                 "oracle": oracle_name}
+            r = {
+                "seed": seed,
+                "thresholds": name,
+                "seconds": sec,
+                "n_candidates": len(est.memo_.thresholds),
+                "scan_fits": len(est.scan_.indices),
+                "threshold": est.threshold_,
+                "test_accuracy": float(np.mean(est.predict(X_te) == y_te)),
+                "teacher_test_accuracy": teacher_acc,
+                "oracle": oracle_name,
+            }
             out["runs"].append(r)
             print(r, flush=True)
-            rows.append([seed, name, r["n_candidates"], r["scan_fits"], f"{sec:.1f}", f"{r['threshold']:.4g}",
-                         f"{r['test_accuracy']:.4f}", f"{teacher_acc:.4f}"])
+            rows.append(
+                [
+                    seed,
+                    name,
+                    r["n_candidates"],
+                    r["scan_fits"],
+                    f"{sec:.1f}",
+                    f"{r['threshold']:.4g}",
+                    f"{r['test_accuracy']:.4f}",
+                    f"{teacher_acc:.4f}",
+                ]
+            )
     path = write_json(RESULTS_DIR / "scale_thresholds.json", out)
-    print(markdown_table(["seed", "thresholds", "candidates", "scan fits", "seconds", "chosen d", "test acc",
-                          "teacher acc"], rows))
+    print(
+        markdown_table(
+            ["seed", "thresholds", "candidates", "scan fits", "seconds", "chosen d", "test acc", "teacher acc"], rows
+        )
+    )
     print(f"wrote {path}")
 
 
@@ -519,8 +679,9 @@ def main(argv=None):
     ap.add_argument("--sizes", default="20000,200000,2000000", help="full mode: comma list of n")
     ap.add_argument("--ks", default="10,100", help="full mode: comma list of k")
     ap.add_argument("--variants", default="unique,q32", help="comma list of unique / q<m> threshold variants")
-    ap.add_argument("--belief-dtype", default="float64",
-                    help="float64, float32, or a comma list (each variant runs with each)")
+    ap.add_argument(
+        "--belief-dtype", default="float64", help="float64, float32, or a comma list (each variant runs with each)"
+    )
     ap.add_argument("--no-reference", action="store_true")
     ap.add_argument("--ref-budget", type=float, default=600.0, help="seconds the reference may run")
     ap.add_argument("--n-jobs", type=int, default=2)

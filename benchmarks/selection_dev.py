@@ -61,12 +61,18 @@ VARIANTS = {
     "hold-high-clip-w": ("in", "native", _spec(folds=1, clip=True, tie="high")),
     "cv5-high-clip-w-bm": ("in", "native", _spec(folds=5, clip=True, tie="high", true_labels=True)),
     "cv5-high-clip-L": ("in", "native", _spec(folds=5, clip=True, tie="high", class_weights=("labels", None))),
-    "cv5-high-clip-L-1se": ("in", "native", _spec(folds=5, clip=True, tie="high", one_se=True,
-                                                  class_weights=("labels", None))),
+    "cv5-high-clip-L-1se": (
+        "in",
+        "native",
+        _spec(folds=5, clip=True, tie="high", one_se=True, class_weights=("labels", None)),
+    ),
     "cv5-high-end-w": ("in", "native", _spec(folds=5, clip="end", tie="high")),
     "cv5-high-clip-w-s32": ("in", "native", _spec(folds=5, clip=True, tie="high", max_scan=32)),
-    "cv5-high-clip-BLN": ("in", "native", _spec(folds=5, clip=True, tie="high",
-                                                class_weights=("balanced", "labels", None))),
+    "cv5-high-clip-BLN": (
+        "in",
+        "native",
+        _spec(folds=5, clip=True, tie="high", class_weights=("balanced", "labels", None)),
+    ),
     "cv5-high-clip-w-bm-1se": ("in", "native", _spec(folds=5, clip=True, tie="high", true_labels=True, one_se=True)),
     "cv5-fid-clip-w-bm": ("in", "native", _spec(folds=5, clip=True, tie="fidelity", true_labels=True)),
 }
@@ -93,16 +99,20 @@ def run_variant(name, X_tr, y_tr, X_te, beliefs, depth, seed):
     bkey, student, sel = VARIANTS[name]
     B = beliefs.get(bkey, beliefs["in"])
     selection = "paper" if sel == "paper" else SelectionSpec(**sel[1])
-    clf = crembo.CREMBOClassifier(teacher=B, student=make_student(student, depth, seed), selection=selection,
-                                  n_jobs=1, random_state=seed)
+    clf = crembo.CREMBOClassifier(
+        teacher=B, student=make_student(student, depth, seed), selection=selection, n_jobs=1, random_state=seed
+    )
     t0 = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         clf.fit(X_tr, y_tr)
     secs = time.perf_counter() - t0
-    return clf.predict(X_te), {"threshold": clf.threshold_, "seconds": secs,
-                               "student": getattr(clf, "student_", "student"),
-                               "pos_frac": float(clf.scan_.position / max(1, len(clf.scan_.indices) - 1))}
+    return clf.predict(X_te), {
+        "threshold": clf.threshold_,
+        "seconds": secs,
+        "student": getattr(clf, "student_", "student"),
+        "pos_frac": float(clf.scan_.position / max(1, len(clf.scan_.indices) - 1)),
+    }
 
 
 def _variant_key(name):
@@ -153,8 +163,15 @@ def summarise(records, variants):
     configs = {}
     for ds, kind, _rep, _fold, n_test, out in records:
         for d in DEPTHS:
-            c = configs.setdefault((ds, kind, d), {"n": [], "base": {b: [] for b in BASELINES},
-                                                    "v": {v: [] for v in variants}, "info": {v: [] for v in variants}})
+            c = configs.setdefault(
+                (ds, kind, d),
+                {
+                    "n": [],
+                    "base": {b: [] for b in BASELINES},
+                    "v": {v: [] for v in variants},
+                    "info": {v: [] for v in variants},
+                },
+            )
             c["n"].append(n_test)
             for b in BASELINES:
                 c["base"][b].append(out[(d, "_base")][b])
@@ -173,9 +190,15 @@ def summarise(records, variants):
             s = _grid.wtl(c["v"][v], c["base"][best])
             lost_sig = diff.mean() < -0.01 or (s["p"] < 0.05 and s["losses"] > s["wins"])
             won_sig = s["p"] < 0.05 and s["wins"] > s["losses"]
-            row["v"][v] = {"acc": acc.mean(), "diff": diff.mean(), **s, "lost_sig": lost_sig, "won_sig": won_sig,
-                           "seconds": float(np.mean([i["seconds"] for i in c["info"][v]])),
-                           "pos_frac": float(np.mean([i["pos_frac"] for i in c["info"][v]]))}
+            row["v"][v] = {
+                "acc": acc.mean(),
+                "diff": diff.mean(),
+                **s,
+                "lost_sig": lost_sig,
+                "won_sig": won_sig,
+                "seconds": float(np.mean([i["seconds"] for i in c["info"][v]])),
+                "pos_frac": float(np.mean([i["pos_frac"] for i in c["info"][v]])),
+            }
         table[key] = row
     return table
 
@@ -211,10 +234,18 @@ def robust_summary(records, variants):
     methods = list(BASELINES) + list(variants)
     print(f"{'config':28s} " + " ".join(f"{m[:14]:>14s}" for m in methods))
     for k in sorted(table):
-        print(f"{'/'.join(map(str, k)):28s} " + " ".join(f"{100 * table[k][m][0]:6.1f} ({100 * table[k][m][1]:4.1f})"
-                                                        for m in methods))
-    print(f"{'mean':28s} " + " ".join(f"{100 * np.mean([table[k][m][0] for k in table]):6.1f} "
-                                      f"({100 * np.mean([table[k][m][1] for k in table]):4.1f})" for m in methods))
+        print(
+            f"{'/'.join(map(str, k)):28s} "
+            + " ".join(f"{100 * table[k][m][0]:6.1f} ({100 * table[k][m][1]:4.1f})" for m in methods)
+        )
+    print(
+        f"{'mean':28s} "
+        + " ".join(
+            f"{100 * np.mean([table[k][m][0] for k in table]):6.1f} "
+            f"({100 * np.mean([table[k][m][1] for k in table]):4.1f})"
+            for m in methods
+        )
+    )
     return table
 
 
@@ -229,19 +260,25 @@ def print_summary(table, variants, detail):
                 e = r["v"][v]
                 mark = "!" if e["lost_sig"] else ("+" if e["won_sig"] else " ")
                 cells.append(f"{100 * e['diff']:+5.1f} {e['wins']:2d}/{e['losses']:2d}{mark:>3s}")
-            print(f"{k[0] + '/' + k[1] + '/d' + str(k[2]):28s} {r['best_baseline']:5s} {100 * r['best_acc']:5.1f} | "
-                  + " | ".join(f"{c:>14s}" for c in cells))
-    print(f"\n{'variant':24s} {'mean diff':>9s} {'won':>4s} {'lost':>4s} {'sig won':>7s} {'sig lost':>8s} "
-          f"{'folds W/T/L':>14s} {'worst':>6s} {'s/fit':>6s}")
+            print(
+                f"{k[0] + '/' + k[1] + '/d' + str(k[2]):28s} {r['best_baseline']:5s} {100 * r['best_acc']:5.1f} | "
+                + " | ".join(f"{c:>14s}" for c in cells)
+            )
+    print(
+        f"\n{'variant':24s} {'mean diff':>9s} {'won':>4s} {'lost':>4s} {'sig won':>7s} {'sig lost':>8s} "
+        f"{'folds W/T/L':>14s} {'worst':>6s} {'s/fit':>6s}"
+    )
     for v in variants:
         es = [table[k]["v"][v] for k in keys]
         w = sum(e["wins"] for e in es)
         t = sum(e["ties"] for e in es)
         lo = sum(e["losses"] for e in es)
-        print(f"{v:24s} {100 * np.mean([e['diff'] for e in es]):+9.2f} {sum(e['diff'] > 0 for e in es):4d} "
-              f"{sum(e['diff'] < 0 for e in es):4d} {sum(e['won_sig'] for e in es):7d} "
-              f"{sum(e['lost_sig'] for e in es):8d} {w:5d}/{t}/{lo} {100 * min(e['diff'] for e in es):+6.1f} "
-              f"{np.mean([e['seconds'] for e in es]):6.3f}")
+        print(
+            f"{v:24s} {100 * np.mean([e['diff'] for e in es]):+9.2f} {sum(e['diff'] > 0 for e in es):4d} "
+            f"{sum(e['diff'] < 0 for e in es):4d} {sum(e['won_sig'] for e in es):7d} "
+            f"{sum(e['lost_sig'] for e in es):8d} {w:5d}/{t}/{lo} {100 * min(e['diff'] for e in es):+6.1f} "
+            f"{np.mean([e['seconds'] for e in es]):6.3f}"
+        )
 
 
 def main(argv=None):
@@ -257,8 +294,11 @@ def main(argv=None):
     ap.add_argument("--n-jobs", type=int, default=2)
     ap.add_argument("--detail", action="store_true", help="one line per configuration")
     ap.add_argument("--list", action="store_true")
-    ap.add_argument("--robust", action="store_true",
-                    help="agreement of the students trained on the folds of a pool, on a common 15%% test set")
+    ap.add_argument(
+        "--robust",
+        action="store_true",
+        help="agreement of the students trained on the folds of a pool, on a common 15%% test set",
+    )
     ap.add_argument("--json", default=str(ROOT / "benchmarks" / "results" / "selection_dev.json"))
     args = ap.parse_args(argv)
     if args.list:
@@ -270,8 +310,11 @@ def main(argv=None):
         ap.error(f"unknown variants {unknown}; --list shows them")
     tasks = []
     for ds in args.datasets:
-        plan = (robust_plan(ds, args.folds, args.seed) if args.robust
-                else _grid.fold_plan(ds, args.reps, args.folds, args.seed))
+        plan = (
+            robust_plan(ds, args.folds, args.seed)
+            if args.robust
+            else _grid.fold_plan(ds, args.reps, args.folds, args.seed)
+        )
         for rep, fold, tr, te in plan:
             for kind in args.teachers:
                 tasks.append((ds, kind, rep, fold, tr, te, args.seed + 1000 * (rep if rep != "rob" else 9) + fold))
@@ -285,9 +328,16 @@ def main(argv=None):
         table = robust_summary(records, args.variants)
         print(f"\n{len(tasks)} tasks in {wall:.0f} s")
         path = Path(args.json).with_name(Path(args.json).stem + "_robust.json")
-        path.write_text(json.dumps({"command": "python benchmarks/selection_dev.py " + " ".join(
-            argv if argv is not None else sys.argv[1:]), "agreement_and_accuracy": {
-            "/".join(map(str, k)): v for k, v in table.items()}}, indent=1))
+        path.write_text(
+            json.dumps(
+                {
+                    "command": "python benchmarks/selection_dev.py "
+                    + " ".join(argv if argv is not None else sys.argv[1:]),
+                    "agreement_and_accuracy": {"/".join(map(str, k)): v for k, v in table.items()},
+                },
+                indent=1,
+            )
+        )
         return
     table = summarise(records, args.variants)
     print_summary(table, args.variants, args.detail)
@@ -296,12 +346,21 @@ def main(argv=None):
     old = json.loads(path.read_text()) if path.exists() else {}
     cmd = "python benchmarks/selection_dev.py " + " ".join(argv if argv is not None else sys.argv[1:])
     for v in args.variants:
-        old[v] = {"command": cmd, "definition": repr(VARIANTS[v]),
-                  "configs": {"/".join(map(str, k)): {"best_baseline": r["best_baseline"], "best_acc": r["best_acc"],
-                                                      **{f: r["v"][v][f] for f in ("acc", "diff", "wins", "ties",
-                                                                                   "losses", "p", "lost_sig", "won_sig",
-                                                                                   "seconds")}}
-                              for k, r in table.items()}}
+        old[v] = {
+            "command": cmd,
+            "definition": repr(VARIANTS[v]),
+            "configs": {
+                "/".join(map(str, k)): {
+                    "best_baseline": r["best_baseline"],
+                    "best_acc": r["best_acc"],
+                    **{
+                        f: r["v"][v][f]
+                        for f in ("acc", "diff", "wins", "ties", "losses", "p", "lost_sig", "won_sig", "seconds")
+                    },
+                }
+                for k, r in table.items()
+            },
+        }
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(old, indent=1, default=float))
 

@@ -49,8 +49,16 @@ def data(n, seed=77):
     from sklearn.datasets import make_classification
     from sklearn.ensemble import RandomForestClassifier
 
-    X, y = make_classification(n_samples=n + 20_000, n_features=20, n_informative=12, n_redundant=4, n_classes=10,
-                               n_clusters_per_class=2, class_sep=1.0, random_state=seed)
+    X, y = make_classification(
+        n_samples=n + 20_000,
+        n_features=20,
+        n_informative=12,
+        n_redundant=4,
+        n_classes=10,
+        n_clusters_per_class=2,
+        class_sep=1.0,
+        random_state=seed,
+    )
     path = _grid.cache_dir() / f"large-{n}-{seed}.npz"
     if path.exists():
         with np.load(path) as z:
@@ -91,17 +99,33 @@ def main(argv=None):
                 if v != "paper" and v.get("max_rows", 0) >= n:
                     continue  # a subsample as large as the data is the all-rows variant
                 spec = "paper" if v == "paper" else SelectionSpec(**v)
-                clf = crembo.CREMBOClassifier(teacher=belief, student=default_student().set_params(max_depth=depth),
-                                              selection=spec, random_state=0)
+                clf = crembo.CREMBOClassifier(
+                    teacher=belief,
+                    student=default_student().set_params(max_depth=depth),
+                    selection=spec,
+                    random_state=0,
+                )
                 t = time.perf_counter()
                 clf.fit(X_tr, y_tr)
                 secs = time.perf_counter() - t
                 acc = float(clf.score(X_te, y_te))
-                results.append({"n": n, "depth": depth, "method": name, "seconds": secs, "test_accuracy": acc,
-                                "threshold": clf.threshold_, "student": getattr(clf, "student_", "student"),
-                                "timings": clf.timings_})
-                print(f"n={n:,} depth {depth} {name:22s} {secs:7.2f}s  test {acc:.4f}  threshold "
-                      f"{clf.threshold_:.3f} {getattr(clf, 'student_', 'student')}", flush=True)
+                results.append(
+                    {
+                        "n": n,
+                        "depth": depth,
+                        "method": name,
+                        "seconds": secs,
+                        "test_accuracy": acc,
+                        "threshold": clf.threshold_,
+                        "student": getattr(clf, "student_", "student"),
+                        "timings": clf.timings_,
+                    }
+                )
+                print(
+                    f"n={n:,} depth {depth} {name:22s} {secs:7.2f}s  test {acc:.4f}  threshold "
+                    f"{clf.threshold_:.3f} {getattr(clf, 'student_', 'student')}",
+                    flush=True,
+                )
     cmd = "python benchmarks/selection_large.py " + " ".join(argv if argv is not None else sys.argv[1:])
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps({"command": cmd.strip(), "results": results}, indent=1))

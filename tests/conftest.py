@@ -130,7 +130,6 @@ def child_env():
     return env
 
 
-
 # ---------------------------------------------------------------------------------------------
 # kernel inputs: hypothesis strategies and the NumPy generators behind them (a seed drawn by
 # hypothesis drives NumPy, so examples are fast and shrink well)
@@ -302,7 +301,6 @@ def proba_args(draw):
     return np.ascontiguousarray(proba.astype(dtype)), atol
 
 
-
 @pytest.fixture(scope="session")
 def kernel_inputs():
     """Generators of kernel inputs, for ``data.draw(kernel_inputs.votes())`` in a ``@given(data=
@@ -310,7 +308,15 @@ def kernel_inputs():
     matrix)``, ``logits()``, ``proba()`` -> (proba, atol), ``seeds``; and the NumPy makers
     ``make_votes``, ``make_belief``, ``make_labels``, ``invalid_values``, ``pick_threshold``."""
     return SimpleNamespace(
-        votes=vote_args, beliefs=belief_args, labels_for=labels_for, logits=logits_args, proba=proba_args,
-        seeds=SEEDS, make_votes=make_votes, make_belief=make_belief, make_labels=make_labels,
-        invalid_values=_invalid_values, pick_threshold=pick_threshold,
+        votes=vote_args,
+        beliefs=belief_args,
+        labels_for=labels_for,
+        logits=logits_args,
+        proba=proba_args,
+        seeds=SEEDS,
+        make_votes=make_votes,
+        make_belief=make_belief,
+        make_labels=make_labels,
+        invalid_values=_invalid_values,
+        pick_threshold=pick_threshold,
     )

@@ -98,8 +98,15 @@ def test_auto_candidates_switch_at_256_unique_values():
 
 @pytest.mark.parametrize(
     "bad, exc",
-    [("all", ValueError), (1, ValueError), (True, TypeError), (None, TypeError), ([], ValueError),
-     ([0.1, np.inf], ValueError), (["a"], TypeError)],
+    [
+        ("all", ValueError),
+        (1, ValueError),
+        (True, TypeError),
+        (None, TypeError),
+        ([], ValueError),
+        ([0.1, np.inf], ValueError),
+        (["a"], TypeError),
+    ],
 )
 def test_invalid_thresholds_param(bad, exc):
     with pytest.raises(exc, match="thresholds"):

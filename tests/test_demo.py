@@ -11,8 +11,15 @@ def test_demo_prints_crembo_beside_the_four_baselines():
     with contextlib.redirect_stdout(out):
         demo.main(["--dataset", "iris", "--depth", "2"])
     text = out.getvalue()
-    for row in ("teacher: forest", "CREMBO: depth-2 tree", 'CREMBO: selection="paper"', "BM: true labels, balanced",
-                "BM: true labels, unweighted", "VT: teacher labels, balanced", "VT: teacher labels, unweighted"):
+    for row in (
+        "teacher: forest",
+        "CREMBO: depth-2 tree",
+        'CREMBO: selection="paper"',
+        "BM: true labels, balanced",
+        "BM: true labels, unweighted",
+        "VT: teacher labels, balanced",
+        "VT: teacher labels, unweighted",
+    ):
         assert row in text
     assert "refit on all 112 training rows" in text
     assert "|--- class:" in text.split("The student:")[1]

@@ -23,8 +23,9 @@ from crembo.distributed import belief_from_dask, fit_on_dask  # noqa: E402
 @pytest.fixture(scope="module")
 def client():
     # Worker processes (not threads), so models, oracles and data really cross a process boundary.
-    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                                       dashboard_address=None)
+    cluster = distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
+    )
     c = distributed.Client(cluster)
     yield c
     c.close()
@@ -33,8 +34,9 @@ def client():
 
 @pytest.fixture(scope="module")
 def data():
-    X, y = make_classification(n_samples=300, n_features=6, n_informative=4, n_classes=3,
-                               n_clusters_per_class=1, flip_y=0.05, random_state=11)
+    X, y = make_classification(
+        n_samples=300, n_features=6, n_informative=4, n_classes=3, n_clusters_per_class=1, flip_y=0.05, random_state=11
+    )
     return X, np.array(["x", "y", "z"])[y]
 
 
@@ -79,11 +81,16 @@ def test_belief_input_errors():
 def test_crembo_scan_on_the_cluster_equals_local(client, data, student, selection):
     X, y = data
     make_student = (lambda: None) if student == "sklearn" else (lambda: crembo.AllowedLabelTreeClassifier(max_depth=3))
-    local = crembo.CREMBOClassifier(teacher=forest(), student=make_student(), random_state=4, n_jobs=1,
-                                    selection=selection).fit(X, y)
+    local = crembo.CREMBOClassifier(
+        teacher=forest(), student=make_student(), random_state=4, n_jobs=1, selection=selection
+    ).fit(X, y)
     with distributed.get_task_stream(client) as stream:
-        remote = fit_on_dask(crembo.CREMBOClassifier(teacher=forest(), student=make_student(), random_state=4,
-                                                     selection=selection), X, y, client)
+        remote = fit_on_dask(
+            crembo.CREMBOClassifier(teacher=forest(), student=make_student(), random_state=4, selection=selection),
+            X,
+            y,
+            client,
+        )
     # The scan (one task per threshold, or per cross-validation fold) ran as tasks on the workers.
     names = " ".join(str(t["key"]) for t in stream.data)
     assert ("_scan_one" if selection == "paper" else "_score_split") in names, names[:500]
@@ -102,8 +109,9 @@ def test_crembo_scan_on_the_cluster_equals_local(client, data, student, selectio
 def big():
     # rounded features: few distinct values per partition, so the quantile summaries stay exact
     # and the bin edges equal a local fit's; 1,800 rows in uneven partitions
-    X, y = make_classification(n_samples=2400, n_features=8, n_informative=5, n_classes=4, n_clusters_per_class=1,
-                               flip_y=0.05, random_state=3)
+    X, y = make_classification(
+        n_samples=2400, n_features=8, n_informative=5, n_classes=4, n_clusters_per_class=1, flip_y=0.05, random_state=3
+    )
     rf = RandomForestClassifier(n_estimators=16, max_depth=6, random_state=0).fit(X[1800:], y[1800:])
     return X[:1800], y[:1800], rf, X[1800:], y[1800:]
 
@@ -117,10 +125,18 @@ def _assert_same_fit(remote, local):
     for field in ("indices", "thresholds", "validation_scores", "fidelities", "depths"):
         np.testing.assert_array_equal(getattr(remote.scan_, field), getattr(local.scan_, field), err_msg=field)
     np.testing.assert_array_equal(remote.memo_.thresholds, local.memo_.thresholds)
-    assert [(c.index, c.consistent, c.depth) for c in remote.memo_.trace] == \
-        [(c.index, c.consistent, c.depth) for c in local.memo_.trace]
-    for attr in ("threshold_", "memo_threshold_", "depth_", "validation_score_", "fidelity_",
-                 "teacher_validation_score_", "n_features_in_"):
+    assert [(c.index, c.consistent, c.depth) for c in remote.memo_.trace] == [
+        (c.index, c.consistent, c.depth) for c in local.memo_.trace
+    ]
+    for attr in (
+        "threshold_",
+        "memo_threshold_",
+        "depth_",
+        "validation_score_",
+        "fidelity_",
+        "teacher_validation_score_",
+        "n_features_in_",
+    ):
         assert getattr(remote, attr) == getattr(local, attr), attr
     np.testing.assert_array_equal(remote.classes_, local.classes_)
     for f in ("feature", "bin", "threshold", "left", "right", "label", "value"):
@@ -132,15 +148,22 @@ def test_fit_distributed_equals_a_local_fit(client, big, student, search):
     from crembo.distributed import fit_distributed, predict
 
     X, y, _, X_test, _ = big
-    make_student = (lambda: None) if student is None else (
-        lambda: crembo.AllowedLabelTreeClassifier(max_depth=3, criterion="consistency", min_samples_leaf=5))
+    make_student = (
+        (lambda: None)
+        if student is None
+        else (lambda: crembo.AllowedLabelTreeClassifier(max_depth=3, criterion="consistency", min_samples_leaf=5))
+    )
     labels = np.array(["ant", "bee", "cat", "dog"])
     rf_named = RandomForestClassifier(n_estimators=16, max_depth=6, random_state=0).fit(X_test, labels[big[4]])
     local = _crembo(rf_named, make_student(), search=search).fit(X, labels[y])
     with distributed.get_task_stream(client) as stream:
-        remote = fit_distributed(_crembo(rf_named, make_student(), search=search),
-                                 da.from_array(X, chunks=((300, 500, 400, 600), 8)),
-                                 da.from_array(labels[y], chunks=450), client, batch_size=3)
+        remote = fit_distributed(
+            _crembo(rf_named, make_student(), search=search),
+            da.from_array(X, chunks=((300, 500, 400, 600), 8)),
+            da.from_array(labels[y], chunks=450),
+            client,
+            batch_size=3,
+        )
     # the histograms were built next to the data, on both workers
     names = " ".join(str(t["key"]) for t in stream.data)
     assert "round_" in names and "evaluate" in names and "prepare" in names
@@ -164,17 +187,22 @@ def test_fit_distributed_dataframe_and_saved_student(client, big, tmp_path):
     X, y, _, X_test, y_test = big
     cols = [f"f{i}" for i in range(X.shape[1])]
     rf_df = RandomForestClassifier(n_estimators=16, max_depth=6, random_state=0).fit(
-        pd.DataFrame(X_test, columns=cols), y_test)
+        pd.DataFrame(X_test, columns=cols), y_test
+    )
     local = _crembo(rf_df, belief_dtype="float32").fit(pd.DataFrame(X, columns=cols), y)
-    remote = fit_distributed(_crembo(rf_df, belief_dtype="float32"),
-                             dd.from_pandas(pd.DataFrame(X, columns=cols), npartitions=3),
-                             dd.from_pandas(pd.Series(y), npartitions=2), client)
+    remote = fit_distributed(
+        _crembo(rf_df, belief_dtype="float32"),
+        dd.from_pandas(pd.DataFrame(X, columns=cols), npartitions=3),
+        dd.from_pandas(pd.Series(y), npartitions=2),
+        client,
+    )
     _assert_same_fit(remote, local)
     assert list(remote.feature_names_in_) == cols
     df_test = pd.DataFrame(X_test, columns=cols)
     np.testing.assert_array_equal(remote.predict(df_test), local.predict(df_test))
     np.testing.assert_array_equal(
-        client.compute(predict(remote, dd.from_pandas(df_test, npartitions=2))).result(), local.predict(df_test))
+        client.compute(predict(remote, dd.from_pandas(df_test, npartitions=2))).result(), local.predict(df_test)
+    )
     path = tmp_path / "student.skops"
     from crembo.persistence import load_student, save_student
 
@@ -187,13 +215,21 @@ def test_fit_distributed_sketch_edges_differ_accuracy_within_half_a_point(client
 
     # continuous features and 4 partitions of 1,500 training rows, with summaries of at most
     # 300 values: every merge compresses, so the bin edges are the sketch's, not the local ones
-    X, y = make_classification(n_samples=12_000, n_features=6, n_informative=4, n_classes=3,
-                               n_clusters_per_class=1, flip_y=0.05, random_state=5)
+    X, y = make_classification(
+        n_samples=12_000,
+        n_features=6,
+        n_informative=4,
+        n_classes=3,
+        n_clusters_per_class=1,
+        flip_y=0.05,
+        random_state=5,
+    )
     X_fit, y_fit, X_test, y_test = X[:7000], y[:7000], X[7000:], y[7000:]
     rf = RandomForestClassifier(n_estimators=10, max_depth=6, random_state=0).fit(X_test[:1000], y_test[:1000])
     local = _crembo(rf).fit(X_fit, y_fit)
-    remote = fit_distributed(_crembo(rf), da.from_array(X_fit, chunks=1750), da.from_array(y_fit, chunks=1750),
-                             client, sketch_size=300)
+    remote = fit_distributed(
+        _crembo(rf), da.from_array(X_fit, chunks=1750), da.from_array(y_fit, chunks=1750), client, sketch_size=300
+    )
     assert not remote.distributed_info_["sketch_exact"]
     # the same candidates (the belief does not depend on the edges), different edges
     np.testing.assert_array_equal(remote.memo_.thresholds, local.memo_.thresholds)

@@ -71,16 +71,27 @@ def reference_crembo(X, y, seed, delta, trees=10, fraction=0.15):
     for m in scan:
         scores.append(np.mean(paper_student_predict(student(thr[m]), X[va]) == y_enc[va]))
     best = int(np.argmax(scores))
-    return dict(memo_index=lo, scan=scan, scores=np.array(scores), threshold=thr[scan[best]],
-                tree=student(thr[scan[best]]), classes=classes)
+    return dict(
+        memo_index=lo,
+        scan=scan,
+        scores=np.array(scores),
+        threshold=thr[scan[best]],
+        tree=student(thr[scan[best]]),
+        classes=classes,
+    )
 
 
 @pytest.mark.parametrize("delta", [1, 3])
 def test_equals_the_papers_algorithm(data, delta):
     X, y, X_test, _ = data
     ref = reference_crembo(X, y, seed=0, delta=delta)
-    clf = crembo.CREMBOClassifier(teacher=RandomForestClassifier(n_estimators=10, max_depth=4, class_weight="balanced"),
-                                  student=paper_student(), delta=delta, random_state=0, selection="paper").fit(X, y)
+    clf = crembo.CREMBOClassifier(
+        teacher=RandomForestClassifier(n_estimators=10, max_depth=4, class_weight="balanced"),
+        student=paper_student(),
+        delta=delta,
+        random_state=0,
+        selection="paper",
+    ).fit(X, y)
     assert clf.memo_.index == ref["memo_index"]
     np.testing.assert_array_equal(clf.scan_.indices, ref["scan"])
     np.testing.assert_array_equal(clf.scan_.validation_scores, ref["scores"])
@@ -128,8 +139,9 @@ def test_teachers_of_every_kind(data):
     c = crembo.CREMBOClassifier(teacher=lr, random_state=2, delta=20).fit(X, y)
     assert isinstance(c.teacher_, crembo.teachers.ProbaTeacher) and not hasattr(lr, "coef_")
     W = np.random.default_rng(0).normal(size=(X.shape[1], 3))
-    d = crembo.CREMBOClassifier(teacher=crembo.CallableTeacher(lambda Z: Z @ W, kind="logits"), delta=20,
-                                random_state=2, selection="paper").fit(X, y)
+    d = crembo.CREMBOClassifier(
+        teacher=crembo.CallableTeacher(lambda Z: Z @ W, kind="logits"), delta=20, random_state=2, selection="paper"
+    ).fit(X, y)
     # the callable's labels on the validation split are what fidelity_ compares the student with
     _tr, va = crembo.estimator.stratified_split(np.unique(y, return_inverse=True)[1], d.classes_, 0.15, 2)
     assert d.fidelity_ == np.mean(d.estimator_.predict(X[va]) == np.argmax(X[va] @ W, axis=1))
@@ -139,8 +151,9 @@ def test_teachers_of_every_kind(data):
 
 def test_other_students(data):
     X, y, X_test, _ = data
-    clf = crembo.CREMBOClassifier(teacher=small_forest(), student=LogisticRegression(max_iter=300), random_state=0,
-                                  delta=3).fit(X, y)
+    clf = crembo.CREMBOClassifier(
+        teacher=small_forest(), student=LogisticRegression(max_iter=300), random_state=0, delta=3
+    ).fit(X, y)
     np.testing.assert_array_equal(clf.predict(X_test), clf.classes_[clf.estimator_.predict(X_test)])
     assert isinstance(clf.estimator_.estimator_, list)  # one logistic regression per label
     # depth_ is the chosen student's depth on the training belief (every row: the refit's);
@@ -260,8 +273,11 @@ def test_dataframe_reaches_the_teacher_unchanged():
         clf = crembo.CREMBOClassifier(teacher=pipe, random_state=0, selection=selection).fit(Xdf, y)
         assert list(clf.feature_names_in_) == list(Xdf.columns)
         # the paper's student trains on its split's training part, the default's on every row
-        tr = (crembo.estimator.stratified_split(y.to_numpy(), clf.classes_, 0.15, 0)[0] if selection == "paper"
-              else np.arange(len(y)))
+        tr = (
+            crembo.estimator.stratified_split(y.to_numpy(), clf.classes_, 0.15, 0)[0]
+            if selection == "paper"
+            else np.arange(len(y))
+        )
         belief = clf.teacher_.belief(Xdf.iloc[tr], clf.classes_)
         np.testing.assert_allclose(belief, pipe.predict_proba(Xdf.iloc[tr]))
         assert clf.depth_ == belief[np.arange(len(tr)), clf.estimator_.predict(Xdf.to_numpy()[tr])].min()
@@ -276,12 +292,14 @@ def test_dataframe_reaches_the_teacher_unchanged():
 def test_nan_in_X_when_student_and_teacher_allow_it():
     from sklearn.ensemble import HistGradientBoostingClassifier
 
-    X, y = make_classification(n_samples=200, n_features=5, n_informative=3, n_classes=3,
-                               n_clusters_per_class=1, random_state=1)
+    X, y = make_classification(
+        n_samples=200, n_features=5, n_informative=3, n_classes=3, n_clusters_per_class=1, random_state=1
+    )
     X[np.random.default_rng(0).random(X.shape) < 0.1] = np.nan
     clf = crembo.CREMBOClassifier(
         teacher=HistGradientBoostingClassifier(max_iter=20, random_state=0),
-        student=crembo.AllowedLabelTreeClassifier(), random_state=0,
+        student=crembo.AllowedLabelTreeClassifier(),
+        random_state=0,
     ).fit(X, y)
     assert np.isnan(X).any(axis=1).sum() > 50 and clf.score(X, y) > 0.6
     np.testing.assert_allclose(clf.predict_proba(X).sum(axis=1), 1.0)
@@ -295,8 +313,9 @@ def test_nan_in_X_when_student_and_teacher_allow_it():
 def test_parallel_scan_gives_native_students_one_thread_each(data):
     X, y, _, _ = data
     student = crembo.AllowedLabelTreeClassifier(max_depth=3)
-    clf = crembo.CREMBOClassifier(teacher=small_forest(), student=student, n_jobs=2, random_state=0,
-                                  selection="paper").fit(X, y)
+    clf = crembo.CREMBOClassifier(
+        teacher=small_forest(), student=student, n_jobs=2, random_state=0, selection="paper"
+    ).fit(X, y)
     assert student.n_jobs is None  # the user's learner is untouched
     assert clf.estimator_.n_jobs == 1  # the scan ran 2 workers: one thread per student
     # the default selection's fold students run in 2 workers too; its refit keeps the user's n_jobs

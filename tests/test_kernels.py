@@ -279,8 +279,19 @@ def _medium_inputs(make, dtype):
     proba[n - 3, 0] = -0.1
     logits = rng.standard_normal((n, k)) * 5
     label_matrix = np.stack([labels, labels[::-1].copy(), (labels + 1) % k])
-    return SimpleNamespace(n=n, k=k, votes=votes, belief=belief, soft=soft, mixed=mixed, labels=labels,
-                           labels_bad=labels_bad, proba=proba, logits=logits, label_matrix=label_matrix)
+    return SimpleNamespace(
+        n=n,
+        k=k,
+        votes=votes,
+        belief=belief,
+        soft=soft,
+        mixed=mixed,
+        labels=labels,
+        labels_bad=labels_bad,
+        proba=proba,
+        logits=logits,
+        label_matrix=label_matrix,
+    )
 
 
 @pytest.fixture(scope="session")
@@ -342,8 +353,11 @@ def test_uint8_vote_counting_paths(native_backend_name, n_members, n_classes, as
     module = crembo.get_backend(native_backend_name)
     for n_threads in (1, 2, 3):
         for kernel in ("vote_counts", "vote_belief"):
-            assert_same(getattr(module, kernel)(votes, n_classes, n_threads), getattr(ref, kernel)(votes, n_classes),
-                        where=f"{kernel} T={n_members} k={n_classes}")
+            assert_same(
+                getattr(module, kernel)(votes, n_classes, n_threads),
+                getattr(ref, kernel)(votes, n_classes),
+                where=f"{kernel} T={n_members} k={n_classes}",
+            )
 
 
 @pytest.mark.parametrize("dtype", FLOAT_DTYPES)
@@ -387,5 +401,8 @@ def test_hypothesis_depths_many_blocks(native_backend_name, n_classes, assert_sa
     module = crembo.get_backend(native_backend_name)
     for dtype in LABEL_DTYPES:
         for n_threads in (1, 2, 3):
-            assert_same(module.hypothesis_depths(belief, labels.astype(dtype), n_threads),
-                        ref.hypothesis_depths(belief, labels.astype(dtype)), where=f"{dtype} threads={n_threads}")
+            assert_same(
+                module.hypothesis_depths(belief, labels.astype(dtype), n_threads),
+                ref.hypothesis_depths(belief, labels.astype(dtype)),
+                where=f"{dtype} threads={n_threads}",
+            )

@@ -41,11 +41,22 @@ def _level_tree(binned, belief, d, cuts, **params):
     """Grow one tree level-wise over the rows split into shards at ``cuts``."""
     layout = Layout(binned.bin_edges)
     bounds = [0, *cuts, belief.shape[0]]
-    shards = [ShardData(np.asfortranarray(binned.X_binned[a:b]), belief[a:b], binned.missing_bin)
-              for a, b in itertools.pairwise(bounds)]
+    shards = [
+        ShardData(np.asfortranarray(binned.X_binned[a:b]), belief[a:b], binned.missing_bin)
+        for a, b in itertools.pairwise(bounds)
+    ]
     pos = functools.reduce(np.add, [shard_positives(s.belief, [d]) for s in shards])[0]
-    tree = LevelTree(layout, belief.shape[0], belief.shape[1], d, pos, params["criterion"],
-                     params.get("class_weight") == "balanced", params["max_depth"], params["min_samples_leaf"])
+    tree = LevelTree(
+        layout,
+        belief.shape[0],
+        belief.shape[1],
+        d,
+        pos,
+        params["criterion"],
+        params.get("class_weight") == "balanced",
+        params["max_depth"],
+        params["min_samples_leaf"],
+    )
     grow_level_trees([tree], lambda reqs: functools.reduce(add_results, [shard_round(s, layout, reqs) for s in shards]))
     return tree.to_tree(), shards
 
@@ -55,8 +66,12 @@ def _level_tree(binned, belief, d, cuts, **params):
 def test_level_tree_equals_depth_first_grower(criterion, class_weight, max_depth, min_samples_leaf):
     X, belief = _data(seed=max_depth)
     binned = bin_features(X, max_bins=40)
-    params = {"criterion": criterion, "class_weight": class_weight, "max_depth": max_depth,
-              "min_samples_leaf": min_samples_leaf}
+    params = {
+        "criterion": criterion,
+        "class_weight": class_weight,
+        "max_depth": max_depth,
+        "min_samples_leaf": min_samples_leaf,
+    }
     for d in (0.1, 0.3, 0.5):
         ref = AllowedLabelTreeClassifier(**params).fit_prepared(binned, belief >= d).tree_
         for cuts in ([], [600, 1400], [1, 1, 2499]):  # one shard, several, tiny and empty ones
@@ -67,8 +82,14 @@ def test_level_tree_equals_depth_first_grower(criterion, class_weight, max_depth
             # weighted label scores: the same sums in another order (shards, then nodes)
             np.testing.assert_allclose(tree.label_scores, ref.label_scores, rtol=1e-12)
     # shard_eval: the depth on the training rows and validation hits of the finished tree
-    arrays = {"feature": tree.feature, "bin": tree.bin, "missing_left": tree.missing_left.view(np.uint8),
-              "left": tree.left, "right": tree.right, "label": tree.label}
+    arrays = {
+        "feature": tree.feature,
+        "bin": tree.bin,
+        "missing_left": tree.missing_left.view(np.uint8),
+        "left": tree.left,
+        "right": tree.right,
+        "label": tree.label,
+    }
     ev = functools.reduce(combine_evals, [shard_eval(s, [arrays]) for s in shards])[0]
     pred = tree.label[tree.apply(X)]
     assert ev[0] == belief[np.arange(len(pred)), pred].min()

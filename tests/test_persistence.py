@@ -25,8 +25,9 @@ skops_io = pytest.importorskip("skops.io", reason="skops is a dependency of crem
 
 @pytest.fixture(scope="module")
 def data():
-    X, y = make_classification(n_samples=160, n_features=5, n_informative=3, n_classes=3,
-                               n_clusters_per_class=1, random_state=3)
+    X, y = make_classification(
+        n_samples=160, n_features=5, n_informative=3, n_classes=3, n_clusters_per_class=1, random_state=3
+    )
     return X, np.array(["ant", "bee", "cat"])[y]
 
 
@@ -73,9 +74,20 @@ def test_trusted_by_default_is_skops_plus_the_allow_list(fitted, tmp_path):
     assert sorted(default_trusted(untrusted)) == sorted(untrusted)
     assert set(untrusted) <= set(trusted_types())
     # Names outside the allow-list are never trusted, even crembo's or scikit-learn's own.
-    assert default_trusted(["builtins.eval", "os.system", "crembo.cli.main", "crembo.nope.Klass",
-                            "numpy.ndarray", callable_teacher,
-                            "sklearn.callback._scoring_monitor.ScoringMonitor"]) == []
+    assert (
+        default_trusted(
+            [
+                "builtins.eval",
+                "os.system",
+                "crembo.cli.main",
+                "crembo.nope.Klass",
+                "numpy.ndarray",
+                callable_teacher,
+                "sklearn.callback._scoring_monitor.ScoringMonitor",
+            ]
+        )
+        == []
+    )
 
 
 @pytest.mark.parametrize("kind", ["true-label", "teacher-label", "belief", "proba"])
@@ -94,8 +106,9 @@ def test_baselines_and_teacher_wrappers_round_trip(kind, data, tmp_path):
         belief = np.full((len(y), 3), 0.1) + 0.7 * np.eye(3)[idx]
         model = crembo.CREMBOClassifier(teacher=belief, random_state=0, n_jobs=1).fit(X, idx)
     else:
-        model = crembo.CREMBOClassifier(teacher=LogisticRegression(max_iter=500).fit(X, y), random_state=0,
-                                        n_jobs=1).fit(X, y)
+        model = crembo.CREMBOClassifier(
+            teacher=LogisticRegression(max_iter=500).fit(X, y), random_state=0, n_jobs=1
+        ).fit(X, y)
     for keep in (False, True):
         loaded = load_student(save_student(model, tmp_path / "m.skops", keep_teacher=keep))
         np.testing.assert_array_equal(loaded.predict(X), model.predict(X))

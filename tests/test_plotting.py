@@ -24,7 +24,12 @@ NAMES = np.array(["cat", "dog", "emu"])
 @pytest.fixture(scope="module")
 def data():
     X, y = make_classification(
-        n_samples=240, n_features=6, n_informative=4, n_classes=3, n_clusters_per_class=1, flip_y=0.05,
+        n_samples=240,
+        n_features=6,
+        n_informative=4,
+        n_classes=3,
+        n_clusters_per_class=1,
+        flip_y=0.05,
         random_state=4,
     )
     return X, NAMES[y]
@@ -34,7 +39,8 @@ def data():
 def fitted(data):
     X, y = data
     teacher = RandomForestClassifier(n_estimators=12, max_depth=5, class_weight="balanced")
-    return crembo.CREMBOClassifier(teacher=teacher, random_state=0).fit(X, y)
+    # the paper's selection: its scores are on one validation split these tests can rebuild
+    return crembo.CREMBOClassifier(teacher=teacher, random_state=0, selection="paper").fit(X, y)
 
 
 @pytest.fixture(autouse=True)
@@ -45,8 +51,9 @@ def _close_figures():
 
 def validation_split(clf, X, y):
     _, y_enc = np.unique(y, return_inverse=True)
-    tr, va = train_test_split(np.arange(len(y)), test_size=clf.validation_fraction, stratify=y_enc,
-                              random_state=clf.random_state)
+    tr, va = train_test_split(
+        np.arange(len(y)), test_size=clf.validation_fraction, stratify=y_enc, random_state=clf.random_state
+    )
     return tr, va
 
 
@@ -79,7 +86,7 @@ def test_fidelity_with_a_belief_matrix_teacher(data):
     X, y = data
     forest = RandomForestClassifier(n_estimators=10, max_depth=4, random_state=0).fit(X, y)
     belief = crembo.make_teacher(forest).belief(X, np.unique(y))
-    clf = crembo.CREMBOClassifier(teacher=belief, random_state=1).fit(X, y)
+    clf = crembo.CREMBOClassifier(teacher=belief, random_state=1, selection="paper").fit(X, y)
     _, va = validation_split(clf, X, y)
     teacher = clf.classes_[belief[va].argmax(axis=1)]  # the matrix's own rows for the validation samples
     assert clf.fidelity_ == pytest.approx(metrics.fidelity(clf.predict(X[va]), teacher))
@@ -96,8 +103,11 @@ def test_plot_scan_draws_the_scan(fitted, tmp_path):
     clf = fitted
     ax = plot_scan(clf)
     lines = lines_by_label(ax)
-    acc, fid, depth = (lines["validation accuracy"], lines["fidelity to teacher (validation)"],
-                       lines["student depth D(f) (training belief)"])
+    acc, fid, depth = (
+        lines["validation accuracy"],
+        lines["fidelity to teacher (validation)"],
+        lines["student depth D(f) (training belief)"],
+    )
     for line, values in ((acc, clf.scan_.validation_scores), (fid, clf.scan_.fidelities), (depth, clf.scan_.depths)):
         np.testing.assert_array_equal(line.get_xdata(), clf.scan_.thresholds)
         np.testing.assert_array_equal(line.get_ydata(), values)
@@ -125,6 +135,19 @@ def test_plot_scan_draws_the_scan(fitted, tmp_path):
     path = tmp_path / "scan.png"
     ax.figure.savefig(path, dpi=60)
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 10_000
+
+
+def test_plot_scan_of_the_default_selection(data):
+    # cross-validated scores, no validation split: no teacher line, the star at the chosen position
+    X, y = data
+    teacher = RandomForestClassifier(n_estimators=12, max_depth=5, random_state=0)
+    clf = crembo.CREMBOClassifier(teacher=teacher, random_state=0).fit(X, y)
+    ax = plot_scan(clf)
+    lines = lines_by_label(ax)
+    np.testing.assert_array_equal(lines["validation accuracy"].get_ydata(), clf.scan_.validation_scores)
+    assert not any(label.startswith("teacher validation accuracy") for label in lines)
+    (star,) = ax.collections
+    np.testing.assert_array_equal(star.get_offsets(), [[clf.threshold_, clf.validation_score_]])
 
 
 def fake_model(thresholds, scores, depths, chosen, memo, fidelities=None):
@@ -186,8 +209,11 @@ def test_export_text_with_class_and_feature_names(fitted):
 
 def test_export_text_of_a_native_tree_student(data):
     X, y = data
-    clf = crembo.CREMBOClassifier(teacher=RandomForestClassifier(n_estimators=8, max_depth=4),
-                                  student=crembo.AllowedLabelTreeClassifier(max_depth=3), random_state=0).fit(X, y)
+    clf = crembo.CREMBOClassifier(
+        teacher=RandomForestClassifier(n_estimators=8, max_depth=4),
+        student=crembo.AllowedLabelTreeClassifier(max_depth=3),
+        random_state=0,
+    ).fit(X, y)
     text = clf.export_text(feature_names=[f"x{j}" for j in range(6)], class_names=["Cat", "Dog", "Emu"])
     leaves = {line.split("class: ")[1].split(" (")[0] for line in text.splitlines() if "class: " in line}
     assert leaves and leaves <= {"Cat", "Dog", "Emu"} and "x" in text

@@ -46,4 +46,4 @@ def test_readme_example_prints_the_stated_results(runs):
     after = README.read_text().split("prints the tree, then", 1)[1]
     stated = after.split("```\n", 1)[1].split("```", 1)[0].strip().splitlines()
     assert len(stated) >= 4
-    assert printed.strip().splitlines()[-len(stated):] == stated
+    assert printed.strip().splitlines()[-len(stated) :] == stated

@@ -32,8 +32,9 @@ SKLEARN_TREE = "sklearn.tree._tree.Tree"
 
 @pytest.fixture(scope="module")
 def data():
-    X, y = make_classification(n_samples=150, n_features=5, n_informative=3, n_classes=3,
-                               n_clusters_per_class=1, random_state=5)
+    X, y = make_classification(
+        n_samples=150, n_features=5, n_informative=3, n_classes=3, n_clusters_per_class=1, random_state=5
+    )
     return X, y
 
 
@@ -47,8 +48,12 @@ def _scoring_monitor_file(path, address):
     scoring = pytest.importorskip("sklearn.callback._scoring_monitor", reason="sklearn without callbacks")
     transport = importlib.import_module("sklearn.callback._transport")
     monitor = scoring.ScoringMonitor.__new__(scoring.ScoringMonitor)  # __init__ would open a listener
-    monitor.__dict__.update(_scoring=["accuracy"], _log=[], _estimator_scorers={},
-                            _listener_handle=transport.ListenerHandle(address, b"key"))
+    monitor.__dict__.update(
+        _scoring=["accuracy"],
+        _log=[],
+        _estimator_scorers={},
+        _listener_handle=transport.ListenerHandle(address, b"key"),
+    )
     skops_io.dump(monitor, path)
     return skops_io.get_untrusted_types(file=path)
 
@@ -72,16 +77,17 @@ def test_file_cannot_connect_out(tmp_path, child_env):
             "    except UntrustedFileError as exc:\n"
             "        print('refused:', exc)\n"
         )
-        procs = [subprocess.Popen(cmd, env=child_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                  text=True)
-                 for cmd in ([sys.executable, "-c", api, str(path)],
-                             [sys.executable, "-m", "crembo", "show", str(path)])]
+        procs = [
+            subprocess.Popen(cmd, env=child_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            for cmd in ([sys.executable, "-c", api, str(path)], [sys.executable, "-m", "crembo", "show", str(path)])
+        ]
         # the timeout only stops a child that hangs (an unfixed loader waits on the connection)
         (api_out, api_err), (show_out, show_err) = (p.communicate(timeout=300) for p in procs)
         assert procs[0].returncode == 0, api_err
         lines = api_out.splitlines()
         assert len(lines) == 2 and all(
-            line.startswith("refused:") and "ScoringMonitor" in line and "not trusted" in line for line in lines)
+            line.startswith("refused:") and "ScoringMonitor" in line and "not trusted" in line for line in lines
+        )
         assert procs[1].returncode == 2 and show_out == ""
         assert len(show_err.strip().splitlines()) == 1 and "ScoringMonitor" in show_err
         # a connection made by either child would be waiting in the listen queue
@@ -157,7 +163,13 @@ def test_show_refuses_a_crafted_tree_in_one_line(tmp_path, data, child_env):
     est.tree_.left[0] = est.tree_.rows[0]["left"] = 0  # the walk would loop here forever
     path = tmp_path / "student.skops"
     save_student(est, path)
-    out = subprocess.run([sys.executable, "-m", "crembo", "show", str(path)], env=child_env,
-                         capture_output=True, text=True, timeout=300, check=False)
+    out = subprocess.run(
+        [sys.executable, "-m", "crembo", "show", str(path)],
+        env=child_env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert out.returncode == 2 and out.stdout == "", out.stderr
     assert len(out.stderr.strip().splitlines()) == 1 and "'left' must be a node index" in out.stderr

@@ -16,8 +16,9 @@ from crembo._selection import PRESETS, SelectionSpec, allowed_sets, split_rows, 
 
 @pytest.fixture(scope="module")
 def data():
-    X, y = make_classification(n_samples=240, n_features=6, n_informative=4, n_classes=4, n_clusters_per_class=1,
-                               flip_y=0.1, random_state=7)
+    X, y = make_classification(
+        n_samples=240, n_features=6, n_informative=4, n_classes=4, n_clusters_per_class=1, flip_y=0.1, random_state=7
+    )
     forest = RandomForestClassifier(n_estimators=15, max_depth=4, random_state=0).fit(X[:180], y[:180])
     belief = crembo.make_teacher(forest).belief(X[:180], np.arange(4))
     return X[:180], y[:180], X[180:], y[180:], belief
@@ -25,8 +26,10 @@ def data():
 
 def multi_output_predict(tree, X):
     """The paper's prediction of a multi-output tree: the output most likely to be 1."""
-    scores = [p[:, list(cl).index(1)] if 1 in cl else np.zeros(len(X))
-              for p, cl in zip(tree.predict_proba(X), tree.classes_, strict=False)]
+    scores = [
+        p[:, list(cl).index(1)] if 1 in cl else np.zeros(len(X))
+        for p, cl in zip(tree.predict_proba(X), tree.classes_, strict=False)
+    ]
     return np.argmax(np.column_stack(scores), axis=1)
 
 
@@ -70,8 +73,9 @@ def test_equals_a_plain_cross_validated_scan(data, clip, tie):
     weights = ("balanced", None)
     ref = reference_cv(X, y, belief, seed=3, weights=weights, clip=clip, tie=tie)
     spec = SelectionSpec(folds=5, clip=clip, tie=tie, class_weights=weights, from_memo=False)
-    clf = crembo.CREMBOClassifier(teacher=belief, student=DecisionTreeClassifier(max_depth=3), selection=spec,
-                                  random_state=3).fit(X, y)
+    clf = crembo.CREMBOClassifier(
+        teacher=belief, student=DecisionTreeClassifier(max_depth=3), selection=spec, random_state=3
+    ).fit(X, y)
     np.testing.assert_allclose(clf.scan_.student_scores, ref["accuracy"])
     assert (clf.scan_.students.index(clf.student_), clf.scan_.position) == ref["chosen"]
     assert clf.threshold_ == ref["threshold"]
@@ -92,8 +96,13 @@ def test_the_scan_ends_at_the_teachers_labels(data):
     keep = top.sum(axis=1) == 1
     X, y, belief = X[keep], y[keep], belief[keep]
     student = crembo.AllowedLabelTreeClassifier(max_depth=3, criterion="gini")
-    clf = crembo.CREMBOClassifier(teacher=belief, student=student, thresholds=[belief.max()],
-                                  selection=SelectionSpec(class_weights=None), random_state=0).fit(X, y)
+    clf = crembo.CREMBOClassifier(
+        teacher=belief,
+        student=student,
+        thresholds=[belief.max()],
+        selection=SelectionSpec(class_weights=None),
+        random_state=0,
+    ).fit(X, y)
     vt = crembo.AllowedLabelTreeClassifier(max_depth=3, criterion="gini").fit(X, belief.argmax(axis=1))
     np.testing.assert_array_equal(clf.predict(X_test), vt.predict(X_test))
 
@@ -127,13 +136,15 @@ def test_split_rows_keep_single_rows_in_training():
         for tr, va in splits:
             assert 20 in tr and 20 not in va and not set(tr) & set(va)
         assert sorted(np.concatenate([va for _, va in splits]).tolist()) == (
-            list(range(20)) if folds == 5 else sorted(splits[0][1].tolist()))
+            list(range(20)) if folds == 5 else sorted(splits[0][1].tolist())
+        )
 
 
 @pytest.mark.parametrize("selection", ["cv", "paper"])
 def test_a_class_with_one_sample_is_learned_with_a_warning(selection):
-    X, y = make_classification(n_samples=120, n_features=5, n_informative=3, n_classes=3, n_clusters_per_class=1,
-                               random_state=0)
+    X, y = make_classification(
+        n_samples=120, n_features=5, n_informative=3, n_classes=3, n_clusters_per_class=1, random_state=0
+    )
     y = np.array(["a", "b", "c"], dtype=object)[y]
     X = np.vstack([X, [[8.0, 8.0, 8.0, 8.0, 8.0]]])
     y = np.append(y, "rare")
@@ -192,8 +203,15 @@ def test_label_balanced_weights_generalise_sklearns_balanced():
 def test_label_balanced_students():
     from crembo._selection import student_candidates, take_rows
 
-    X, y = make_classification(n_samples=150, n_features=5, n_informative=3, n_classes=3, weights=[0.6, 0.3, 0.1],
-                               n_clusters_per_class=1, random_state=2)
+    X, y = make_classification(
+        n_samples=150,
+        n_features=5,
+        n_informative=3,
+        n_classes=3,
+        weights=[0.6, 0.3, 0.1],
+        n_clusters_per_class=1,
+        random_state=2,
+    )
     onehot = np.eye(3, dtype=bool)[y]
     names = [n for n, _ in student_candidates(DecisionTreeClassifier(max_depth=3), ("labels", None), 0)]
     assert names == ["class_weight='labels'", "class_weight=None"]

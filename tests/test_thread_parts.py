@@ -88,4 +88,3 @@ def test_softmax_bit_exact_across_chunks_and_threads(native_backend_name, dtype)
     module = backends.get_backend(native_backend_name)
     for n_threads in (1, 2, 3):
         np.testing.assert_array_equal(module.softmax(logits, n_threads), expected)
-

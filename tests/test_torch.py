@@ -31,8 +31,9 @@ def split_iris(iris):
     X, y = X[order], y[order]
     tr, va, te = slice(0, 90), slice(90, 120), slice(120, 150)
     teacher = LogisticRegression(max_iter=500, C=0.3).fit(X[tr], y[tr])
-    return dict(X=X[tr], y=y[tr], X_val=X[va], y_val=y[va], X_te=X[te], y_te=y[te],
-                logits=teacher.decision_function(X[tr]))
+    return dict(
+        X=X[tr], y=y[tr], X_val=X[va], y_val=y[va], X_te=X[te], y_te=y[te], logits=teacher.decision_function(X[tr])
+    )
 
 
 def test_allowed_labels_loss_is_bce_on_allowed_matrix():
@@ -219,14 +220,27 @@ def test_recipe_validation():
 
 def test_early_stopping_keeps_the_best_validation_epoch(split_iris):
     d = split_iris
-    s = ctorch.fit_supervised(d["X"], d["y"], 3, X_val=d["X_val"], y_val=d["y_val"], random_state=0, hidden=(8,),
-                              epochs=400, lr=3e-2, batch_size=16, patience=5, n_threads=1)
+    s = ctorch.fit_supervised(
+        d["X"],
+        d["y"],
+        3,
+        X_val=d["X_val"],
+        y_val=d["y_val"],
+        random_state=0,
+        hidden=(8,),
+        epochs=400,
+        lr=3e-2,
+        batch_size=16,
+        patience=5,
+        n_threads=1,
+    )
     h = s.history_
     assert h["epochs"] < 400 and h["epochs"] - h["best_epoch"] == 5  # stopped by patience, not by the limit
     # the weights kept are the best epoch's: their validation accuracy is the one recorded
     assert np.mean(s.predict(d["X_val"]) == d["y_val"]) == h["validation_accuracy"]
-    full = ctorch.fit_supervised(d["X"], d["y"], 3, random_state=0, hidden=(8,), epochs=7, lr=3e-2, batch_size=16,
-                                 n_threads=1)
+    full = ctorch.fit_supervised(
+        d["X"], d["y"], 3, random_state=0, hidden=(8,), epochs=7, lr=3e-2, batch_size=16, n_threads=1
+    )
     assert full.history_ == {"epochs": 7}  # without validation data: every epoch, no early stopping
     with pytest.raises(ValueError, match="X_val"):
         ctorch.fit_supervised(d["X"], d["y"], 3, X_val=d["X_val"], **FAST)
@@ -237,12 +251,18 @@ def test_early_stopping_keeps_the_best_validation_epoch(split_iris):
 def test_same_seed_same_student_on_cpu(split_iris):
     d = split_iris
     kw = dict(hidden=(8,), epochs=30, lr=3e-2, batch_size=16, n_threads=1)
-    runs = [ctorch.fit_distilled(d["X"], d["logits"], 2.0, X_val=d["X_val"], y_val=d["y_val"], random_state=s, **kw)
-            for s in (5, 5, 6)]
+    runs = [
+        ctorch.fit_distilled(d["X"], d["logits"], 2.0, X_val=d["X_val"], y_val=d["y_val"], random_state=s, **kw)
+        for s in (5, 5, 6)
+    ]
     np.testing.assert_array_equal(runs[0].logits(d["X_te"]), runs[1].logits(d["X_te"]))
     assert not np.array_equal(runs[0].logits(d["X_te"]), runs[2].logits(d["X_te"]))
-    a, b = (ctorch.crembo_net(d["X"], d["logits"], d["X_val"], d["y_val"], random_state=3, memo=False,
-                              n_thresholds=4, delta=1, **kw) for _ in range(2))
+    a, b = (
+        ctorch.crembo_net(
+            d["X"], d["logits"], d["X_val"], d["y_val"], random_state=3, memo=False, n_thresholds=4, delta=1, **kw
+        )
+        for _ in range(2)
+    )
     assert a.threshold_ == b.threshold_
     np.testing.assert_array_equal(a.scan_["validation_scores"], b.scan_["validation_scores"])
     np.testing.assert_array_equal(a.student_.logits(d["X_te"]), b.student_.logits(d["X_te"]))
@@ -262,8 +282,18 @@ def test_device_choice():
 
 def test_progress_bar(split_iris, capsys):
     d = split_iris
-    ctorch.fit_supervised(d["X"], d["y"], 3, X_val=d["X_val"], y_val=d["y_val"], random_state=0, progress=True,
-                          hidden=(4,), epochs=3, n_threads=1)
+    ctorch.fit_supervised(
+        d["X"],
+        d["y"],
+        3,
+        X_val=d["X_val"],
+        y_val=d["y_val"],
+        random_state=0,
+        progress=True,
+        hidden=(4,),
+        epochs=3,
+        n_threads=1,
+    )
     err = capsys.readouterr().err
     assert "supervised" in err and "val_acc" in err
 
@@ -278,15 +308,16 @@ def test_crembo_net_paper_recipe(split_iris):
     # MEMO: a binary search whose last consistent index starts the scan
     consistent = [m for m, _, ok in r.memo_trace_ if ok]
     assert r.memo_index_ == (max(consistent) if consistent else 0)
-    np.testing.assert_array_equal(r.scan_["thresholds"], cands[r.memo_index_::5])
+    np.testing.assert_array_equal(r.scan_["thresholds"], cands[r.memo_index_ :: 5])
     best = int(np.argmax(r.scan_["validation_scores"]))
     assert r.threshold_ == r.scan_["thresholds"][best] and r.validation_score_ == r.scan_["validation_scores"][best]
     assert np.mean(r.predict(d["X_val"]) == d["y_val"]) == r.validation_score_
     assert r.depth_ == crembo.hypothesis_depth(belief, r.predict(d["X"]), validate=False)
     assert r.n_fits_ <= len(r.memo_trace_) + len(r.scan_["thresholds"])
     assert (r.predict(d["X_te"]) == d["y_te"]).mean() > 0.8
-    capped = ctorch.crembo_net(d["X"], d["logits"], d["X_val"], d["y_val"], random_state=0, memo=False, max_scan=3,
-                               **kw)
+    capped = ctorch.crembo_net(
+        d["X"], d["logits"], d["X_val"], d["y_val"], random_state=0, memo=False, max_scan=3, **kw
+    )
     assert len(capped.scan_["thresholds"]) <= 3 and capped.step_ >= 20
     with pytest.raises(ValueError, match="X_val"):
         ctorch.crembo_net(d["X"], d["logits"], None, None, **kw)
@@ -297,8 +328,9 @@ def test_crembo_net_paper_recipe(split_iris):
 def test_crembo_net_chooses_the_loss_with_the_threshold(split_iris):
     d = split_iris
     kw = dict(hidden=(8,), epochs=30, lr=3e-2, batch_size=32, patience=10, n_threads=1)
-    r = ctorch.crembo_net(d["X"], d["logits"], d["X_val"], d["y_val"], recipe="ours", n_thresholds=4, random_state=1,
-                          **kw)
+    r = ctorch.crembo_net(
+        d["X"], d["logits"], d["X_val"], d["y_val"], recipe="ours", n_thresholds=4, random_state=1, **kw
+    )
     assert r.recipe_ == dataclasses.replace(ctorch.OUR_RECIPE, n_thresholds=4)
     losses = r.scan_["losses"]
     assert list(dict.fromkeys(losses)) == ["bce", "set"] and r.memo_trace_ == []
@@ -310,21 +342,33 @@ def test_crembo_net_chooses_the_loss_with_the_threshold(split_iris):
     assert r.student_ is r.students_[best]
     # each half of the scan is the single-loss run
     for loss, rows in (("bce", slice(0, n)), ("set", slice(n, None))):
-        single = ctorch.crembo_net(d["X"], d["logits"], d["X_val"], d["y_val"], recipe="ours", loss=loss,
-                                   n_thresholds=4, random_state=1, **kw)
+        single = ctorch.crembo_net(
+            d["X"], d["logits"], d["X_val"], d["y_val"], recipe="ours", loss=loss, n_thresholds=4, random_state=1, **kw
+        )
         np.testing.assert_array_equal(single.scan_["validation_scores"], r.scan_["validation_scores"][rows])
     with pytest.raises(ValueError, match="one allowed-label loss"):
         ctorch.crembo_kd_net(d["X"], d["logits"], d["X_val"], d["y_val"], 0.1, recipe="ours", **kw)
-    ckd = ctorch.crembo_kd_net(d["X"], d["logits"], d["X_val"], d["y_val"], r.threshold_, recipe="ours", loss=r.loss_,
-                               weights=(0.5,), random_state=1, **kw)
+    ckd = ctorch.crembo_kd_net(
+        d["X"],
+        d["logits"],
+        d["X_val"],
+        d["y_val"],
+        r.threshold_,
+        recipe="ours",
+        loss=r.loss_,
+        weights=(0.5,),
+        random_state=1,
+        **kw,
+    )
     assert ckd.loss_ == r.loss_ and ckd.weight_ == 0.5
 
 
 def test_crembo_kd_chooses_the_weight_on_validation(split_iris):
     d = split_iris
     kw = dict(hidden=(8,), epochs=40, lr=3e-2, batch_size=32, patience=10, n_threads=1, random_state=2)
-    r = ctorch.crembo_kd_net(d["X"], d["logits"], d["X_val"], d["y_val"], 0.1, weights=(0.0, 0.5, 1.0),
-                             kd_temperature=3.0, **kw)
+    r = ctorch.crembo_kd_net(
+        d["X"], d["logits"], d["X_val"], d["y_val"], 0.1, weights=(0.0, 0.5, 1.0), kd_temperature=3.0, **kw
+    )
     scores = r.scan_["validation_scores"]
     assert r.weight_ == (0.0, 0.5, 1.0)[int(np.argmax(scores))]
     # weight 0 is the pure allowed-label student at that threshold

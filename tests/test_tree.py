@@ -18,8 +18,19 @@ from crembo.tree.reference_tree import fit_reference
 
 pytest.importorskip("crembo._ext._tree_splitting")
 
-ARRAYS = ("feature", "bin", "missing_left", "left", "right", "label", "n_samples", "consistency",
-          "depth", "value", "label_scores")
+ARRAYS = (
+    "feature",
+    "bin",
+    "missing_left",
+    "left",
+    "right",
+    "label",
+    "n_samples",
+    "consistency",
+    "depth",
+    "value",
+    "label_scores",
+)
 
 
 def make_data(seed, n=300, n_features=4, k=5, decimals=1, nan_rate=0.0, p_allowed=0.3):
@@ -48,8 +59,9 @@ def test_greedy_equals_reference(seed, k, criterion):
     X, allowed = make_data(seed, k=k, nan_rate=0.05 if seed % 2 else 0.0)
     msl = 1 + seed % 3
     max_bins = 255 if seed < 2 else 8  # lossless and lossy (quantile) binning
-    est = AllowedLabelTreeClassifier(max_depth=4, min_samples_leaf=msl, max_bins=max_bins,
-                                     criterion=criterion).fit(X, allowed)
+    est = AllowedLabelTreeClassifier(max_depth=4, min_samples_leaf=msl, max_bins=max_bins, criterion=criterion).fit(
+        X, allowed
+    )
     ref = fit_reference(bin_features(X, max_bins), allowed, None, criterion, 4, msl)
     assert_same_tree(est.tree_, ref)
     assert est.get_n_leaves() > 1
@@ -70,13 +82,15 @@ def mixed_width_data(seed, n=300, k=4):
     """Features of very different bin counts (constant, binary, all-NaN, 3 values with NaNs,
     many values): the flat histogram's per-feature offsets must keep them apart."""
     rng = np.random.default_rng(seed)
-    X = np.column_stack([
-        np.full(n, 2.0),
-        rng.integers(0, 2, n).astype(float),
-        np.full(n, np.nan),
-        np.where(rng.random(n) < 0.1, np.nan, rng.integers(0, 3, n).astype(float)),
-        np.round(rng.normal(size=n), 2),
-    ])[:, rng.permutation(5)]
+    X = np.column_stack(
+        [
+            np.full(n, 2.0),
+            rng.integers(0, 2, n).astype(float),
+            np.full(n, np.nan),
+            np.where(rng.random(n) < 0.1, np.nan, rng.integers(0, 3, n).astype(float)),
+            np.round(rng.normal(size=n), 2),
+        ]
+    )[:, rng.permutation(5)]
     allowed = rng.random((n, k)) < 0.35
     allowed[:, 0] |= X[:, 1] > 0  # make some splits worth taking
     return X, allowed
@@ -89,7 +103,7 @@ def test_mixed_bin_counts_equal_reference(seed, criterion):
     binned = bin_features(X, 64)
     assert len(set(binned.n_bins_nonmissing.tolist())) >= 4  # widths really differ
     assert binned.total_bins == int((binned.n_bins_nonmissing + 1).sum()) < 5 * binned.n_bins
-    for cw in ([None, "balanced"] if criterion == "gini" else [None]):
+    for cw in [None, "balanced"] if criterion == "gini" else [None]:
         est = AllowedLabelTreeClassifier(max_bins=64, criterion=criterion, class_weight=cw)
         est.fit(X, allowed)
         w = balanced_multioutput_weights(allowed) if cw else None
@@ -110,8 +124,9 @@ def test_balanced_weights_match_sklearn():
 
     _, allowed = make_data(0, k=6)
     allowed[:, 2] = True  # a constant output
-    np.testing.assert_allclose(balanced_multioutput_weights(allowed),
-                               compute_sample_weight("balanced", allowed.astype(int)))
+    np.testing.assert_allclose(
+        balanced_multioutput_weights(allowed), compute_sample_weight("balanced", allowed.astype(int))
+    )
 
 
 @pytest.mark.parametrize("k", [1, 3, 10, 100])
@@ -123,7 +138,7 @@ def test_native_balanced_weights_equal_numpy(k):
     X = rng.normal(size=(500, 3))
     allowed = rng.random((500, k)) < rng.uniform(0.05, 0.6, size=k)
     allowed[:, 0] = True  # a constant column (weight 1)
-    allowed[:7] = False   # rows allowing nothing
+    allowed[:7] = False  # rows allowing nothing
     grower = Grower(bin_features(X), allowed.view(np.uint8), "balanced", "gini", 4, 1, 1)
     np.testing.assert_array_equal(grower.weights, balanced_multioutput_weights(allowed))
 
@@ -154,8 +169,7 @@ def test_node_sums_and_partition_kernels(seed):
     for base, b, ml in ((np.arange(n), 2, False), (idx, 3, True), (idx, 0, False), (idx[:5], 9, True)):
         out = np.empty(base.size, np.intp)
         counts, wsum = np.zeros((2, k), np.int64), np.zeros((2, k))
-        nl, any_missing = partition(codes, base, b, 9, ml, labels, n_allowed, w, True, out, counts,
-                                    wsum)
+        nl, any_missing = partition(codes, base, b, 9, ml, labels, n_allowed, w, True, out, counts, wsum)
         go = (codes[base] <= b) | ((codes[base] == 9) & ml)
         np.testing.assert_array_equal(out[:nl], base[go])
         np.testing.assert_array_equal(out[nl:], base[~go])
@@ -218,6 +232,7 @@ def test_gini_matches_sklearn_multioutput_tree(class_weight):
 
 
 # -- exact depth-2 solver ------------------------------------------------------------------
+
 
 def _candidate_splits(Xb, missing_bin, n_bins_nm, idx):
     for f in range(Xb.shape[1]):
@@ -286,8 +301,10 @@ def test_finds_planted_consistent_tree():
 
 # -- threads, sklearn API, NaN, export -------------------------------------------------------
 
-@pytest.mark.parametrize("params", [dict(), dict(criterion="gini", class_weight="balanced"),
-                                    dict(max_depth=2, solver="exact", max_bins=16)])
+
+@pytest.mark.parametrize(
+    "params", [dict(), dict(criterion="gini", class_weight="balanced"), dict(max_depth=2, solver="exact", max_bins=16)]
+)
 def test_thread_count_independence(params, monkeypatch):
     from crembo import _threads
     from crembo.tree import grower
@@ -406,9 +423,9 @@ def test_top_level_export_and_validation():
 # What scikit-learn's conventions ask that this estimator deliberately does otherwise.
 NOT_SKLEARN = {
     "check_supervised_y_2d": "a 2-D Y is a matrix of allowed sets, one column per class: a column vector "
-                             "is one class, not a column of labels",
+    "is one class, not a column of labels",
     "check_class_weight_classifiers": "class_weight is None or 'balanced' (the paper's balanced Gini), not a "
-                                      "dict of per-class weights",
+    "dict of per-class weights",
 }
 
 

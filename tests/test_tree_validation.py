@@ -30,8 +30,9 @@ HUGE = 2**40  # far beyond any row: reading there faults
 
 @pytest.fixture(scope="module")
 def data():
-    X, y = make_classification(n_samples=200, n_features=N_FEATURES, n_informative=3, n_classes=3,
-                               n_clusters_per_class=1, random_state=11)
+    X, y = make_classification(
+        n_samples=200, n_features=N_FEATURES, n_informative=3, n_classes=3, n_clusters_per_class=1, random_state=11
+    )
     return X, y
 
 
@@ -90,8 +91,14 @@ def run_child(cases, X, tmp_path, env):
     )
     try:
         # the timeout only ends a child that hangs (an unchecked self-loop never returns)
-        out = subprocess.run([sys.executable, "-c", script, str(tmp_path / "cases.json"), str(tmp_path / "X.npy")],
-                             env=env, capture_output=True, text=True, timeout=300, check=False)
+        out = subprocess.run(
+            [sys.executable, "-c", script, str(tmp_path / "cases.json"), str(tmp_path / "X.npy")],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
     except subprocess.TimeoutExpired as exc:
         err = exc.stderr.decode() if isinstance(exc.stderr, bytes) else exc.stderr
         raise AssertionError(f"the child hung; its last lines: {err!r}") from None
@@ -122,12 +129,17 @@ def test_crafted_native_trees_are_refused_in_a_child(data, tmp_path, child_env):
     add("self-loop-pickle", "pickle", set_native(native(data), 0, left=0), loop)
     add("child-out-of-range", "joblib", set_native(native(data), 0, left=10**9), "got 1000000000")
     add("negative-child", "skops", set_native(native(data), 0, right=-7), "'right' must be a node index")
-    add("feature-out-of-range", "skops", set_native(native(data), 0, feature=HUGE),
-        f"a split reads feature {HUGE}, but the model has {N_FEATURES} features")
+    add(
+        "feature-out-of-range",
+        "skops",
+        set_native(native(data), 0, feature=HUGE),
+        f"a split reads feature {HUGE}, but the model has {N_FEATURES} features",
+    )
     est = native(data)
     add("leaf-read-as-split", "skops", set_native(est, first_leaf(est), feature=0), "a leaf's 'feature' must be -1")
-    model = crembo.CREMBOClassifier(teacher=RandomForestClassifier(n_estimators=5, max_depth=3, random_state=0),
-                                    random_state=0, n_jobs=1).fit(X, y)
+    model = crembo.CREMBOClassifier(
+        teacher=RandomForestClassifier(n_estimators=5, max_depth=3, random_state=0), random_state=0, n_jobs=1
+    ).fit(X, y)
     set_native(model.estimator_, 0, left=0)
     add("inside-crembo", "skops", model, loop)
 
@@ -143,9 +155,12 @@ def test_crafted_sklearn_trees_are_refused_in_a_child(data, tmp_path, child_env)
     cases, expected = [], {}
 
     def student(**fields):
-        model = crembo.CREMBOClassifier(teacher=RandomForestClassifier(n_estimators=5, max_depth=3, random_state=0),
-                                        student=DecisionTreeClassifier(max_depth=3), random_state=0,
-                                        n_jobs=1).fit(X, y)
+        model = crembo.CREMBOClassifier(
+            teacher=RandomForestClassifier(n_estimators=5, max_depth=3, random_state=0),
+            student=DecisionTreeClassifier(max_depth=3),
+            random_state=0,
+            n_jobs=1,
+        ).fit(X, y)
         tree_est = model.estimator_.estimator_
         tree_est.tree_ = set_sklearn(tree_est.tree_, 0, **fields)
         return model
@@ -192,10 +207,18 @@ JSON_CASES = {
 def _json_model():
     split = {"leaf": False, "threshold": 0.5, "missing_go_to_left": True}
     return {
-        "format": "crembo-tree", "version": 1, "n_features": 2, "classes": ["no", "yes"], "input_dtype": "float64",
-        "nodes": [dict(split, id=0, feature=0, left=1, right=2), dict(split, id=1, feature=1, left=3, right=4),
-                  {"id": 2, "leaf": True, "class": 1}, {"id": 3, "leaf": True, "class": 0, "value": [3.0, 1.0]},
-                  {"id": 4, "leaf": True, "class": 1}],
+        "format": "crembo-tree",
+        "version": 1,
+        "n_features": 2,
+        "classes": ["no", "yes"],
+        "input_dtype": "float64",
+        "nodes": [
+            dict(split, id=0, feature=0, left=1, right=2),
+            dict(split, id=1, feature=1, left=3, right=4),
+            {"id": 2, "leaf": True, "class": 1},
+            {"id": 3, "leaf": True, "class": 0, "value": [3.0, 1.0]},
+            {"id": 4, "leaf": True, "class": 1},
+        ],
     }
 
 
@@ -224,8 +247,13 @@ def test_crafted_json_is_refused_by_the_standalone_predictor(tmp_path):
     )
     # -I -S: only the standard library, as where the predictor is shipped; the timeout only ends
     # a hang (before the checks, a self-loop made predict spin forever)
-    out = subprocess.run([sys.executable, "-I", "-S", "-c", script, str(tmp_path), *names],
-                         capture_output=True, text=True, timeout=300, check=False)
+    out = subprocess.run(
+        [sys.executable, "-I", "-S", "-c", script, str(tmp_path), *names],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert out.returncode == 0, out.stderr[-400:]
     shipped = dict(map(json.loads, out.stdout.splitlines()))
     for name, (_, _, match) in JSON_CASES.items():
@@ -244,8 +272,10 @@ def _pickled(obj):
 
 NATIVE_CASES = {
     "nan-threshold": (lambda e: set_native(e, 0, threshold=np.nan), "'threshold' must be a finite number"),
-    "label-out-of-range": (lambda e: set_native(e, first_leaf(e), label=3),
-                           "leaf 'class' must be an index in \\[0, 3\\)"),
+    "label-out-of-range": (
+        lambda e: set_native(e, first_leaf(e), label=3),
+        "leaf 'class' must be an index in \\[0, 3\\)",
+    ),
     "two-parents": (lambda e: set_native(e, 0, right=int(e.tree_.left[0])), "is a child of 2 splits"),
     "wrong-dtype": (lambda e: setattr(e.tree_, "left", e.tree_.left.astype(np.int32)), "'left' must be a int64 array"),
     "short-array": (lambda e: setattr(e.tree_, "label", e.tree_.label[:-1]), "'label' must be a int64 array of shape"),
@@ -273,8 +303,11 @@ def test_valid_native_trees_load_as_they_are(data, tmp_path):
     X, y = data
     Xn = X.copy()
     Xn[::7, 1] = np.nan  # missing values: +inf "missing vs present" thresholds, NaN at leaves
-    for est in (native(data, depth=0), native((Xn, y), depth=4),
-                crembo.AllowedLabelTreeClassifier(max_depth=2, solver="exact").fit(X, y)):
+    for est in (
+        native(data, depth=0),
+        native((Xn, y), depth=4),
+        crembo.AllowedLabelTreeClassifier(max_depth=2, solver="exact").fit(X, y),
+    ):
         back = load_student(save_student(est, tmp_path / "t.skops"))
         np.testing.assert_array_equal(back.predict(Xn), est.predict(Xn))
         assert repr(back.nodes_) == repr(est.nodes_)  # repr: NaN thresholds at leaves compare equal
@@ -284,8 +317,9 @@ def test_valid_native_trees_load_as_they_are(data, tmp_path):
 def test_check_nodes_returns_depths_and_accepts_infinity():
     from crembo.tree._validate import check_nodes
 
-    assert check_nodes([1, -1, 3, -1, -1], [2, -1, 4, -1, -1], [0, -2, 1, -2, -2],
-                       [0.5, -2.0, float("inf"), -2.0, -2.0], 2) == [0, 1, 1, 2, 2]
+    assert check_nodes(
+        [1, -1, 3, -1, -1], [2, -1, 4, -1, -1], [0, -2, 1, -2, -2], [0.5, -2.0, float("inf"), -2.0, -2.0], 2
+    ) == [0, 1, 1, 2, 2]
     assert check_nodes([-1], [-1], [-1], [float("nan")], None, [0], 1, leaf_feature=-1) == [0]
     with pytest.raises(ValueError, match="at least one node"):
         check_nodes([], [], [], [], 1)
@@ -302,16 +336,28 @@ def _sklearn_case(X, y, change):
 
 
 SKLEARN_CASES = {
-    "nan-threshold": (lambda m: setattr(m, "tree_", set_sklearn(m.tree_, 0, threshold=np.nan)),
-                      "'threshold' must be a finite number"),
-    "two-parents": (lambda m: setattr(m, "tree_", set_sklearn(m.tree_, 0, right_child=int(m.tree_.children_left[0]))),
-                    "is a child of 2 splits"),
-    "leaf-with-one-child": (lambda m: setattr(m, "tree_", set_sklearn(
-        m.tree_, int(np.flatnonzero(m.tree_.children_left == -1)[0]), right_child=1)), "needs right child -1"),
-    "tree-wider-than-model": (lambda m: setattr(m, "tree_", set_sklearn(m.tree_, 0, n_features=N_FEATURES + 1)),
-                              "the tree has 6 features, its model 5"),
-    "max-depth-too-small": (lambda m: m.tree_.__setstate__(dict(m.tree_.__getstate__(), max_depth=1)),
-                            "max_depth is 1 but the tree is 3 deep"),
+    "nan-threshold": (
+        lambda m: setattr(m, "tree_", set_sklearn(m.tree_, 0, threshold=np.nan)),
+        "'threshold' must be a finite number",
+    ),
+    "two-parents": (
+        lambda m: setattr(m, "tree_", set_sklearn(m.tree_, 0, right_child=int(m.tree_.children_left[0]))),
+        "is a child of 2 splits",
+    ),
+    "leaf-with-one-child": (
+        lambda m: setattr(
+            m, "tree_", set_sklearn(m.tree_, int(np.flatnonzero(m.tree_.children_left == -1)[0]), right_child=1)
+        ),
+        "needs right child -1",
+    ),
+    "tree-wider-than-model": (
+        lambda m: setattr(m, "tree_", set_sklearn(m.tree_, 0, n_features=N_FEATURES + 1)),
+        "the tree has 6 features, its model 5",
+    ),
+    "max-depth-too-small": (
+        lambda m: m.tree_.__setstate__(dict(m.tree_.__getstate__(), max_depth=1)),
+        "max_depth is 1 but the tree is 3 deep",
+    ),
     "classes-mismatch": (lambda m: setattr(m, "classes_", m.classes_[:2]), "classes_ do not match"),
     "outputs-mismatch": (lambda m: setattr(m, "n_outputs_", 2), "n_outputs_ is 2, its tree has 1"),
 }
@@ -328,8 +374,9 @@ def test_crafted_sklearn_tree_rules(case, data, tmp_path):
 
 def test_bagging_feature_subsets_are_checked(data, tmp_path):
     X, y = data
-    bag = BaggingClassifier(DecisionTreeClassifier(max_depth=2), n_estimators=3, max_features=3,
-                            random_state=0).fit(X, y)
+    bag = BaggingClassifier(DecisionTreeClassifier(max_depth=2), n_estimators=3, max_features=3, random_state=0).fit(
+        X, y
+    )
     skops_io.dump(bag, tmp_path / "ok.skops")
     np.testing.assert_array_equal(load_model(tmp_path / "ok.skops").predict(X), bag.predict(X))
     bag.estimators_features_[2] = np.array([0, 1, N_FEATURES + 3])  # crembo's vote walk reads that column

@@ -364,8 +364,10 @@ def test_atol_checks(func, backend_name):
     # the largest tolerance still refuses a row of zeros
     with pytest.raises(ValueError, match="row 0 does not sum to 1"):
         f(np.zeros((3, 2)), atol=float(np.nextafter(1.0, 0.0)), backend=backend_name)
-    np.testing.assert_allclose(np.asarray(f(BELIEF * 1.5, atol=0.5, backend=backend_name)).sum(axis=1),
-                               1.0 if func == "belief_from_proba" else 1.5)
+    np.testing.assert_allclose(
+        np.asarray(f(BELIEF * 1.5, atol=0.5, backend=backend_name)).sum(axis=1),
+        1.0 if func == "belief_from_proba" else 1.5,
+    )
     f(BELIEF, atol=0, backend=backend_name)
 
 
@@ -383,9 +385,13 @@ def test_check_int_and_check_real():
     assert v.check_int(np.int32(3), "m", low=1) == 3 and type(v.check_int(np.int64(3), "m")) is int
     assert v.check_int(None, "m", low=1, allow_none=True) is None
     assert v.check_real(np.float32(0.5), "f", low=0, high=1) == 0.5 and type(v.check_real(1, "f")) is float
-    for bad, message in [(True, "m must be an int >= 1, got True"), (np.True_, "m must be an int >= 1"),
-                         (1.0, "m must be an int >= 1, got 1.0"), ("2", "m must be an int >= 1"),
-                         (None, "m must be an int >= 1, got None")]:
+    for bad, message in [
+        (True, "m must be an int >= 1, got True"),
+        (np.True_, "m must be an int >= 1"),
+        (1.0, "m must be an int >= 1, got 1.0"),
+        ("2", "m must be an int >= 1"),
+        (None, "m must be an int >= 1, got None"),
+    ]:
         with pytest.raises(TypeError, match=message):
             v.check_int(bad, "m", low=1)
     with pytest.raises(TypeError, match="m must be None or an int in \\[2, 255\\], got 'a'"):
@@ -582,8 +588,15 @@ def test_validate_false_still_converts_layout(backend_name, variant):
     np.testing.assert_array_equal(crembo.thresholds(np.ones((2, 2), np.float16), **kw), [1.0])
 
 
-@pytest.mark.parametrize("params, exc", [({"backend": "fast"}, ValueError), ({"n_jobs": 0}, ValueError),
-                                         ({"n_jobs": 1.5}, TypeError), ({"n_jobs": True}, TypeError)])
+@pytest.mark.parametrize(
+    "params, exc",
+    [
+        ({"backend": "fast"}, ValueError),
+        ({"n_jobs": 0}, ValueError),
+        ({"n_jobs": 1.5}, TypeError),
+        ({"n_jobs": True}, TypeError),
+    ],
+)
 @pytest.mark.parametrize("estimator", ["CREMBOClassifier", "TeacherLabelBaseline"])
 def test_estimator_run_params_checked_before_the_teacher(estimator, params, exc):
     from sklearn.linear_model import LogisticRegression

@@ -70,9 +70,7 @@ def check_thresholds_param(thresholds):
     # consistent there), below 0 every label is; either is a mistake (a percentage, a logit).
     outside = c[(c < 0.0) | (c > 1.0)]
     if outside.size:
-        raise ValueError(
-            f"thresholds must lie in [0, 1] (belief values are probabilities); got {outside[:5].tolist()}"
-        )
+        raise ValueError(f"thresholds must lie in [0, 1] (belief values are probabilities); got {outside[:5].tolist()}")
     return np.unique(c)
 
 

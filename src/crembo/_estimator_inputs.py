@@ -22,8 +22,7 @@ def _selection_spec(selection):
             return None
         if selection in PRESETS:
             return PRESETS[selection]
-    raise ValueError(f"selection must be one of {['paper', *PRESETS]} or a crembo.SelectionSpec, "
-                     f"got {selection!r}")
+    raise ValueError(f"selection must be one of {['paper', *PRESETS]} or a crembo.SelectionSpec, got {selection!r}")
 
 
 def _check_params(est):

@@ -25,11 +25,21 @@ from joblib import Parallel, delayed, effective_n_jobs
 from sklearn.model_selection import StratifiedKFold, train_test_split
 
 from crembo._memo import depth_of, kernel_jobs, seeded_oracle
+from crembo._threads import joblib_n_jobs
 from crembo.beliefs import allowed_labels
 from crembo.oracles import FitAllowedOracle, Oracle, _multi_output_capable, default_student, fresh_estimator
 
-__all__ = ["SelectionSpec", "SelectionResult", "PRESETS", "allowed_sets", "take_rows", "select", "split_rows",
-           "stratified_split", "subsample_rows"]
+__all__ = [
+    "SelectionSpec",
+    "SelectionResult",
+    "PRESETS",
+    "allowed_sets",
+    "take_rows",
+    "select",
+    "split_rows",
+    "stratified_split",
+    "subsample_rows",
+]
 
 TIES = ("low", "high", "fidelity")
 
@@ -125,8 +135,11 @@ def _scan_oracle(oracle, n_jobs):
         return LabelBalancedOracle(_scan_oracle(oracle.inner, n_jobs))
     learner = getattr(oracle, "learner", None)
     if (
-        n_jobs is None or type(oracle) is not FitAllowedOracle or not hasattr(learner, "get_params")
-        or "n_jobs" not in learner.get_params(deep=False) or learner.get_params(deep=False)["n_jobs"] is not None
+        n_jobs is None
+        or type(oracle) is not FitAllowedOracle
+        or not hasattr(learner, "get_params")
+        or "n_jobs" not in learner.get_params(deep=False)
+        or learner.get_params(deep=False)["n_jobs"] is not None
     ):
         return oracle
     return FitAllowedOracle(fresh_estimator(learner).set_params(n_jobs=n_jobs))
@@ -228,8 +241,9 @@ def fit_clipped(oracle, prepared, X, belief, d, seed, clip, top=None, eps=0.0, *
     else:
         allowed = allowed_sets(belief, d, clip, top, backend=backend, n_jobs=n_jobs)
     model = oracle.fit(prepared, allowed, seed)
-    depth = depth_of(belief, np.asarray(oracle.predict_training(model, prepared, X)), eps, backend=backend,
-                     n_jobs=n_jobs)
+    depth = depth_of(
+        belief, np.asarray(oracle.predict_training(model, prepared, X)), eps, backend=backend, n_jobs=n_jobs
+    )
     return model, float(depth)
 
 
@@ -239,8 +253,9 @@ def take_rows(oracle, prepared, X, rows):
     from crembo.tree.binning import BinnedData
 
     if isinstance(prepared, BinnedData):
-        return BinnedData(np.asfortranarray(prepared.X_binned[rows]), prepared.bin_edges, prepared.missing_bin,
-                          prepared.max_bins)
+        return BinnedData(
+            np.asfortranarray(prepared.X_binned[rows]), prepared.bin_edges, prepared.missing_bin, prepared.max_bins
+        )
     if prepared is X:
         return X[rows]
     return oracle.prepare(X[rows])
@@ -266,8 +281,9 @@ def warn_singletons(classes, single):
     """Warn that the classes at indices ``single`` have one sample each (kept for training)."""
     names = [classes.tolist()[c] for c in single]
     warnings.warn(
-        f"class(es) {names} have a single sample: it stays in the training part and no validation "
-        "row can score it", UserWarning, stacklevel=4,
+        f"class(es) {names} have a single sample: it stays in the training part and no validation row can score it",
+        UserWarning,
+        stacklevel=4,
     )
 
 
@@ -305,16 +321,19 @@ def split_rows(y, folds, repeats, fraction, seed):
     pool = np.flatnonzero(~single)
     always = np.flatnonzero(single)
     if pool.size < 2:
-        raise ValueError(f"cannot validate on {len(y)} samples of {len(classes)} classes: every class has a "
-                         "single sample")
+        raise ValueError(
+            f"cannot validate on {len(y)} samples of {len(classes)} classes: every class has a single sample"
+        )
     out = []
     if folds == 1:
         for r in range(repeats):
             try:
                 tr, va = train_test_split(pool, test_size=fraction, stratify=y[pool], random_state=seed + r)
             except ValueError as exc:
-                raise ValueError(f"cannot split {pool.size} samples of {len(classes)} classes with validation_fraction="
-                                 f"{fraction}: {exc}") from exc
+                raise ValueError(
+                    f"cannot split {pool.size} samples of {len(classes)} classes with validation_fraction="
+                    f"{fraction}: {exc}"
+                ) from exc
             out.append((np.sort(np.concatenate([tr, always])), np.sort(va)))
         return out
     folds = min(folds, int(counts.max()))
@@ -339,8 +358,9 @@ def scan_positions(thresholds, clip, true_labels):
     return thr, clipped
 
 
-def _score_split(candidates, prepared, X, belief, top, y, teacher_labels, thresholds, tr, va, clipped, seed, eps,
-                 backend, n_jobs):
+def _score_split(
+    candidates, prepared, X, belief, top, y, teacher_labels, thresholds, tr, va, clipped, seed, eps, backend, n_jobs
+):
     """Fit every candidate at every threshold on rows ``tr``; count held-out hits on ``va``.
 
     Consecutive thresholds that give the same allowed sets on ``tr`` (common: a threshold is a
@@ -364,15 +384,15 @@ def _score_split(candidates, prepared, X, belief, top, y, teacher_labels, thresh
         last = None
         for s, d in enumerate(thresholds):
             t0 = time.perf_counter()
-            allowed = truth if np.isinf(d) else allowed_sets(b_tr, d, clipped[s], t_tr, backend=backend,
-                                                             n_jobs=n_jobs)
+            allowed = truth if np.isinf(d) else allowed_sets(b_tr, d, clipped[s], t_tr, backend=backend, n_jobs=n_jobs)
             if last is not None and np.array_equal(allowed, last[0]):
                 correct[c, s], agree[c, s], depth[c, s] = last[1:]
             else:
                 model = oracle.fit(p_tr, allowed, seed)
                 pred = np.asarray(oracle.predict_training(model, p_va, X_va))
-                d_tr = depth_of(b_tr, np.asarray(oracle.predict_training(model, p_tr, X_tr)), eps,
-                                backend=backend, n_jobs=n_jobs)
+                d_tr = depth_of(
+                    b_tr, np.asarray(oracle.predict_training(model, p_tr, X_tr)), eps, backend=backend, n_jobs=n_jobs
+                )
                 correct[c, s], agree[c, s], depth[c, s] = (pred == y_va).sum(), (pred == f_va).sum(), d_tr
                 last = (allowed, correct[c, s], agree[c, s], depth[c, s])
             secs[c, s] = time.perf_counter() - t0
@@ -398,8 +418,24 @@ def _choose(acc, fid, fold_acc, thresholds_rank, tie, one_se):
     return min(cand, key=lambda cs: (-fid[cs], -thresholds_rank[cs[1]], -acc[cs], cs[0]))
 
 
-def select(X, y, belief, thresholds, clipped, candidates, prepared, spec, seed, *, teacher_labels=None,
-           validation_fraction=0.15, eps=0.0, backend=None, n_jobs=None, rows=None):
+def select(
+    X,
+    y,
+    belief,
+    thresholds,
+    clipped,
+    candidates,
+    prepared,
+    spec,
+    seed,
+    *,
+    teacher_labels=None,
+    validation_fraction=0.15,
+    eps=0.0,
+    backend=None,
+    n_jobs=None,
+    rows=None,
+):
     """Score ``candidates`` (oracles sharing ``prepared``) at every position of the scan
     (``scan_positions``) on the splits of ``spec``; return a SelectionResult. ``rows``: the rows
     to select on (default all).
@@ -414,12 +450,28 @@ def select(X, y, belief, thresholds, clipped, candidates, prepared, spec, seed, 
     splits = [(sel[tr], sel[va]) for tr, va in split_rows(y[sel], folds, spec.repeats, validation_fraction, seed)]
     # Threads over the splits (oracle fits release the GIL; workers share X, the belief and the
     # binned codes); inside a worker kernels and native students run single-threaded.
+    n_jobs = joblib_n_jobs(n_jobs)  # capped at the CPUs: a pool of 100,000 threads cannot start
     k_jobs = 1 if effective_n_jobs(n_jobs) != 1 else kernel_jobs(belief, n_jobs)
     workers = [_scan_oracle(o, k_jobs) for o in candidates]
     parallel = Parallel(n_jobs=n_jobs, prefer="threads")
     parts = parallel(
-        delayed(_score_split)(workers, prepared, X, belief, top, y, teacher_labels, thresholds, tr, va,
-                              clipped, seed, eps, backend, k_jobs)
+        delayed(_score_split)(
+            workers,
+            prepared,
+            X,
+            belief,
+            top,
+            y,
+            teacher_labels,
+            thresholds,
+            tr,
+            va,
+            clipped,
+            seed,
+            eps,
+            backend,
+            k_jobs,
+        )
         for tr, va in splits
     )
     correct = np.stack([p[0] for p in parts], axis=2)

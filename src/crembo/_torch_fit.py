@@ -40,8 +40,11 @@ def allowed_set_loss(logits, allowed, reduction="mean"):
     allowed = allowed.bool()
     has = allowed.any(dim=1)
     masked = logits.masked_fill(~allowed, float("-inf"))
-    per_row = torch.where(has, torch.logsumexp(logits, dim=1) - torch.logsumexp(masked, dim=1),
-                          torch.zeros((), dtype=logits.dtype, device=logits.device))
+    per_row = torch.where(
+        has,
+        torch.logsumexp(logits, dim=1) - torch.logsumexp(masked, dim=1),
+        torch.zeros((), dtype=logits.dtype, device=logits.device),
+    )
     if reduction == "none":
         return per_row
     if reduction == "sum":
@@ -155,8 +158,9 @@ def fit_supervised(X, y, n_classes=None, *, X_val=None, y_val=None, random_state
     return _fit(X, n_classes, F.cross_entropy, targets, X_val, y_val, train, random_state, "supervised")
 
 
-def fit_distilled(X, teacher_logits, temperature, y=None, alpha=0.0, *, X_val=None, y_val=None,
-                  random_state=None, **train):
+def fit_distilled(
+    X, teacher_logits, temperature, y=None, alpha=0.0, *, X_val=None, y_val=None, random_state=None, **train
+):
     """Knowledge distillation (Hinton et al.): fit an MLP to the teacher's tempered softmax.
 
     Loss = (1 - alpha) * T^2 KL(softmax(t/T) || softmax(s/T)) + alpha * CE(s, y).
@@ -178,8 +182,19 @@ def fit_distilled(X, teacher_logits, temperature, y=None, alpha=0.0, *, X_val=No
     return _fit(X, k, loss_fn, targets, X_val, y_val, train, random_state, f"KD T={temperature:g}")
 
 
-def fit_allowed(X, allowed, *, loss="bce", teacher_logits=None, kd_weight=0.0, kd_temperature=4.0, X_val=None,
-                y_val=None, random_state=None, **train):
+def fit_allowed(
+    X,
+    allowed,
+    *,
+    loss="bce",
+    teacher_logits=None,
+    kd_weight=0.0,
+    kd_temperature=4.0,
+    X_val=None,
+    y_val=None,
+    random_state=None,
+    **train,
+):
     """Train an MLP on an (n, k) allowed-label matrix: CREMBO's student at one threshold.
 
     ``loss``: "bce" (:func:`allowed_labels_loss`, the paper's) or "set" (:func:`allowed_set_loss`).

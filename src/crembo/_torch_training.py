@@ -78,8 +78,18 @@ class TrainConfig:
     ``batch_size=None`` is full-batch.
     """
 
-    def __init__(self, hidden=(32,), epochs=200, lr=1e-2, batch_size=128, weight_decay=0.0, patience=20,
-                 device=None, n_threads=None, progress=False):
+    def __init__(
+        self,
+        hidden=(32,),
+        epochs=200,
+        lr=1e-2,
+        batch_size=128,
+        weight_decay=0.0,
+        patience=20,
+        device=None,
+        n_threads=None,
+        progress=False,
+    ):
         self.hidden = check_hidden(hidden)
         self.epochs = v.check_int(epochs, "epochs", low=1)
         self.batch_size = v.check_int(batch_size, "batch_size", low=1, allow_none=True)
@@ -154,7 +164,7 @@ class TorchStudent:
 def _accuracy(model, X, y, batch=8192):
     model.eval()
     with torch.no_grad():
-        hits = sum(int((model(X[s:s + batch]).argmax(1) == y[s:s + batch]).sum()) for s in range(0, len(y), batch))
+        hits = sum(int((model(X[s : s + batch]).argmax(1) == y[s : s + batch]).sum()) for s in range(0, len(y), batch))
     return hits / len(y)
 
 
@@ -193,7 +203,7 @@ def train_mlp(X, n_outputs, loss_fn, targets, cfg, seed, validation=None, desc="
             model.train()
             order = torch.randperm(n, generator=gen).to(dev) if bs < n else None
             for start in range(0, n, bs):
-                idx = slice(None) if order is None else order[start:start + bs]
+                idx = slice(None) if order is None else order[start : start + bs]
                 opt.zero_grad(set_to_none=True)
                 loss = loss_fn(model(X[idx]), *(t[idx] for t in targets))
                 loss.backward()

@@ -177,9 +177,7 @@ def _labels_dtype(arr, name):
 
 def raise_invalid_labels(n_invalid, n_classes, name="labels"):
     if n_invalid:
-        raise ValueError(
-            f"{name} must be class indices in [0, {n_classes}); {n_invalid} value(s) are outside"
-        )
+        raise ValueError(f"{name} must be class indices in [0, {n_classes}); {n_invalid} value(s) are outside")
 
 
 def check_float_matrix(x, name):

@@ -37,23 +37,30 @@ def main(argv=None):
     X_train, X_test, y_train, y_test = train_test_split(
         data.X, data.y, test_size=0.25, stratify=data.y, random_state=args.seed
     )
-    print(f"crembo {crembo.__version__} | backend: {crembo.current_backend_name()} | "
-          f"OpenMP: {crembo.openmp_enabled()}")
-    print(f"data set: {args.dataset}, {data.X.shape[0]} rows x {data.X.shape[1]} features, "
-          f"{len(data.class_names)} classes; {len(y_train)} train / {len(y_test)} test rows\n")
+    print(f"crembo {crembo.__version__} | backend: {crembo.current_backend_name()} | OpenMP: {crembo.openmp_enabled()}")
+    print(
+        f"data set: {args.dataset}, {data.X.shape[0]} rows x {data.X.shape[1]} features, "
+        f"{len(data.class_names)} classes; {len(y_train)} train / {len(y_test)} test rows\n"
+    )
 
-    teacher = RandomForestClassifier(n_estimators=100, max_depth=12, class_weight="balanced",
-                                     random_state=args.seed, n_jobs=-1).fit(X_train, y_train)
+    teacher = RandomForestClassifier(
+        n_estimators=100, max_depth=12, class_weight="balanced", random_state=args.seed, n_jobs=-1
+    ).fit(X_train, y_train)
     student = default_student().set_params(max_depth=args.depth)
     start = time.perf_counter()
     model = crembo.CREMBOClassifier(teacher=teacher, student=student, random_state=args.seed).fit(X_train, y_train)
     seconds = time.perf_counter() - start
-    paper_model = crembo.CREMBOClassifier(teacher=teacher, student=student, selection="paper",
-                                          random_state=args.seed).fit(X_train, y_train)
+    paper_model = crembo.CREMBOClassifier(
+        teacher=teacher, student=student, selection="paper", random_state=args.seed
+    ).fit(X_train, y_train)
     y_teacher_train = teacher.predict(X_train)
     baselines = [
-        (f"{name}: {what}, {weight or 'unweighted'}",
-         DecisionTreeClassifier(max_depth=args.depth, class_weight=weight, random_state=args.seed).fit(X_train, labels))
+        (
+            f"{name}: {what}, {weight or 'unweighted'}",
+            DecisionTreeClassifier(max_depth=args.depth, class_weight=weight, random_state=args.seed).fit(
+                X_train, labels
+            ),
+        )
         for name, what, labels in [("BM", "true labels", y_train), ("VT", "teacher labels", y_teacher_train)]
         for weight in ("balanced", None)
     ]
@@ -61,25 +68,34 @@ def main(argv=None):
     y_teacher = teacher.predict(X_test)
     print(f"{'':2}{'model':<34} {'accuracy':>8} {'fidelity':>8}  (test set; fidelity = agreement with the teacher)")
     print(_row("teacher: forest, 100 trees", np.mean(y_teacher == y_test), None))
-    for name, est in [(f"CREMBO: depth-{args.depth} tree", model), ('CREMBO: selection="paper"', paper_model),
-                      *baselines]:
+    for name, est in [
+        (f"CREMBO: depth-{args.depth} tree", model),
+        ('CREMBO: selection="paper"', paper_model),
+        *baselines,
+    ]:
         pred = est.predict(X_test)
         print(_row(name, np.mean(pred == y_test), np.mean(pred == y_teacher)))
 
-    print(f"\nCREMBO took {seconds:.2f} s: MEMO threshold {model.memo_threshold_:.3f}; 5-fold cross-validation "
-          f"over {len(model.scan_.thresholds)} thresholds x {len(model.scan_.students)} class weightings chose "
-          f"threshold {model.threshold_:.3f} with {model.student_} (held-out accuracy "
-          f"{model.validation_score_:.3f}), refit on all {len(y_train)} training rows.")
-    print(textwrap.fill(
-        "How to read this: a row's allowed labels at threshold t are the classes the teacher gives a "
-        "belief of at least t (its top class when none reaches t). MEMO's threshold is the largest at "
-        f"which the depth-{args.depth} tree trained on them predicts an allowed label for every training "
-        "row; 0 means only the trivial threshold works (at t = 0 every label is allowed): no small tree "
-        "follows the teacher on every row, as is usual with a forest this confident on its own training "
-        "rows. Above it the allowed sets shrink toward the teacher's labels (the last step is VT), and "
-        "cross-validation picks the threshold. In the tree below, \"allowed for 47/67\" means 47 of "
-        "the 67 training rows reaching that leaf allow its class at the chosen threshold; \"(NaN)\" "
-        "marks the branch that rows with a missing value take.", width=100))
+    print(
+        f"\nCREMBO took {seconds:.2f} s: MEMO threshold {model.memo_threshold_:.3f}; 5-fold cross-validation "
+        f"over {len(model.scan_.thresholds)} thresholds x {len(model.scan_.students)} class weightings chose "
+        f"threshold {model.threshold_:.3f} with {model.student_} (held-out accuracy "
+        f"{model.validation_score_:.3f}), refit on all {len(y_train)} training rows."
+    )
+    print(
+        textwrap.fill(
+            "How to read this: a row's allowed labels at threshold t are the classes the teacher gives a "
+            "belief of at least t (its top class when none reaches t). MEMO's threshold is the largest at "
+            f"which the depth-{args.depth} tree trained on them predicts an allowed label for every training "
+            "row; 0 means only the trivial threshold works (at t = 0 every label is allowed): no small tree "
+            "follows the teacher on every row, as is usual with a forest this confident on its own training "
+            "rows. Above it the allowed sets shrink toward the teacher's labels (the last step is VT), and "
+            'cross-validation picks the threshold. In the tree below, "allowed for 47/67" means 47 of '
+            'the 67 training rows reaching that leaf allow its class at the chosen threshold; "(NaN)" '
+            "marks the branch that rows with a missing value take.",
+            width=100,
+        )
+    )
     print("\nThe student:")
     print(model.export_text(feature_names=list(data.feature_names), class_names=list(map(str, data.class_names))))
 

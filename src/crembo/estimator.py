@@ -283,8 +283,16 @@ class CREMBOClassifier(_PredictMixin, ClassifierMixin, BaseEstimator):
         lap("prepare")
         candidates = candidate_thresholds(belief, thresholds, backend=self.backend, n_jobs=self.n_jobs)
         self.memo_ = memo(
-            X_tr, belief, search=self.search, eps=self.eps, candidate_thresholds=candidates, random_state=seed,
-            backend=self.backend, n_jobs=self.n_jobs, oracle=oracle, prepared=prepared,
+            X_tr,
+            belief,
+            search=self.search,
+            eps=self.eps,
+            candidate_thresholds=candidates,
+            random_state=seed,
+            backend=self.backend,
+            n_jobs=self.n_jobs,
+            oracle=oracle,
+            prepared=prepared,
         )
         lap("memo")
         thr = self.memo_.thresholds
@@ -299,7 +307,17 @@ class CREMBOClassifier(_PredictMixin, ClassifierMixin, BaseEstimator):
         scan_oracle = _scan_oracle(oracle, k_jobs)
         results = parallel(
             delayed(_scan_one)(
-                scan_oracle, prepared, X_tr, belief, thr[m], seed, self.eps, self.backend, k_jobs, X_va, y_va,
+                scan_oracle,
+                prepared,
+                X_tr,
+                belief,
+                thr[m],
+                seed,
+                self.eps,
+                self.backend,
+                k_jobs,
+                X_va,
+                y_va,
                 teacher_va,
             )
             for m in idx
@@ -361,8 +379,15 @@ class CREMBOClassifier(_PredictMixin, ClassifierMixin, BaseEstimator):
         X_sel, b_sel = (X, belief) if every else (X[sel], belief[sel])
         cand = candidate_thresholds(belief, thresholds, backend=self.backend, n_jobs=self.n_jobs)
         self.memo_ = memo(
-            X_sel, b_sel, search=self.search, eps=self.eps, candidate_thresholds=cand, random_state=seed,
-            backend=self.backend, n_jobs=self.n_jobs, oracle=oracles[0],
+            X_sel,
+            b_sel,
+            search=self.search,
+            eps=self.eps,
+            candidate_thresholds=cand,
+            random_state=seed,
+            backend=self.backend,
+            n_jobs=self.n_jobs,
+            oracle=oracles[0],
             prepared=prepared if every else take_rows(oracles[0], prepared, X, sel),
         )
         lap("memo")
@@ -373,21 +398,50 @@ class CREMBOClassifier(_PredictMixin, ClassifierMixin, BaseEstimator):
         scan_thr, clipped = scan_positions(thr[idx], spec.clip, spec.true_labels)
         # positions beyond the scan: the VT endpoint (the last threshold's index), BM (-1)
         idx = np.concatenate([idx, [len(thr) - 1] * (spec.clip == "end"), [-1] * spec.true_labels]).astype(np.intp)
-        res = select(X, y_enc, belief, scan_thr, clipped, oracles, prepared, spec, seed,
-                     validation_fraction=self.validation_fraction, eps=self.eps, backend=self.backend,
-                     n_jobs=self.n_jobs, rows=None if every else sel)
+        res = select(
+            X,
+            y_enc,
+            belief,
+            scan_thr,
+            clipped,
+            oracles,
+            prepared,
+            spec,
+            seed,
+            validation_fraction=self.validation_fraction,
+            eps=self.eps,
+            backend=self.backend,
+            n_jobs=self.n_jobs,
+            rows=None if every else sel,
+        )
         lap("scan")
         c, pos = res.chosen
         self.estimator_, self.depth_ = fit_clipped(
-            oracles[c], prepared, X, belief, scan_thr[pos], seed, clipped[pos], eps=self.eps, y=y_enc,
-            backend=self.backend, n_jobs=kernel_jobs(belief, self.n_jobs),
+            oracles[c],
+            prepared,
+            X,
+            belief,
+            scan_thr[pos],
+            seed,
+            clipped[pos],
+            eps=self.eps,
+            y=y_enc,
+            backend=self.backend,
+            n_jobs=kernel_jobs(belief, self.n_jobs),
         )
         lap("refit")
         self.timings_ = dict(lap)
         self.scan_ = ScanResult(
-            indices=idx, thresholds=scan_thr, validation_scores=res.accuracy[c], fidelities=res.fidelity[c],
-            depths=res.depths[c], seconds=res.seconds[c], position=pos, student_scores=res.accuracy,
-            students=tuple(name for name, _ in candidates), clipped=clipped,
+            indices=idx,
+            thresholds=scan_thr,
+            validation_scores=res.accuracy[c],
+            fidelities=res.fidelity[c],
+            depths=res.depths[c],
+            seconds=res.seconds[c],
+            position=pos,
+            student_scores=res.accuracy,
+            students=tuple(name for name, _ in candidates),
+            clipped=clipped,
         )
         self.student_ = candidates[c][0]
         self.threshold_ = float(scan_thr[pos])

@@ -290,7 +290,7 @@ def predictor_source():
         raise RuntimeError(f"{_PREDICTOR_MODULE} must import its checks in one line: {_VALIDATE_IMPORT}")
     copied = "\n\n".join(inspect.getsource(f) for f in _validate.STANDALONE)
     note = "\n# Model checks, copied from crembo.tree._validate (the rules every crembo tree loader applies).\n"
-    return "".join(lines[: at[0]]) + note + copied + "".join(lines[at[0] + 1:])
+    return "".join(lines[: at[0]]) + note + copied + "".join(lines[at[0] + 1 :])
 
 
 def write_predictor(path):

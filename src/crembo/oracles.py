@@ -171,8 +171,9 @@ class MultiOutputStudent:
             c = int(node_class[node])
             return class_names[c] if class_names is not None else c
 
-        return tree_text(tree.children_left, tree.children_right, tree.feature, tree.threshold,
-                         leaf_label, names, decimals)
+        return tree_text(
+            tree.children_left, tree.children_right, tree.feature, tree.threshold, leaf_label, names, decimals
+        )
 
 
 class MultiOutputOracle(Oracle):

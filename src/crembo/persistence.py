@@ -65,9 +65,11 @@ def _allow_list():
     from crembo.tree.estimator import AllowedLabelTreeClassifier
     from crembo.tree.grower import Tree
 
-    estimator = ("a scikit-learn estimator (BaseEstimator.__setstate__ only checks the version); "
-                 "predict validates X, delegates to its fitted student and indexes classes_ with NumPy "
-                 "(bounds-checked)")
+    estimator = (
+        "a scikit-learn estimator (BaseEstimator.__setstate__ only checks the version); "
+        "predict validates X, delegates to its fitted student and indexes classes_ with NumPy "
+        "(bounds-checked)"
+    )
     reasons = {
         CREMBOClassifier: estimator,
         TrueLabelBaseline: estimator,
@@ -75,17 +77,16 @@ def _allow_list():
         ScanResult: "a plain dataclass of arrays and numbers (the threshold scan's record)",
         MemoResult: "a plain dataclass (MEMO's threshold, index and student)",
         OracleCall: "a plain dataclass (one oracle call's threshold and outcome)",
-        MultiOutputStudent: "holds an estimator and calls its public predict/predict_proba, which "
-                            "validate their input",
+        MultiOutputStudent: "holds an estimator and calls its public predict/predict_proba, which validate their input",
         AllowedLabelTreeClassifier: "crembo's native tree student; its __setstate__ checks that its "
-                                    "tree's features and labels fit the model",
+        "tree's features and labels fit the model",
         Tree: "the native tree's node arrays; its __setstate__ checks them (indices in range, "
-              "children after parents, dtypes and shapes) before the Cython walk can see them",
+        "children after parents, dtypes and shapes) before the Cython walk can see them",
         SklearnTree: "scikit-learn's node storage, which skops refuses because a crafted one can crash "
-                     "predict; crembo checks every loaded one against its estimator and refuses it "
-                     "outside a decision tree, forest or bagging ensemble",
+        "predict; crembo checks every loaded one against its estimator and refuses it "
+        "outside a decision tree, forest or bagging ensemble",
         VoteTeacher: "a teacher wrapper (save_student(keep_teacher=True)): votes of its ensemble's "
-                     "members, read through their predict or crembo's forest walk of checked trees",
+        "members, read through their predict or crembo's forest walk of checked trees",
         ProbaTeacher: "a teacher wrapper: the predict_proba of its model",
         BeliefTeacher: "a teacher wrapper: a stored belief matrix, read by row slicing",
     }

@@ -119,32 +119,82 @@ def plot_scan(model, ax=None):
     ax.plot(xs, xs, color="0.6", linestyle=(0, (4, 3)), linewidth=1.0, label="depth = d (consistent on or above)")
     teacher_acc = getattr(model, "teacher_validation_score_", None)
     if is_real(teacher_acc):
-        ax.axhline(teacher_acc, color=_TEACHER, linestyle=":", linewidth=1.4,
-                   label=f"teacher validation accuracy ({teacher_acc:.3f})")
+        ax.axhline(
+            teacher_acc,
+            color=_TEACHER,
+            linestyle=":",
+            linewidth=1.4,
+            label=f"teacher validation accuracy ({teacher_acc:.3f})",
+        )
 
-    ax.axvline(memo_d, color=_MEMO, linestyle="--", linewidth=1.4, zorder=3,
-               label=f"MEMO: deepest consistent d={_fmt_threshold(memo_d)}")
+    ax.axvline(
+        memo_d,
+        color=_MEMO,
+        linestyle="--",
+        linewidth=1.4,
+        zorder=3,
+        label=f"MEMO: deepest consistent d={_fmt_threshold(memo_d)}",
+    )
     best = int(np.argmax(scores))
-    ax.axvline(chosen, color=_CHOSEN, linestyle="-", linewidth=1.4, alpha=0.8,
-               label=f"CREMBO: chosen d={_fmt_threshold(chosen)}")
-    ax.scatter([thr[best]], [scores[best]], marker="*", s=220, color=_CHOSEN, edgecolor="black", linewidth=0.6,
-               zorder=5, label="chosen student")
+    ax.axvline(
+        chosen,
+        color=_CHOSEN,
+        linestyle="-",
+        linewidth=1.4,
+        alpha=0.8,
+        label=f"CREMBO: chosen d={_fmt_threshold(chosen)}",
+    )
+    ax.scatter(
+        [thr[best]],
+        [scores[best]],
+        marker="*",
+        s=220,
+        color=_CHOSEN,
+        edgecolor="black",
+        linewidth=0.6,
+        zorder=5,
+        label="chosen student",
+    )
 
     # Labels on the vertical lines, at the bottom in axes coordinates so they never leave the plot.
     trans = mtransforms.blended_transform_factory(ax.transData, ax.transAxes)
     same = np.isclose(chosen, memo_d)
     # MEMO's label right of its line, CREMBO's left of its own (MEMO's d is never above CREMBO's).
     memo_text = "MEMO = CREMBO" if same else "MEMO"
-    ax.text(memo_d, 0.02, f" {memo_text} d={_fmt_threshold(memo_d)}", transform=trans, rotation=90, va="bottom",
-            ha="left", color=_MEMO, fontsize=9)
+    ax.text(
+        memo_d,
+        0.02,
+        f" {memo_text} d={_fmt_threshold(memo_d)}",
+        transform=trans,
+        rotation=90,
+        va="bottom",
+        ha="left",
+        color=_MEMO,
+        fontsize=9,
+    )
     if not same:
-        ax.text(chosen, 0.02, f" CREMBO d={_fmt_threshold(chosen)}", transform=trans, rotation=90, va="bottom",
-                ha="right", color=_CHOSEN, fontsize=9)
+        ax.text(
+            chosen,
+            0.02,
+            f" CREMBO d={_fmt_threshold(chosen)}",
+            transform=trans,
+            rotation=90,
+            va="bottom",
+            ha="right",
+            color=_CHOSEN,
+            fontsize=9,
+        )
     ax.annotate(
-        f"accuracy {scores[best]:.3f}" + (f"\nfidelity {fid[best]:.3f}" if fid is not None else "")
+        f"accuracy {scores[best]:.3f}"
+        + (f"\nfidelity {fid[best]:.3f}" if fid is not None else "")
         + f"\ndepth {depths[best]:.3f}",
-        xy=(thr[best], scores[best]), xytext=(12, -12), textcoords="offset points", va="top", fontsize=9,
-        color=_CHOSEN, bbox=dict(boxstyle="round,pad=0.3", facecolor="white", edgecolor=_CHOSEN, alpha=0.9),
+        xy=(thr[best], scores[best]),
+        xytext=(12, -12),
+        textcoords="offset points",
+        va="top",
+        fontsize=9,
+        color=_CHOSEN,
+        bbox=dict(boxstyle="round,pad=0.3", facecolor="white", edgecolor=_CHOSEN, alpha=0.9),
     )
 
     ax.set_xlim(lo - pad, hi + pad)

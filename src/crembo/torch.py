@@ -197,8 +197,19 @@ class CremboNetResult:
         return self.student_.predict_proba(X)
 
 
-def crembo_net(X, teacher_logits, X_val, y_val, *, recipe="paper", kd_weight=0.0, kd_temperature=4.0,
-               random_state=None, n_jobs=1, **train):
+def crembo_net(
+    X,
+    teacher_logits,
+    X_val,
+    y_val,
+    *,
+    recipe="paper",
+    kd_weight=0.0,
+    kd_temperature=4.0,
+    random_state=None,
+    n_jobs=1,
+    **train,
+):
     """CREMBO with a neural student; returns a :class:`CremboNetResult`.
 
     ``teacher_logits``: the teacher's logits on ``X``; ``X_val``, ``y_val``: the validation split
@@ -209,8 +220,11 @@ def crembo_net(X, teacher_logits, X_val, y_val, *, recipe="paper", kd_weight=0.0
     :class:`TrainConfig` settings, shared by every student; each is seeded with ``random_state``,
     so students differ only in their targets. ``n_jobs``: threads of crembo's belief kernels.
     """
-    overrides = {f: train.pop(f) for f in ("loss", "clip", "temperature", "delta", "max_scan", "n_thresholds", "memo")
-                 if f in train}
+    overrides = {
+        f: train.pop(f)
+        for f in ("loss", "clip", "temperature", "delta", "max_scan", "n_thresholds", "memo")
+        if f in train
+    }
     r = _as_recipe(recipe, overrides)
     z = _check_logits(teacher_logits, np.shape(X)[0])
     if X_val is None or y_val is None:
@@ -223,8 +237,18 @@ def crembo_net(X, teacher_logits, X_val, y_val, *, recipe="paper", kd_weight=0.0
     def fit_at(loss, m):
         if (loss, m) not in fits:
             allowed = allowed_labels(belief, cands[m], validate=False, n_jobs=n_jobs)
-            st = fit_allowed(X, allowed, loss=loss, teacher_logits=z, kd_weight=kd_weight,
-                             kd_temperature=kd_temperature, X_val=X_val, y_val=y_val, random_state=seed, **train)
+            st = fit_allowed(
+                X,
+                allowed,
+                loss=loss,
+                teacher_logits=z,
+                kd_weight=kd_weight,
+                kd_temperature=kd_temperature,
+                X_val=X_val,
+                y_val=y_val,
+                random_state=seed,
+                **train,
+            )
             depth = float(hypothesis_depth(belief, st.predict(X), validate=False, n_jobs=n_jobs))
             fits[loss, m] = (st, _accuracy(st, X_val, y_val), depth)
         return fits[loss, m]
@@ -249,19 +273,47 @@ def crembo_net(X, teacher_logits, X_val, y_val, *, recipe="paper", kd_weight=0.0
     best = int(np.argmax(scores))  # first maximum: ties go to the first loss, then the lowest threshold
     loss, m = rows[best][:2]
     idx = np.array([row[1] for row in rows])
-    scan = {"thresholds": cands[idx], "validation_scores": scores, "depths": np.array([row[4] for row in rows]),
-            "epochs": np.array([row[2].history_["epochs"] for row in rows]),
-            "losses": np.array([row[0] for row in rows])}
+    scan = {
+        "thresholds": cands[idx],
+        "validation_scores": scores,
+        "depths": np.array([row[4] for row in rows]),
+        "epochs": np.array([row[2].history_["epochs"] for row in rows]),
+        "losses": np.array([row[0] for row in rows]),
+    }
     return CremboNetResult(
-        student_=rows[best][2], students_=[row[2] for row in rows], threshold_=float(cands[m]), index_=m, loss_=loss,
-        validation_score_=float(scores[best]), depth_=float(scan["depths"][best]),
-        memo_threshold_=float(cands[starts[loss]]), memo_index_=int(starts[loss]), memo_trace_=traces[loss], scan_=scan,
-        step_=int(steps[loss]), n_candidates_=len(cands), n_fits_=len(fits), recipe_=r, kd_weight_=float(kd_weight),
+        student_=rows[best][2],
+        students_=[row[2] for row in rows],
+        threshold_=float(cands[m]),
+        index_=m,
+        loss_=loss,
+        validation_score_=float(scores[best]),
+        depth_=float(scan["depths"][best]),
+        memo_threshold_=float(cands[starts[loss]]),
+        memo_index_=int(starts[loss]),
+        memo_trace_=traces[loss],
+        scan_=scan,
+        step_=int(steps[loss]),
+        n_candidates_=len(cands),
+        n_fits_=len(fits),
+        recipe_=r,
+        kd_weight_=float(kd_weight),
     )
 
 
-def crembo_kd_net(X, teacher_logits, X_val, y_val, threshold, *, weights=(0.25, 0.5, 0.75), kd_temperature=4.0,
-                  recipe="paper", random_state=None, n_jobs=1, **train):
+def crembo_kd_net(
+    X,
+    teacher_logits,
+    X_val,
+    y_val,
+    threshold,
+    *,
+    weights=(0.25, 0.5, 0.75),
+    kd_temperature=4.0,
+    recipe="paper",
+    random_state=None,
+    n_jobs=1,
+    **train,
+):
     """CREMBO + KD at one ``threshold``: a student per weight w of ``(1 - w) * allowed + w * KD``,
     the one with the best validation accuracy kept (ties: the smallest w). Typically ``threshold``
     is :func:`crembo_net`'s choice and ``kd_temperature`` KD's validated T. Returns a
@@ -299,13 +351,26 @@ def crembo_kd_net(X, teacher_logits, X_val, y_val, threshold, *, weights=(0.25, 
         scores.append(_accuracy(st, X_val, y_val))
         depths.append(float(hypothesis_depth(belief, st.predict(X), validate=False, n_jobs=n_jobs)))
     best = int(np.argmax(scores))
-    scan = {"weights": weights, "thresholds": np.full(len(weights), float(threshold)),
-            "validation_scores": np.array(scores), "depths": np.array(depths),
-            "epochs": np.array([s.history_["epochs"] for s in students])}
+    scan = {
+        "weights": weights,
+        "thresholds": np.full(len(weights), float(threshold)),
+        "validation_scores": np.array(scores),
+        "depths": np.array(depths),
+        "epochs": np.array([s.history_["epochs"] for s in students]),
+    }
     return CremboNetResult(
-        student_=students[best], threshold_=float(threshold), weight_=float(weights[best]), loss_=r.losses[0],
-        validation_score_=float(scores[best]), depth_=depths[best], memo_threshold_=float("nan"), memo_trace_=[],
-        scan_=scan, n_fits_=len(students), recipe_=r, kd_temperature_=float(kd_temperature),
+        student_=students[best],
+        threshold_=float(threshold),
+        weight_=float(weights[best]),
+        loss_=r.losses[0],
+        validation_score_=float(scores[best]),
+        depth_=depths[best],
+        memo_threshold_=float("nan"),
+        memo_trace_=[],
+        scan_=scan,
+        n_fits_=len(students),
+        recipe_=r,
+        kd_temperature_=float(kd_temperature),
     )
 
 
@@ -330,8 +395,18 @@ class TorchOracle(Oracle):
         Torch intra-op threads during training (restored afterwards); None leaves torch's setting.
     """
 
-    def __init__(self, hidden=(32,), epochs=200, lr=1e-2, batch_size=128, weight_decay=0.0, loss="bce",
-                 standardize=True, device=None, n_threads=None):
+    def __init__(
+        self,
+        hidden=(32,),
+        epochs=200,
+        lr=1e-2,
+        batch_size=128,
+        weight_decay=0.0,
+        loss="bce",
+        standardize=True,
+        device=None,
+        n_threads=None,
+    ):
         self.hidden = hidden
         self.epochs = epochs
         self.lr = lr
@@ -343,9 +418,16 @@ class TorchOracle(Oracle):
         self.n_threads = n_threads
 
     def _config(self):
-        return TrainConfig(hidden=self.hidden, epochs=self.epochs, lr=self.lr, batch_size=self.batch_size,
-                           weight_decay=self.weight_decay, patience=None, device=self.device,
-                           n_threads=self.n_threads)
+        return TrainConfig(
+            hidden=self.hidden,
+            epochs=self.epochs,
+            lr=self.lr,
+            batch_size=self.batch_size,
+            weight_decay=self.weight_decay,
+            patience=None,
+            device=self.device,
+            n_threads=self.n_threads,
+        )
 
     def prepare(self, X):
         return Standardizer(X, self.standardize)
@@ -359,14 +441,17 @@ class TorchOracle(Oracle):
         if allowed.ndim != 2 or allowed.shape[0] != prepared.X.shape[0]:
             raise ValueError(f"allowed must have shape ({prepared.X.shape[0]}, k), got {allowed.shape}")
         targets = (torch.from_numpy(allowed.astype(np.float32)),)
-        model, history = train_mlp(prepared.X, allowed.shape[1], _ALLOWED_LOSSES[self.loss], targets,
-                                   self._config(), seed_of(random_state))
+        model, history = train_mlp(
+            prepared.X, allowed.shape[1], _ALLOWED_LOSSES[self.loss], targets, self._config(), seed_of(random_state)
+        )
         return TorchStudent(model, prepared, history)
 
     def __repr__(self):
-        return (f"TorchOracle(hidden={self.hidden!r}, epochs={self.epochs}, lr={self.lr}, "
-                f"batch_size={self.batch_size}, weight_decay={self.weight_decay}, loss={self.loss!r}, "
-                f"standardize={self.standardize}, device={self.device!r}, n_threads={self.n_threads})")
+        return (
+            f"TorchOracle(hidden={self.hidden!r}, epochs={self.epochs}, lr={self.lr}, "
+            f"batch_size={self.batch_size}, weight_decay={self.weight_decay}, loss={self.loss!r}, "
+            f"standardize={self.standardize}, device={self.device!r}, n_threads={self.n_threads})"
+        )
 
 
 class CremboResult:
@@ -391,8 +476,9 @@ class CremboResult:
         return self.classifier_.predict(X)
 
 
-def crembo_torch(X, y, teacher, student=None, *, n_thresholds=40, validation_fraction=0.15,
-                 random_state=None, selection="paper"):
+def crembo_torch(
+    X, y, teacher, student=None, *, n_thresholds=40, validation_fraction=0.15, random_state=None, selection="paper"
+):
     """``CREMBOClassifier(teacher, student, thresholds=n_thresholds, ...)`` for a neural student:
     the library's estimator (teacher fitted or given as a classifier) with a :class:`TorchOracle`
     (default ``TorchOracle()``). Returns a :class:`CremboResult`.
@@ -402,7 +488,11 @@ def crembo_torch(X, y, teacher, student=None, *, n_thresholds=40, validation_fra
     from crembo.estimator import CREMBOClassifier
 
     clf = CREMBOClassifier(
-        teacher=teacher, student=TorchOracle() if student is None else student, thresholds=n_thresholds,
-        validation_fraction=validation_fraction, random_state=random_state, selection=selection,
+        teacher=teacher,
+        student=TorchOracle() if student is None else student,
+        thresholds=n_thresholds,
+        validation_fraction=validation_fraction,
+        random_state=random_state,
+        selection=selection,
     )
     return CremboResult(clf.fit(X, y))

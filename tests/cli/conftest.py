@@ -23,8 +23,7 @@ def run_crembo(child_env):
     """``run_crembo(*args, cwd=...)``: the finished subprocess (text output, 120 s at most)."""
 
     def run(*args, cwd):
-        return subprocess.run(crembo_cmd(*args), cwd=cwd, env=child_env, capture_output=True, text=True,
-                              timeout=120)
+        return subprocess.run(crembo_cmd(*args), cwd=cwd, env=child_env, capture_output=True, text=True, timeout=120)
 
     return run
 
@@ -47,8 +46,9 @@ def cli_inputs(tmp_path_factory):
     data as X.npy / y.npy, and a small forest fitted on it (rf.joblib, rf.skops)."""
     skops_io = pytest.importorskip("skops.io")
     d = tmp_path_factory.mktemp("cli-inputs")
-    X, y = make_classification(n_samples=150, n_features=4, n_informative=3, n_redundant=0, n_classes=3,
-                               n_clusters_per_class=1, random_state=7)
+    X, y = make_classification(
+        n_samples=150, n_features=4, n_informative=3, n_redundant=0, n_classes=3, n_clusters_per_class=1, random_state=7
+    )
     with open(d / "table.csv", "w") as f:
         f.write(",".join([*FEATURES, "kind"]) + "\n")
         for row, label in zip(X, LABELS[y], strict=True):

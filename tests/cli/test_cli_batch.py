@@ -31,7 +31,9 @@ def _entries(path):
 
 
 def test_batch_runs_all_jobs_and_reports_failures(folder, run_crembo):
-    _jobs(folder, """
+    _jobs(
+        folder,
+        """
 [defaults]
 seed = 1
 n_estimators = 6
@@ -55,7 +57,8 @@ data = "X.npy"
 labels = "y.npy"
 teacher = "rf.joblib"
 out = "teachers/pickled"
-""")
+""",
+    )
     res = run_crembo("batch", "jobs.toml", "--out", "batch-out", "--trust", cwd=folder)
     assert res.returncode == 2, res.stderr  # a job failed on bad input; the others still ran
     assert "job 'broken' failed" in res.stderr and "2 of 3 job(s) succeeded" in res.stdout
@@ -103,21 +106,26 @@ def test_a_jobs_file_cannot_grant_trust(folder, key, capsys):
         assert "unrecognized arguments" in err
 
 
-@pytest.mark.parametrize(("out", "message"), [
-    ("../escaped", "inside the batch's output folder"),
-    ("{outside}", "inside the batch's output folder"),
-    ("~/escaped", "inside the batch's output folder"),
-    ("a/../../escaped", "inside the batch's output folder"),
-    (".hidden", "inside the batch's output folder"),
-    ("summary.md", "the name of a summary file"),
-])
+@pytest.mark.parametrize(
+    ("out", "message"),
+    [
+        ("../escaped", "inside the batch's output folder"),
+        ("{outside}", "inside the batch's output folder"),
+        ("~/escaped", "inside the batch's output folder"),
+        ("a/../../escaped", "inside the batch's output folder"),
+        (".hidden", "inside the batch's output folder"),
+        ("summary.md", "the name of a summary file"),
+    ],
+)
 def test_job_outputs_stay_in_the_batch_folder(folder, out, message, monkeypatch, capsys):
     home = folder / "home"
     home.mkdir()
     monkeypatch.setenv("HOME", str(home))
     outside = folder.parent / f"{folder.name}-outside"
-    jobs = _jobs(folder, f'[[job]]\nname = "x"\ndata = "table.csv"\ntarget = "kind"\n{SMALL}'
-                         f'out = "{out.format(outside=outside)}"\n')
+    jobs = _jobs(
+        folder,
+        f'[[job]]\nname = "x"\ndata = "table.csv"\ntarget = "kind"\n{SMALL}out = "{out.format(outside=outside)}"\n',
+    )
     before = _entries(folder.parent), _entries(folder)
     code = cli.main(["batch", jobs, "--out", str(folder / "results" / "deep"), "--overwrite"])
     assert code == 2
@@ -127,8 +135,11 @@ def test_job_outputs_stay_in_the_batch_folder(folder, out, message, monkeypatch,
 
 
 def test_jobs_writing_into_one_folder_are_refused(folder, capsys):
-    jobs = _jobs(folder, f'[defaults]\ndata = "table.csv"\ntarget = "kind"\n{SMALL}\n'
-                         '[[job]]\nname = "a"\nout = "x"\n\n[[job]]\nname = "b"\nout = "x/y"\n')
+    jobs = _jobs(
+        folder,
+        f'[defaults]\ndata = "table.csv"\ntarget = "kind"\n{SMALL}\n'
+        '[[job]]\nname = "a"\nout = "x"\n\n[[job]]\nname = "b"\nout = "x/y"\n',
+    )
     assert cli.main(["batch", jobs, "--out", str(folder / "results")]) == 2
     assert "the same folder" in capsys.readouterr().err
 

@@ -41,8 +41,22 @@ def work(tmp_path_factory, cli_inputs):
 def compressed(work, run_crembo):
     """One successful CSV run shared by several tests."""
     d = work["dir"]
-    res = run_crembo("compress", "--data", "table.csv", "--target", "kind", "--fit", "random-forest",
-                     "--n-estimators", 10, "--seed", 3, "--out", "runs/csv", cwd=d)
+    res = run_crembo(
+        "compress",
+        "--data",
+        "table.csv",
+        "--target",
+        "kind",
+        "--fit",
+        "random-forest",
+        "--n-estimators",
+        10,
+        "--seed",
+        3,
+        "--out",
+        "runs/csv",
+        cwd=d,
+    )
     return res, d / "runs" / "csv"
 
 
@@ -53,10 +67,11 @@ BAD_CASES = {
     "missing data file": (["--data", "nope.csv", "--target", "kind", *GOOD], "data file not found"),
     "unknown target": (["--data", "table.csv", "--target", "species", *GOOD], "unknown target column 'species'"),
     "non-numeric feature": (["--data", "nonnumeric.csv", "--target", "kind", *GOOD], "feature column 'b'"),
-    "corrupt model file": (["--data", "X.npy", "--labels", "y.npy", "--teacher", "corrupt.skops"],
-                           "not a readable skops file"),
-    "pickle without --trust": (["--data", "X.npy", "--labels", "y.npy", "--teacher", "rf.joblib"],
-                               "arbitrary code"),
+    "corrupt model file": (
+        ["--data", "X.npy", "--labels", "y.npy", "--teacher", "corrupt.skops"],
+        "not a readable skops file",
+    ),
+    "pickle without --trust": (["--data", "X.npy", "--labels", "y.npy", "--teacher", "rf.joblib"], "arbitrary code"),
 }
 # The same checks in-process (cli.main), to keep the file fast.
 MORE_BAD_CASES = {
@@ -65,8 +80,10 @@ MORE_BAD_CASES = {
     "labels of the wrong length": (["--data", "X.npy", "--labels", "short.npy", *GOOD], "1-D array of 150"),
     "missing model file": (["--data", "X.npy", "--labels", "y.npy", "--teacher", "gone.skops"], "no such file"),
     "unknown data type": (["--data", "jobs.txt", *GOOD], "unknown data file type"),
-    "teacher of other classes": (["--data", "table.csv", "--target", "kind", "--teacher", "rf.skops"],
-                                 "not in the training labels"),
+    "teacher of other classes": (
+        ["--data", "table.csv", "--target", "kind", "--teacher", "rf.skops"],
+        "not in the training labels",
+    ),
 }
 
 
@@ -126,8 +143,18 @@ def test_help_explains_trust(capsys):
     assert exc.value.code == 0
     text = " ".join(capsys.readouterr().out.split())
     assert "--trust" in text and "arbitrary code" in text
-    for option in ("--teacher", "--fit", "--depth", "--oracle", "--delta", "--validation-fraction",
-                   "--test-fraction", "--seed", "--out", "--n-estimators"):
+    for option in (
+        "--teacher",
+        "--fit",
+        "--depth",
+        "--oracle",
+        "--delta",
+        "--validation-fraction",
+        "--test-fraction",
+        "--seed",
+        "--out",
+        "--n-estimators",
+    ):
         assert option in text
 
 
@@ -188,8 +215,27 @@ def test_show_prints_tree_and_info(compressed, run_crembo, tmp_path, capsys):
 
 def test_npy_data_skops_teacher_native_oracle(work):
     d = work["dir"]
-    argv = ["compress", "--data", "X.npy", "--labels", "y.npy", "--teacher", "rf.skops", "--oracle", "native",
-            "--depth", "3", "--delta", "2", "--n-jobs", "1", "--selection", "paper", "--out", "npy-native"]
+    argv = [
+        "compress",
+        "--data",
+        "X.npy",
+        "--labels",
+        "y.npy",
+        "--teacher",
+        "rf.skops",
+        "--oracle",
+        "native",
+        "--depth",
+        "3",
+        "--delta",
+        "2",
+        "--n-jobs",
+        "1",
+        "--selection",
+        "paper",
+        "--out",
+        "npy-native",
+    ]
     cwd = os.getcwd()
     os.chdir(d)  # relative paths, as a user types them
     try:
@@ -217,8 +263,19 @@ def test_skops_teacher_types_trusted_one_by_one(work, tmp_path, capsys):
     d = work["dir"]
     X, y = np.load(d / "X.npy"), np.load(d / "y.npy")
     sio.dump(GradientBoostingClassifier(n_estimators=3, random_state=0).fit(X, y), tmp_path / "gb.skops")
-    base = ["compress", "--data", str(d / "X.npy"), "--labels", str(d / "y.npy"), "--teacher",
-            str(tmp_path / "gb.skops"), "--depth", "2", "--n-jobs", "1"]
+    base = [
+        "compress",
+        "--data",
+        str(d / "X.npy"),
+        "--labels",
+        str(d / "y.npy"),
+        "--teacher",
+        str(tmp_path / "gb.skops"),
+        "--depth",
+        "2",
+        "--n-jobs",
+        "1",
+    ]
     assert cli.main([*base, "--out", str(tmp_path / "refused")]) == 2
     err = capsys.readouterr().err
     assert "sklearn.tree._tree.Tree" in err and "--trusted TYPE" in err
@@ -243,8 +300,20 @@ def test_parquet_table(work, tmp_path, monkeypatch, capsys):
     df = pd.DataFrame(X, columns=FEATURES).assign(kind=y)
     df.to_parquet(tmp_path / "table.parquet")
     out = tmp_path / "pq"
-    argv = ["compress", "--data", str(tmp_path / "table.parquet"), "--target", "kind", *GOOD, "--n-jobs", "1",
-            "--seed", "3", "--out", str(out)]
+    argv = [
+        "compress",
+        "--data",
+        str(tmp_path / "table.parquet"),
+        "--target",
+        "kind",
+        *GOOD,
+        "--n-jobs",
+        "1",
+        "--seed",
+        "3",
+        "--out",
+        str(out),
+    ]
     assert cli.main(argv) == 0
     report = json.loads((out / "report.json").read_text())
     assert report["data"]["feature_names"] == FEATURES and report["data"]["classes"] == LABELS.tolist()

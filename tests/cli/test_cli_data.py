@@ -35,11 +35,13 @@ def sorted_data():
 def test_labels_written_in_mixed_formats_are_one_class_each(sorted_data, tmp_path, capsys):
     X, y = sorted_data
     spelled = {1: "1.0", 2: "2", 3: "3"}  # e.g. a column edited in a spreadsheet
-    data = _table(tmp_path / "t.csv", ["a", "b", "c", "label"],
-                  [[*np.round(x, 4), spelled[c]] for x, c in zip(X, y, strict=True)])
+    data = _table(
+        tmp_path / "t.csv", ["a", "b", "c", "label"], [[*np.round(x, 4), spelled[c]] for x, c in zip(X, y, strict=True)]
+    )
     out = tmp_path / "out"
-    assert cli.main(["compress", "--data", data, "--target", "label", *SMALL, "--out", str(out)]) == 0, \
+    assert cli.main(["compress", "--data", data, "--target", "label", *SMALL, "--out", str(out)]) == 0, (
         capsys.readouterr().err
+    )
     assert _report(out)["data"]["classes"] == [1, 2, 3]
 
 
@@ -90,11 +92,25 @@ def test_a_teacher_gets_its_columns_by_name(sorted_data, named_teacher, tmp_path
     X, y = sorted_data
     path, accuracy = named_teacher
     assert accuracy > 0.9
-    reversed_columns = _table(tmp_path / "t.csv", ["c", "b", "a", "label"],
-                              [[*x[::-1], c] for x, c in zip(X, y, strict=True)])
+    reversed_columns = _table(
+        tmp_path / "t.csv", ["c", "b", "a", "label"], [[*x[::-1], c] for x, c in zip(X, y, strict=True)]
+    )
     out = tmp_path / "out"
-    code = cli.main(["compress", "--data", reversed_columns, "--target", "label", "--teacher", str(path),
-                     "--n-jobs", "1", "--out", str(out)])
+    code = cli.main(
+        [
+            "compress",
+            "--data",
+            reversed_columns,
+            "--target",
+            "label",
+            "--teacher",
+            str(path),
+            "--n-jobs",
+            "1",
+            "--out",
+            str(out),
+        ]
+    )
     assert code == 0
     assert "feature_names_in_" in capsys.readouterr().err  # says that it reordered them
     report = _report(out)
@@ -105,8 +121,19 @@ def test_a_teacher_gets_its_columns_by_name(sorted_data, named_teacher, tmp_path
 def test_a_teacher_whose_columns_are_missing_is_refused(sorted_data, named_teacher, tmp_path, capsys):
     X, y = sorted_data
     data = _table(tmp_path / "t.csv", ["a", "b", "d", "label"], [[*x, c] for x, c in zip(X, y, strict=True)])
-    code = cli.main(["compress", "--data", data, "--target", "label", "--teacher", str(named_teacher[0]),
-                     "--out", str(tmp_path / "o")])
+    code = cli.main(
+        [
+            "compress",
+            "--data",
+            data,
+            "--target",
+            "label",
+            "--teacher",
+            str(named_teacher[0]),
+            "--out",
+            str(tmp_path / "o"),
+        ]
+    )
     assert code == 2
     err = capsys.readouterr().err
     assert "missing from the data: c" in err and "not known to the teacher: d" in err

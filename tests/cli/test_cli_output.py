@@ -153,8 +153,22 @@ def test_sigterm_mid_run_leaves_no_temporary_folder(tmp_path, start_crembo):
     np.save(tmp_path / "y.npy", (X[:, 0] + 0.5 * rng.normal(size=len(X)) > 0).astype(np.int64))
     runs = tmp_path / "runs"
     runs.mkdir()
-    proc = start_crembo("compress", "--data", "X.npy", "--labels", "y.npy", "--fit", "random-forest",
-                        "--n-estimators", "200", "--n-jobs", "1", "--out", runs / "out", cwd=tmp_path)
+    proc = start_crembo(
+        "compress",
+        "--data",
+        "X.npy",
+        "--labels",
+        "y.npy",
+        "--fit",
+        "random-forest",
+        "--n-estimators",
+        "200",
+        "--n-jobs",
+        "1",
+        "--out",
+        runs / "out",
+        cwd=tmp_path,
+    )
     try:
         deadline = time.monotonic() + 60
         while not any(p.name.startswith(".out.tmp-") for p in runs.iterdir()):

@@ -41,8 +41,13 @@ def expected_counts(forest, X):
 
 def data(n=600, n_features=6, n_classes=3, seed=0):
     X, y = make_classification(
-        n_samples=n, n_features=n_features, n_informative=4, n_redundant=0,
-        n_classes=n_classes, n_clusters_per_class=1, random_state=seed,
+        n_samples=n,
+        n_features=n_features,
+        n_informative=4,
+        n_redundant=0,
+        n_classes=n_classes,
+        n_clusters_per_class=1,
+        random_state=seed,
     )
     return X, y
 
@@ -200,8 +205,9 @@ def test_output_dtypes():
 
 def test_bagging_of_trees_with_feature_subsets():
     X, y = data(n=500, n_features=8, n_classes=3, seed=15)
-    bag = BaggingClassifier(DecisionTreeClassifier(max_depth=6), n_estimators=8, max_features=0.5,
-                            random_state=0).fit(X, y)
+    bag = BaggingClassifier(DecisionTreeClassifier(max_depth=6), n_estimators=8, max_features=0.5, random_state=0).fit(
+        X, y
+    )
     votes = np.stack(
         [est.predict(X[:, feats]) for est, feats in zip(bag.estimators_, bag.estimators_features_, strict=True)]
     )

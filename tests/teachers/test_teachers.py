@@ -89,9 +89,9 @@ def test_teacher_class_unseen_in_targets_is_an_error(data):
 
 def test_bagging_uses_feature_subsets(data):
     X, y = data
-    bag = BaggingClassifier(
-        DecisionTreeClassifier(max_depth=3), n_estimators=8, max_features=0.5, random_state=0
-    ).fit(X, y + 5)
+    bag = BaggingClassifier(DecisionTreeClassifier(max_depth=3), n_estimators=8, max_features=0.5, random_state=0).fit(
+        X, y + 5
+    )
     teacher = make_teacher(bag)
     assert isinstance(teacher, VoteTeacher)
     labels = [
@@ -115,8 +115,13 @@ def test_auto_belief_of_weighted_ensembles_is_their_proba(data):
     X, y = data
     ada = AdaBoostClassifier(DecisionTreeClassifier(max_depth=1), n_estimators=20, random_state=0).fit(X, y)
     soft = VotingClassifier(
-        [("a", DecisionTreeClassifier(max_depth=2, random_state=0)), ("b", LogisticRegression(max_iter=200)),
-         ("c", DecisionTreeClassifier(max_depth=1, random_state=0))], voting="soft", weights=[1, 3, 1],
+        [
+            ("a", DecisionTreeClassifier(max_depth=2, random_state=0)),
+            ("b", LogisticRegression(max_iter=200)),
+            ("c", DecisionTreeClassifier(max_depth=1, random_state=0)),
+        ],
+        voting="soft",
+        weights=[1, 3, 1],
     ).fit(X, y)
     for model in (ada, soft):
         teacher = make_teacher(model)
@@ -264,8 +269,9 @@ def test_plain_teacher_with_predict_proba_works(data):
     fitted = PlainProba()
     fitted.fit(X, y)
     assert make_teacher(fitted, X, y).model is fitted  # fitted already: used as given
-    clf = crembo.CREMBOClassifier(teacher=PlainProba(), random_state=0).fit(X, y)
+    clf = crembo.CREMBOClassifier(teacher=PlainProba(), random_state=0, selection="paper").fit(X, y)
     assert clf.teacher_validation_score_ > 0.5 and clf.predict(X).shape == y.shape
+    assert crembo.CREMBOClassifier(teacher=PlainProba(), random_state=0).fit(X, y).score(X, y) > 0.5
 
 
 def test_plain_teacher_fitted_flag_follows_sklearn(data):
@@ -314,12 +320,18 @@ def test_callable_auto_refuses_ambiguous_outputs(data):
     with pytest.raises(ValueError, match="row 0 sums to"):
         make_teacher(lambda Z: np.zeros((len(Z), 3))).belief(X, classes)
     # said explicitly, each is accepted for what it is
-    np.testing.assert_allclose(CallableTeacher(lambda Z: soft[: len(Z)] * 1.000001, kind="proba").belief(X, classes),
-                               soft / soft.sum(1, keepdims=True), rtol=1e-6)
+    np.testing.assert_allclose(
+        CallableTeacher(lambda Z: soft[: len(Z)] * 1.000001, kind="proba").belief(X, classes),
+        soft / soft.sum(1, keepdims=True),
+        rtol=1e-6,
+    )
     z = off.astype(np.float64)
     e = np.exp(z - z.max(1, keepdims=True))
-    np.testing.assert_allclose(CallableTeacher(lambda Z: off[: len(Z)], kind="logits").belief(X, classes),
-                               e / e.sum(1, keepdims=True), rtol=1e-12)
+    np.testing.assert_allclose(
+        CallableTeacher(lambda Z: off[: len(Z)], kind="logits").belief(X, classes),
+        e / e.sum(1, keepdims=True),
+        rtol=1e-12,
+    )
     # values that cannot be probabilities are still logits
     np.testing.assert_allclose(make_teacher(lambda Z: 3 * off[: len(Z)]).belief(X, classes).sum(1), 1.0)
 
@@ -394,12 +406,15 @@ def test_deferred_teacher_is_fitted_on_the_training_split(data):
     assert isinstance(spec, DeferredTeacher)
     with pytest.raises(ValueError, match="not fitted yet"):
         spec.belief(X, np.arange(3))
-    clf = crembo.CREMBOClassifier(teacher=spec, random_state=0, delta=3).fit(X, NAMES[y])
+    clf = crembo.CREMBOClassifier(teacher=spec, random_state=0, delta=3, selection="paper").fit(X, NAMES[y])
     assert isinstance(clf.teacher_, ProbaTeacher)
     n_train = len(X) - int(np.ceil(0.15 * len(X)))
     assert clf.teacher_.model.estimators_[0].tree_.n_node_samples[0] <= n_train  # never saw validation rows
     assert sum(e.tree_.weighted_n_node_samples[0] for e in clf.teacher_.model.estimators_) == 6 * n_train
     assert spec.model is not clf.teacher_.model and not hasattr(spec.model, "estimators_")
+    # the default selection cross-validates on every training row: the teacher is fitted on all
+    cv = crembo.CREMBOClassifier(teacher=spec, random_state=0, delta=3).fit(X, NAMES[y])
+    assert sum(e.tree_.weighted_n_node_samples[0] for e in cv.teacher_.model.estimators_) == 6 * len(X)
     clone(clf)  # an sklearn parameter like any other
     with pytest.raises(ValueError, match="already a ProbaTeacher"):
         make_teacher(clf.teacher_, belief="votes")

@@ -60,8 +60,9 @@ def test_xgboost_predict_proba_with_string_labels(data):
     t2 = make_teacher(xgboost.XGBClassifier(n_estimators=5, max_depth=2, n_jobs=1), X, gapped, random_state=0)
     np.testing.assert_allclose(t2.belief(X, np.array([2, 5, 9])), t.belief(X, NAMES))
     # probabilities give up to n * k thresholds: a coarse scan keeps the test fast
-    clf = crembo.CREMBOClassifier(teacher=xgboost.XGBClassifier(n_estimators=5, max_depth=2, n_jobs=1), delta=100,
-                                  random_state=0)
+    clf = crembo.CREMBOClassifier(
+        teacher=xgboost.XGBClassifier(n_estimators=5, max_depth=2, n_jobs=1), delta=100, random_state=0
+    )
     assert set(clf.fit(X, NAMES[y]).predict(X)) <= set(NAMES)
 
 
@@ -131,8 +132,16 @@ def test_crembo_with_xgboost_forest_votes(data):
 
 def lgb_forest(n, **kw):
     return lightgbm.LGBMClassifier(
-        boosting_type="rf", n_estimators=n, subsample=0.7, subsample_freq=1, colsample_bytree=0.8,
-        num_leaves=8, min_child_samples=5, verbose=-1, n_jobs=1, **kw,
+        boosting_type="rf",
+        n_estimators=n,
+        subsample=0.7,
+        subsample_freq=1,
+        colsample_bytree=0.8,
+        num_leaves=8,
+        min_child_samples=5,
+        verbose=-1,
+        n_jobs=1,
+        **kw,
     )
 
 

@@ -63,7 +63,8 @@ def test_torch_binary_output_and_crembo(data):
     p1 = 1 / (1 + np.exp(-z))
     np.testing.assert_allclose(t.belief(X, np.array([0, 1])), np.column_stack([1 - p1, p1]), rtol=1e-9)
     sig = torch.nn.Sequential(lin, torch.nn.Sigmoid())
-    np.testing.assert_allclose(make_teacher(sig, belief="proba").belief(X, np.array([0, 1])),
-                               np.column_stack([1 - p1, p1]), rtol=1e-9)
+    np.testing.assert_allclose(
+        make_teacher(sig, belief="proba").belief(X, np.array([0, 1])), np.column_stack([1 - p1, p1]), rtol=1e-9
+    )
     clf = crembo.CREMBOClassifier(teacher=lin, delta=40, random_state=0).fit(X, yb)
     assert isinstance(clf.teacher_, TorchTeacher) and 0.0 <= clf.fidelity_ <= 1.0

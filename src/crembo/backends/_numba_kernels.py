@@ -94,10 +94,16 @@ def _count_bytewise(flat, T, n, i0, i1, classes, acc, counts, off):
                     cc = classes[c]  # in the votes' dtype: compares without widening
                     row = acc[c * w : (c + 1) * w]
                     for j in range(w):
-                        row[j] += (np.uint8(r0[j] == cc) + np.uint8(r1[j] == cc)
-                                   + np.uint8(r2[j] == cc) + np.uint8(r3[j] == cc)
-                                   + np.uint8(r4[j] == cc) + np.uint8(r5[j] == cc)
-                                   + np.uint8(r6[j] == cc) + np.uint8(r7[j] == cc))
+                        row[j] += (
+                            np.uint8(r0[j] == cc)
+                            + np.uint8(r1[j] == cc)
+                            + np.uint8(r2[j] == cc)
+                            + np.uint8(r3[j] == cc)
+                            + np.uint8(r4[j] == cc)
+                            + np.uint8(r5[j] == cc)
+                            + np.uint8(r6[j] == cc)
+                            + np.uint8(r7[j] == cc)
+                        )
                 t += 8
             else:
                 for c in range(k):
@@ -510,12 +516,23 @@ def min_depth_blocks(belief, label_matrix, block, sub, mins, nans, bad):
         for s0 in range(i0, i1, sub):
             s1 = min(s0 + sub, i1)
             for j in range(0, m - 1, 2):
-                ma, mb, na, nn, bd = _min_depth_pair(f, k, label_matrix[j], label_matrix[j + 1], s0, s1,
-                                                     mins[j, b], mins[j + 1, b], nans[j, b], nans[j + 1, b])
+                ma, mb, na, nn, bd = _min_depth_pair(
+                    f,
+                    k,
+                    label_matrix[j],
+                    label_matrix[j + 1],
+                    s0,
+                    s1,
+                    mins[j, b],
+                    mins[j + 1, b],
+                    nans[j, b],
+                    nans[j + 1, b],
+                )
                 mins[j, b], mins[j + 1, b], nans[j, b], nans[j + 1, b] = ma, mb, na, nn
                 nb += bd
             if m % 2:  # the last hypothesis alone
-                mins[m - 1, b], nans[m - 1, b], bd = _min_depth(f, k, label_matrix[m - 1], s0, s1,
-                                                                 mins[m - 1, b], nans[m - 1, b])
+                mins[m - 1, b], nans[m - 1, b], bd = _min_depth(
+                    f, k, label_matrix[m - 1], s0, s1, mins[m - 1, b], nans[m - 1, b]
+                )
                 nb += bd
         bad[b] = nb

@@ -128,8 +128,9 @@ def unique_values(belief, n_threads=1):
     with _threads(n_threads):
         _k.unique_blocks(bits, _UNIQUE_BLOCK, _UNIQUE_LIMIT, found, n_found, flags)
     if flags.any():
-        return _parts.sorted_unique(flat, min(int(n_threads), numba.config.NUMBA_NUM_THREADS),
-                                     _k.merge_sorted_unique, belief)
+        return _parts.sorted_unique(
+            flat, min(int(n_threads), numba.config.NUMBA_NUM_THREADS), _k.merge_sorted_unique, belief
+        )
     cap_log2 = 4
     while (1 << cap_log2) < 2 * int(n_found.sum()):
         cap_log2 += 1

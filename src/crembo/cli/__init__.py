@@ -77,6 +77,5 @@ def main(argv=None):
         return 128 + signal.SIGTERM
     except Exception:
         traceback.print_exc()
-        print(f"crembo {args.command}: unexpected error (exit code 1); the traceback above says where",
-              file=sys.stderr)
+        print(f"crembo {args.command}: unexpected error (exit code 1); the traceback above says where", file=sys.stderr)
         return 1

@@ -23,8 +23,19 @@ from crembo.cli._errors import CLIError, one_line
 from crembo.cli._output import _jsonable, output_folder
 
 _SUMMARY_COLUMNS = (
-    "job", "status", "teacher_accuracy", "crembo_accuracy", "bm_accuracy", "vt_accuracy",
-    "fidelity", "threshold", "memo_threshold", "tree_depth", "seconds", "out", "error",
+    "job",
+    "status",
+    "teacher_accuracy",
+    "crembo_accuracy",
+    "bm_accuracy",
+    "vt_accuracy",
+    "fidelity",
+    "threshold",
+    "memo_threshold",
+    "tree_depth",
+    "seconds",
+    "out",
+    "error",
 )
 _SUMMARY_FILES = ("summary.md", "summary.csv", "summary.json")
 _PATH_KEYS = ("data", "labels", "teacher")  # relative to the jobs file
@@ -53,10 +64,17 @@ def _job_argv(job, base_dir):
 def _job_out(path, name, value):
     """A job's folder as a relative path inside the batch's folder; CLIError for one that leaves it."""
     rel = PurePath(str(value))
-    if (rel.is_absolute() or rel.anchor or not rel.parts or str(value).startswith("~")
-            or any(part.startswith(".") for part in rel.parts)):
-        raise CLIError(f"{path}: job {name!r} has out = {value!r}; a job writes inside the batch's output "
-                       "folder (crembo batch --out DIR): give a relative path without '..' or hidden parts")
+    if (
+        rel.is_absolute()
+        or rel.anchor
+        or not rel.parts
+        or str(value).startswith("~")
+        or any(part.startswith(".") for part in rel.parts)
+    ):
+        raise CLIError(
+            f"{path}: job {name!r} has out = {value!r}; a job writes inside the batch's output "
+            "folder (crembo batch --out DIR): give a relative path without '..' or hidden parts"
+        )
     if rel.parts[0] in _SUMMARY_FILES:
         raise CLIError(f"{path}: job {name!r} has out = {value!r}, which is the name of a summary file")
     return rel
@@ -65,8 +83,10 @@ def _job_out(path, name, value):
 def _check_keys(path, name, job):
     for key in job:
         if key.replace("-", "_") in _COMMAND_LINE_ONLY:
-            raise CLIError(f"{path}: job {name!r} sets {key!r}; --trust, --trusted and --overwrite are given on the "
-                           "crembo batch command line only, never by a jobs file")
+            raise CLIError(
+                f"{path}: job {name!r} sets {key!r}; --trust, --trusted and --overwrite are given on the "
+                "crembo batch command line only, never by a jobs file"
+            )
         if not _KEY.fullmatch(key):
             raise CLIError(f"{path}: job {name!r} has an unusable key {key!r}")
 
@@ -105,8 +125,7 @@ def _read_jobs(path):
     for a_name, _, a in out:
         for b_name, _, b in out:
             if a_name != b_name and a.parts == b.parts[: len(a.parts)]:
-                raise CLIError(f"{path}: jobs {a_name!r} and {b_name!r} would write into the same folder "
-                               f"({a} and {b})")
+                raise CLIError(f"{path}: jobs {a_name!r} and {b_name!r} would write into the same folder ({a} and {b})")
     return out
 
 
@@ -149,10 +168,15 @@ def _run_job(parser, job, rel, base, tmp, out, trust, trusted):
         return row, 1
     a = report["test_accuracy"]
     row.update(
-        teacher_accuracy=a["teacher"], crembo_accuracy=a["crembo"], bm_accuracy=a["bm"],
-        vt_accuracy=a["vt"], fidelity=report["fidelity"]["crembo"],
-        threshold=report["thresholds"]["crembo"], memo_threshold=report["thresholds"]["memo"],
-        tree_depth=report["student"]["tree_depth"], out=str((out / rel).absolute()),
+        teacher_accuracy=a["teacher"],
+        crembo_accuracy=a["crembo"],
+        bm_accuracy=a["bm"],
+        vt_accuracy=a["vt"],
+        fidelity=report["fidelity"]["crembo"],
+        threshold=report["thresholds"]["crembo"],
+        memo_threshold=report["thresholds"]["memo"],
+        tree_depth=report["student"]["tree_depth"],
+        out=str((out / rel).absolute()),
     )
     return row, 0
 

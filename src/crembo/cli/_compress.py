@@ -99,15 +99,16 @@ def _load_teacher(args):
     try:
         teacher = load_model(args.teacher, trust_pickle=args.trust, trusted=args.trusted)
     except UntrustedFileError as exc:
-        raise CLIError(f"{one_line(exc)} (on the command line: --trusted TYPE for each type, or --trust "
-                       "for everything in the file)") from None
+        raise CLIError(
+            f"{one_line(exc)} (on the command line: --trusted TYPE for each type, or --trust "
+            "for everything in the file)"
+        ) from None
     except FileNotFoundError as exc:
         raise CLIError(one_line(exc)) from None
     except ValueError as exc:
         raise CLIError(f"cannot use --teacher: {one_line(exc)}") from None
     if not (hasattr(teacher, "predict_proba") or hasattr(teacher, "estimators_")):
-        raise CLIError(f"{args.teacher} holds a {type(teacher).__name__}, not a fitted classifier "
-                       "with predict_proba")
+        raise CLIError(f"{args.teacher} holds a {type(teacher).__name__}, not a fitted classifier with predict_proba")
     return teacher
 
 
@@ -119,11 +120,14 @@ def _splits(args, y):
     from crembo.estimator import stratified_split
 
     try:
-        idx_trval, idx_test = train_test_split(np.arange(len(y)), test_size=args.test_fraction,
-                                               stratify=y, random_state=args.seed)
+        idx_trval, idx_test = train_test_split(
+            np.arange(len(y)), test_size=args.test_fraction, stratify=y, random_state=args.seed
+        )
     except ValueError as exc:
-        raise CLIError(f"cannot make a stratified test split of {len(y)} samples with "
-                       f"--test-fraction {args.test_fraction}: {one_line(exc)}") from None
+        raise CLIError(
+            f"cannot make a stratified test split of {len(y)} samples with "
+            f"--test-fraction {args.test_fraction}: {one_line(exc)}"
+        ) from None
     if args.selection != "paper":
         return idx_trval, idx_test, np.arange(len(idx_trval))
     classes, y_enc = np.unique(y[idx_trval], return_inverse=True)
@@ -138,8 +142,15 @@ def _fit_crembo(args, teacher, student, X, y, progress):
     import crembo
 
     est = crembo.CREMBOClassifier(
-        teacher=teacher, student=student, delta=args.delta, validation_fraction=args.validation_fraction,
-        eps=args.eps, n_jobs=args.n_jobs, random_state=args.seed, verbose=int(progress), selection=args.selection,
+        teacher=teacher,
+        student=student,
+        delta=args.delta,
+        validation_fraction=args.validation_fraction,
+        eps=args.eps,
+        n_jobs=args.n_jobs,
+        random_state=args.seed,
+        verbose=int(progress),
+        selection=args.selection,
     )
     # CREMBO's verbose summary goes to stderr: stdout is the command's own output.
     with contextlib.ExitStack() as stack:
@@ -181,8 +192,7 @@ def _compress(args, tmp, stages, progress, log):
     with stages("baselines"):
         fitted_teacher = est.teacher_.model if hasattr(est.teacher_, "model") else teacher
         bm = crembo.fit_baseline_bm(X_trval, y_trval, student=student, random_state=args.seed)
-        vt = crembo.fit_baseline_vt(X_trval, y_trval, teacher=fitted_teacher, student=student,
-                                    random_state=args.seed)
+        vt = crembo.fit_baseline_vt(X_trval, y_trval, teacher=fitted_teacher, student=student, random_state=args.seed)
 
     with stages("evaluate"):
         y_teacher = est.classes_[est.teacher_.predict(X_test, est.classes_)]
@@ -212,24 +222,39 @@ def _compress(args, tmp, stages, progress, log):
             "crembo_version": crembo.__version__,
             "options": {k: v for k, v in vars(args).items() if k not in ("func", "command")},
             "data": {
-                "file": str(args.data), "n_samples": int(X.shape[0]), "n_features": int(X.shape[1]),
-                "feature_names": feature_names, "classes": est.classes_,
-                "n_train": len(idx_tr), "n_validation": int(len(idx_trval) - len(idx_tr)),
+                "file": str(args.data),
+                "n_samples": int(X.shape[0]),
+                "n_features": int(X.shape[1]),
+                "feature_names": feature_names,
+                "classes": est.classes_,
+                "n_train": len(idx_tr),
+                "n_validation": int(len(idx_trval) - len(idx_tr)),
                 "n_test": len(idx_test),
             },
             "teacher": teacher_info,
-            "student": {"oracle": args.oracle, "max_depth": args.depth, "type": type(est.estimator_).__name__,
-                        "tree_depth": _tree_depth(est)},
+            "student": {
+                "oracle": args.oracle,
+                "max_depth": args.depth,
+                "type": type(est.estimator_).__name__,
+                "tree_depth": _tree_depth(est),
+            },
             "thresholds": {
-                "memo": est.memo_threshold_, "crembo": est.threshold_, "memo_index": int(est.memo_.index),
+                "memo": est.memo_threshold_,
+                "crembo": est.threshold_,
+                "memo_index": int(est.memo_.index),
                 "crembo_index": int(scan.indices[scan.position]),
                 "n_candidates": len(est.memo_.thresholds),
             },
             "depths": {"memo": est.memo_.depth, "crembo": est.depth_},
             "validation": {"crembo": est.validation_score_, "selection": args.selection},
-            "scan": {"position": int(scan.position), "indices": scan.indices, "thresholds": scan.thresholds,
-                     "validation_scores": scan.validation_scores, "depths": scan.depths,
-                     "seconds": scan.seconds},
+            "scan": {
+                "position": int(scan.position),
+                "indices": scan.indices,
+                "thresholds": scan.thresholds,
+                "validation_scores": scan.validation_scores,
+                "depths": scan.depths,
+                "seconds": scan.seconds,
+            },
             "test_accuracy": accuracy,
             "fidelity": fidelity,
             "timings": {
@@ -267,9 +292,11 @@ def run_compress(args, log=None):
 
 def _summary_line(report):
     a, f, t = report["test_accuracy"], report["fidelity"], report["thresholds"]
-    return (f"wrote {report['out']}: test accuracy teacher {a['teacher']:.3f}, CREMBO {a['crembo']:.3f}, "
-            f"BM {a['bm']:.3f}, VT {a['vt']:.3f}; fidelity {f['crembo']:.3f}; threshold {t['crembo']:.3g} "
-            f"(MEMO {t['memo']:.3g})")
+    return (
+        f"wrote {report['out']}: test accuracy teacher {a['teacher']:.3f}, CREMBO {a['crembo']:.3f}, "
+        f"BM {a['bm']:.3f}, VT {a['vt']:.3f}; fidelity {f['crembo']:.3f}; threshold {t['crembo']:.3g} "
+        f"(MEMO {t['memo']:.3g})"
+    )
 
 
 def _cmd_compress(args):

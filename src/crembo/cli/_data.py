@@ -51,8 +51,10 @@ def _labels_array(values, where):
     clashes = [sorted(group) for group in spellings.values() if len(group) > 1]
     if clashes:
         shown = "; ".join(" and ".join(repr(v) for v in group) for group in sorted(clashes))
-        raise CLIError(f"the labels of {where} mix numbers and text, and spell the same number differently "
-                       f"({shown}); write each class one way")
+        raise CLIError(
+            f"the labels of {where} mix numbers and text, and spell the same number differently "
+            f"({shown}); write each class one way"
+        )
     return np.array(values, dtype=str)
 
 
@@ -70,8 +72,10 @@ def _index_column(header, path):
         raise CLIError(f"column {unnamed[0]} of {path} has no name; name it in the header row, or remove it")
     if drop is None:
         return None, None
-    return 0, (f"dropped the first column of {path} (named {header[0]!r}): it is the row index that "
-               "DataFrame.to_csv() writes unless index=False, and as a feature it would leak the row order")
+    return 0, (
+        f"dropped the first column of {path} (named {header[0]!r}): it is the row index that "
+        "DataFrame.to_csv() writes unless index=False, and as a feature it would leak the row order"
+    )
 
 
 def _read_csv(path, target):
@@ -141,8 +145,10 @@ def _read_parquet(path, target):
         raise CLIError(f"{path} has no feature columns besides the target {target!r}")
     for c in feats.columns:
         if feats[c].dtype.kind not in "biuf":
-            raise CLIError(f"feature column {str(c)!r} of {path} is not numeric (dtype {feats[c].dtype}); "
-                           "encode it as numbers or drop it")
+            raise CLIError(
+                f"feature column {str(c)!r} of {path} is not numeric (dtype {feats[c].dtype}); "
+                "encode it as numbers or drop it"
+            )
     y = df[df.columns[columns.index(target)]]
     if y.isna().any():
         raise CLIError(f"the target {target!r} is missing in {int(y.isna().sum())} row(s) of {path}")
@@ -213,17 +219,23 @@ def align_to_teacher(data, teacher, where):
         return data
     expected = [str(n) for n in expected]
     if not data.named:
-        note = (f"{where} was fitted on named columns ({_some(expected)}) but the data has no column names: "
-                "its columns are used in their order")
+        note = (
+            f"{where} was fitted on named columns ({_some(expected)}) but the data has no column names: "
+            "its columns are used in their order"
+        )
         return data._replace(notes=[*data.notes, note])
     have = data.feature_names
     missing = [n for n in expected if n not in have]
     unknown = [n for n in have if n not in expected]
     if missing or unknown:
-        parts = [f"missing from the data: {_some(missing)}" if missing else "",
-                 f"not known to the teacher: {_some(unknown)}" if unknown else ""]
-        raise CLIError(f"the feature columns of the data do not match the columns {where} was fitted on "
-                       f"(feature_names_in_): {'; '.join(p for p in parts if p)}")
+        parts = [
+            f"missing from the data: {_some(missing)}" if missing else "",
+            f"not known to the teacher: {_some(unknown)}" if unknown else "",
+        ]
+        raise CLIError(
+            f"the feature columns of the data do not match the columns {where} was fitted on "
+            f"(feature_names_in_): {'; '.join(p for p in parts if p)}"
+        )
     if expected == have:
         return data
     order = [have.index(n) for n in expected]

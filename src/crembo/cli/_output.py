@@ -71,8 +71,10 @@ def check_out(out, overwrite):
     foreign = _foreign_entries(out)
     if foreign:
         shown = ", ".join(foreign[:5]) + (", ..." if len(foreign) > 5 else "")
-        raise CLIError(f"--out {out} holds files crembo did not write ({shown}); --overwrite replaces only a "
-                       "folder of crembo's own results: choose a new or empty --out")
+        raise CLIError(
+            f"--out {out} holds files crembo did not write ({shown}); --overwrite replaces only a "
+            "folder of crembo's own results: choose a new or empty --out"
+        )
 
 
 def _make_parents(folder):
@@ -102,8 +104,9 @@ def _lock(out):
     """Hold ``.<name>.lock`` beside ``out`` for the whole run; a second run on the same ``out``
     fails at once instead of silently replacing the first one's result at the end."""
     path = out.parent / f".{out.name}.lock"
-    busy = CLIError(f"another crembo run is writing {out} (it holds {path}); wait for it to finish or choose "
-                    "another --out")
+    busy = CLIError(
+        f"another crembo run is writing {out} (it holds {path}); wait for it to finish or choose another --out"
+    )
     flags = os.O_RDWR | os.O_CREAT | (0 if fcntl else os.O_EXCL)
     try:
         fd = os.open(path, flags, 0o666)

@@ -103,8 +103,10 @@ def _cmd_show(args):
     if depth is not None:
         lines.append(f"tree depth: {depth}")
     if hasattr(model, "threshold_"):
-        lines.append(f"threshold: {model.threshold_:.4g} (MEMO {model.memo_threshold_:.4g}); "
-                     f"depth on the teacher's belief: {model.depth_:.4g}")
+        lines.append(
+            f"threshold: {model.threshold_:.4g} (MEMO {model.memo_threshold_:.4g}); "
+            f"depth on the teacher's belief: {model.depth_:.4g}"
+        )
     text = tree_text(model, names, decimals=args.decimals)
     print("\n".join(lines))
     if text is not None:

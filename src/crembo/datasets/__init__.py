@@ -51,8 +51,20 @@ class Dataset(NamedTuple):
 # The 15 named leading attributes of the UCI arrhythmia data; the remaining 264 are per-lead
 # ECG measurements (12 leads x 22 values) which we name generically.
 _ARRHYTHMIA_HEAD = [
-    "age", "sex", "height", "weight", "QRS duration", "P-R interval", "Q-T interval",
-    "T interval", "P interval", "QRS angle", "T angle", "P angle", "QRST angle", "J angle",
+    "age",
+    "sex",
+    "height",
+    "weight",
+    "QRS duration",
+    "P-R interval",
+    "Q-T interval",
+    "T interval",
+    "P interval",
+    "QRS angle",
+    "T angle",
+    "P angle",
+    "QRST angle",
+    "J angle",
     "heart rate",
 ]
 

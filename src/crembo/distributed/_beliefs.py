@@ -87,8 +87,13 @@ def belief_from_dask(model, X, classes=None, *, backend=None):
         teacher.n_jobs = 1
     teacher_d = dask.delayed(teacher, pure=True)
     return da.map_blocks(
-        _block_belief, X, teacher_d, classes,
-        dtype=np.float64, chunks=(X.chunks[0], (len(classes),)), meta=np.empty((0, 0), dtype=np.float64),
+        _block_belief,
+        X,
+        teacher_d,
+        classes,
+        dtype=np.float64,
+        chunks=(X.chunks[0], (len(classes),)),
+        meta=np.empty((0, 0), dtype=np.float64),
     )
 
 

@@ -52,15 +52,15 @@ def _tree_reduce(client, futures, fn, *args, nbytes=None):
     one result; None: always on the cluster), then on the client. Returns the result."""
     futures = list(futures)
     while len(futures) > 1 and (nbytes is None or nbytes * len(futures) > GATHER_BYTES):
-        nxt = [client.submit(fn, futures[i], futures[i + 1], *args, pure=False)
-               for i in range(0, len(futures) - 1, 2)]
+        nxt = [client.submit(fn, futures[i], futures[i + 1], *args, pure=False) for i in range(0, len(futures) - 1, 2)]
         if len(futures) % 2:
             nxt.append(futures[-1])
         futures = nxt
     parts = client.gather(futures)
     while len(parts) > 1:  # the same pairwise order as on the cluster
-        parts = [fn(parts[i], parts[i + 1], *args) for i in range(0, len(parts) - 1, 2)] + \
-            ([parts[-1]] if len(parts) % 2 else [])
+        parts = [fn(parts[i], parts[i + 1], *args) for i in range(0, len(parts) - 1, 2)] + (
+            [parts[-1]] if len(parts) % 2 else []
+        )
     return parts[0]
 
 
@@ -137,8 +137,9 @@ def _as_dask_xy(X, y, da):
     if hasattr(y, "to_dask_array"):
         y = y.to_dask_array(lengths=True)
     if not isinstance(X, da.Array) or not isinstance(y, da.Array):
-        raise TypeError(f"X and y must be dask arrays or dask dataframes/series, got {type(X).__name__} and "
-                        f"{type(y).__name__}")
+        raise TypeError(
+            f"X and y must be dask arrays or dask dataframes/series, got {type(X).__name__} and {type(y).__name__}"
+        )
     if X.ndim != 2:
         raise ValueError(f"X must be 2-D (n_samples, n_features), got {X.ndim}-D")
     if y.ndim != 1:
@@ -180,12 +181,33 @@ class _DaskFit:
             return
         start = time.perf_counter()
         lrn = self.learner
-        trees = [LevelTree(self.layout, self.n_train, self.k, self.thr[i], self.positives[i], lrn.criterion,
-                           lrn.class_weight == "balanced", lrn.max_depth, lrn.min_samples_leaf) for i in todo]
+        trees = [
+            LevelTree(
+                self.layout,
+                self.n_train,
+                self.k,
+                self.thr[i],
+                self.positives[i],
+                lrn.criterion,
+                lrn.class_weight == "balanced",
+                lrn.max_depth,
+                lrn.min_samples_leaf,
+            )
+            for i in todo
+        ]
         grow_level_trees(trees, self._round)
         final = [t.to_tree() for t in trees]
-        arrays = [{"feature": t.feature, "bin": t.bin, "missing_left": t.missing_left.view(np.uint8),
-                   "left": t.left, "right": t.right, "label": t.label} for t in final]
+        arrays = [
+            {
+                "feature": t.feature,
+                "bin": t.bin,
+                "missing_left": t.missing_left.view(np.uint8),
+                "left": t.left,
+                "right": t.right,
+                "label": t.label,
+            }
+            for t in final
+        ]
         ev = _map_reduce(self.client, self.shards, P.evaluate, (arrays,), P.combine_evals, nbytes=32 * len(arrays))
         seconds = (time.perf_counter() - start) / len(todo)
         for i, tree, (depth, hits, agree, n_val) in zip(todo, final, ev, strict=True):
@@ -267,10 +289,12 @@ def fit_distributed(estimator, X, y, client=None, *, batch_size=8, sketch_size=4
     del stats
     # 3: belief next to the data (the teacher enters the graph once)
     teacher_d = dask.delayed(teacher, pure=True)
-    preps = client.compute([
-        dask.delayed(P.prepare)(xp, yp, classes, r, teacher_d, estimator.belief_dtype, allow_nan, names)
-        for xp, yp, r in zip(x_parts, y_parts, masks, strict=True)
-    ])
+    preps = client.compute(
+        [
+            dask.delayed(P.prepare)(xp, yp, classes, r, teacher_d, estimator.belief_dtype, allow_nan, names)
+            for xp, yp, r in zip(x_parts, y_parts, masks, strict=True)
+        ]
+    )
     del masks
     wait(preps)
     lap("belief")
@@ -288,13 +312,16 @@ def fit_distributed(estimator, X, y, client=None, *, batch_size=8, sketch_size=4
     lap("prepare")
     # 5: candidates, sizes, and the balanced weights' counts for every candidate
     values, exact, n_train, teacher_hits, n_val = _map_reduce(
-        client, shards, P.shard_summary, (UNIQUE_CAP,), P.merge_shard_summaries, UNIQUE_CAP)
+        client, shards, P.shard_summary, (UNIQUE_CAP,), P.merge_shard_summaries, UNIQUE_CAP
+    )
     if isinstance(thresholds, np.ndarray):
         thr = thresholds
     elif thresholds == "unique" or (thresholds == "auto" and exact and values.size <= AUTO_MAX_UNIQUE):
         if not exact:
-            raise ValueError(f"thresholds='unique' with more than {UNIQUE_CAP} distinct belief values is out of "
-                             "reach here; use 'auto' or an int")
+            raise ValueError(
+                f"thresholds='unique' with more than {UNIQUE_CAP} distinct belief values is out of "
+                "reach here; use 'auto' or an int"
+            )
         thr = values
     else:
         thr = bounded_candidates(values, AUTO_N_QUANTILES if thresholds == "auto" else thresholds)
@@ -315,14 +342,19 @@ def fit_distributed(estimator, X, y, client=None, *, batch_size=8, sketch_size=4
     lap("memo")
     idx = np.arange(lo, len(thr), estimator.delta)
     for start in range(0, idx.size, batch_size):
-        run.fit_many([int(i) for i in idx[start:start + batch_size]])
+        run.fit_many([int(i) for i in idx[start : start + batch_size]])
     lap("scan")
     results = [run.done[int(i)] for i in idx]
     scores = np.array([r[2] for r in results])
     pick = int(np.argmax(scores))  # first maximum: ties go to the lowest threshold
-    estimator.scan_ = ScanResult(indices=idx, thresholds=thr[idx], validation_scores=scores,
-                                 fidelities=np.array([r[4] for r in results]), depths=np.array([r[1] for r in results]),
-                                 seconds=np.array([r[3] for r in results]))
+    estimator.scan_ = ScanResult(
+        indices=idx,
+        thresholds=thr[idx],
+        validation_scores=scores,
+        fidelities=np.array([r[4] for r in results]),
+        depths=np.array([r[1] for r in results]),
+        seconds=np.array([r[3] for r in results]),
+    )
     estimator.classes_ = classes
     estimator.n_features_in_ = layout.n_features
     if names is not None:
@@ -336,9 +368,14 @@ def fit_distributed(estimator, X, y, client=None, *, batch_size=8, sketch_size=4
     estimator.fidelity_ = float(results[pick][4])
     estimator.teacher_validation_score_ = float(teacher_hits / n_val)
     estimator.timings_ = timings
-    estimator.distributed_info_ = {"partitions": len(shards), "n_train": int(n_train), "n_validation": int(n_val),
-                                   "sketch_exact": bool(sketch_exact), "candidates_exact": bool(exact),
-                                   "student_fits": len(run.done)}
+    estimator.distributed_info_ = {
+        "partitions": len(shards),
+        "n_train": int(n_train),
+        "n_validation": int(n_val),
+        "sketch_exact": bool(sketch_exact),
+        "candidates_exact": bool(exact),
+        "student_fits": len(run.done),
+    }
     return estimator
 
 
@@ -354,5 +391,11 @@ def predict(estimator, X):
     X = _as_dask_array(X, da)
     est = dask.delayed(estimator, pure=True)
     classes = np.asarray(estimator.classes_)
-    return X.map_blocks(P.predict_block, est, dtype=classes.dtype, drop_axis=1, chunks=(X.chunks[0],),
-                        meta=np.empty((0,), dtype=classes.dtype))
+    return X.map_blocks(
+        P.predict_block,
+        est,
+        dtype=classes.dtype,
+        drop_axis=1,
+        chunks=(X.chunks[0],),
+        meta=np.empty((0,), dtype=classes.dtype),
+    )

@@ -63,12 +63,12 @@ def _blocks(fn, X, feature_names, width, dtype):
     shape = (X.shape[0],) if width is None else (X.shape[0], width)
     out = np.empty(shape, dtype=dtype)
     for start in range(0, X.shape[0], BLOCK_ROWS):
-        block = X[start:start + BLOCK_ROWS]
+        block = X[start : start + BLOCK_ROWS]
         if feature_names is not None:  # a teacher fitted on a DataFrame selects columns by name
             import pandas as pd
 
             block = pd.DataFrame(block, columns=feature_names)
-        out[start:start + BLOCK_ROWS] = fn(block)
+        out[start : start + BLOCK_ROWS] = fn(block)
     return out
 
 
@@ -82,8 +82,14 @@ def merge_summaries(a, b):
 
 def make_shard(prep, layout):
     """The partition as the tree needs it: binned codes (1 byte per value) and the belief."""
-    return ShardData(layout.bin(prep["X_tr"]), prep["belief"], layout.missing_bin, layout.bin(prep["X_va"]),
-                     prep["y_va"], prep["teacher_va"])
+    return ShardData(
+        layout.bin(prep["X_tr"]),
+        prep["belief"],
+        layout.missing_bin,
+        layout.bin(prep["X_va"]),
+        prep["y_va"],
+        prep["teacher_va"],
+    )
 
 
 def shard_summary(shard, cap):

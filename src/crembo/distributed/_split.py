@@ -49,10 +49,10 @@ def validation_masks(class_counts, fraction, seed, classes, part_counts):
     for c in range(k):  # one permutation per class, in class order, as scikit-learn draws them
         perm = rng.permutation(counts[c])
         mask = np.zeros(counts[c], dtype=bool)
-        mask[perm[n_i[c]: n_i[c] + t_i[c]]] = True
+        mask[perm[n_i[c] : n_i[c] + t_i[c]]] = True
         del perm
         for p in range(part_counts.shape[0]):
-            out[p][c] = np.packbits(mask[starts[p, c]:starts[p + 1, c]])
+            out[p][c] = np.packbits(mask[starts[p, c] : starts[p + 1, c]])
     return out
 
 

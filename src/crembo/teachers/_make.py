@@ -78,9 +78,7 @@ def _check_classifier(model):
     # its label binarizer says so; other multi-output sklearn classifiers keep a list of classes_.
     binarizer = getattr(model, "_label_binarizer", None)
     multilabel = getattr(binarizer, "y_type_", None) == "multilabel-indicator"
-    if isinstance(classes, list) or multilabel or (
-        binarizer is None and isinstance(n_outputs, int) and n_outputs > 1
-    ):
+    if isinstance(classes, list) or multilabel or (binarizer is None and isinstance(n_outputs, int) and n_outputs > 1):
         raise ValueError(
             f"teacher {name} is multi-output (fitted on a 2-D y); CREMBO needs a single-output classifier "
             "giving one label per sample"
@@ -91,9 +89,7 @@ def _fit_model(teacher, X, y, random_state):
     """Clone, seed and fit an unfitted model; return it and the labels its classes stand for."""
     y_arr = np.asarray(y)
     if y_arr.ndim == 2 and y_arr.shape[1] > 1:
-        raise ValueError(
-            f"y has shape {y_arr.shape}: a multi-output target; CREMBO needs one label per sample (1-D y)"
-        )
+        raise ValueError(f"y has shape {y_arr.shape}: a multi-output target; CREMBO needs one label per sample (1-D y)")
     model = fresh_estimator(teacher, random_state)
     if _library(teacher) == "xgboost":
         # XGBoost only accepts labels 0..k-1: fit on the codes, report the original labels.

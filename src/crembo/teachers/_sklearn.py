@@ -119,7 +119,10 @@ class VoteTeacher(Teacher):
         k = len(classes)
         return _chunked_belief(
             lambda Xc: belief_from_votes(self.votes(Xc, classes), k, backend=self.backend, n_jobs=self.n_jobs),
-            X, k, self.chunk_size, dtype,
+            X,
+            k,
+            self.chunk_size,
+            dtype,
         )
 
 
@@ -151,7 +154,10 @@ def default_teacher(random_state=None, n_jobs=None):
     from sklearn.ensemble import RandomForestClassifier
 
     return RandomForestClassifier(
-        n_estimators=100, max_depth=12, class_weight="balanced", random_state=random_state,
+        n_estimators=100,
+        max_depth=12,
+        class_weight="balanced",
+        random_state=random_state,
         n_jobs=joblib_n_jobs(n_jobs),
     )
 

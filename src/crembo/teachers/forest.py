@@ -93,8 +93,7 @@ def _member_class_map(member, forest_classes, t):
         return np.array([lookup[label] for label in mc.tolist()], dtype=np.int32)
     except (KeyError, TypeError):
         raise ValueError(
-            f"member {t} has classes {mc!r}, which are neither class indices of the ensemble "
-            f"nor among its classes_"
+            f"member {t} has classes {mc!r}, which are neither class indices of the ensemble nor among its classes_"
         ) from None
 
 
@@ -316,4 +315,3 @@ def forest_belief(forest, X, *, n_jobs=None, chunk_size=None, dtype=None):
         # (dtype pinned: numpy < 2's value-based casting would pick a float32 loop here)
         np.divide(counts, n_trees, out=belief[start:stop], dtype=np.float64, casting="same_kind")
     return belief
-

@@ -59,8 +59,17 @@ class AllowedLabelTreeClassifier(ClassifierMixin, BaseEstimator):
     raise ValueError at fit.
     """
 
-    def __init__(self, max_depth=4, min_samples_leaf=1, max_bins=255, criterion="consistency",
-                 class_weight=None, solver="greedy", n_jobs=None, random_state=None):
+    def __init__(
+        self,
+        max_depth=4,
+        min_samples_leaf=1,
+        max_bins=255,
+        criterion="consistency",
+        class_weight=None,
+        solver="greedy",
+        n_jobs=None,
+        random_state=None,
+    ):
         self.max_depth = max_depth
         self.min_samples_leaf = min_samples_leaf
         self.max_bins = max_bins
@@ -126,8 +135,7 @@ class AllowedLabelTreeClassifier(ClassifierMixin, BaseEstimator):
             weights = np.ascontiguousarray(sample_weight, dtype=np.float64)
             if weights.shape != (prepared.n_samples,) or not np.isfinite(weights).all() or (weights < 0).any():
                 raise ValueError(f"sample_weight must be {prepared.n_samples} finite non-negative numbers")
-        grower = Grower(prepared, allowed, weights, self.criterion, self.max_depth,
-                        self.min_samples_leaf, self.n_jobs)
+        grower = Grower(prepared, allowed, weights, self.criterion, self.max_depth, self.min_samples_leaf, self.n_jobs)
         self.tree_ = grower.grow_exact() if self.solver == "exact" else grower.grow()
         self.n_features_in_ = prepared.n_features
         self.n_classes_ = allowed.shape[1]
@@ -177,8 +185,9 @@ class AllowedLabelTreeClassifier(ClassifierMixin, BaseEstimator):
         if not isinstance(prepared, BinnedData):
             raise TypeError("prepared must come from prepare_allowed(X)")
         if prepared.n_features != self.n_features_in_:
-            raise ValueError(f"prepared has {prepared.n_features} features, the tree was fitted on "
-                             f"{self.n_features_in_}")
+            raise ValueError(
+                f"prepared has {prepared.n_features} features, the tree was fitted on {self.n_features_in_}"
+            )
         leaves = self.tree_.apply_binned(prepared, resolve_n_threads(self.n_jobs, prepared.n_samples))
         labels = self.tree_.label[leaves]
         if self.classes_.dtype.kind in "iu" and np.array_equal(self.classes_, np.arange(self.n_classes_)):
@@ -209,8 +218,7 @@ class AllowedLabelTreeClassifier(ClassifierMixin, BaseEstimator):
         missing_left, left, right, label, n_samples, consistency (samples in the node whose
         allowed set contains its label), depth, allowed_counts (per class)."""
         check_is_fitted(self, "tree_")
-        return [dict(row, allowed_counts=self.tree_.value[i].tolist())
-                for i, row in enumerate(self.tree_.rows)]
+        return [dict(row, allowed_counts=self.tree_.value[i].tolist()) for i, row in enumerate(self.tree_.rows)]
 
     def to_dict(self):
         """Nested dict of the tree (JSON-serialisable)."""

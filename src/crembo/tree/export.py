@@ -12,8 +12,7 @@ def export_text(tree, feature_names=None, class_names=None, decimals=2, show_cou
         raise ValueError(f"feature_names needs {tree.n_features_in_} names, got {len(feature_names)}")
     if class_names is not None and len(class_names) != len(tree.classes_):
         raise ValueError(f"class_names needs {len(tree.classes_)} names, got {len(class_names)}")
-    names = list(feature_names) if feature_names is not None else [
-        f"feature_{i}" for i in range(tree.n_features_in_)]
+    names = list(feature_names) if feature_names is not None else [f"feature_{i}" for i in range(tree.n_features_in_)]
     classes = list(class_names) if class_names is not None else [str(c) for c in tree.classes_]
 
     def leaf(i):
@@ -35,8 +34,7 @@ def tree_text(left, right, feature, threshold, leaf_label, feature_names, decima
             lines.append(f"{indent}class: {leaf_label(i)}")
             return
         name, thr = feature_names[feature[i]], f"{threshold[i]:.{decimals}f}"
-        nan_l, nan_r = ("", "") if missing_left is None else (
-            (" (NaN)", "") if missing_left[i] else ("", " (NaN)"))
+        nan_l, nan_r = ("", "") if missing_left is None else ((" (NaN)", "") if missing_left[i] else ("", " (NaN)"))
         lines.append(f"{indent}{name} <= {thr}{nan_l}")
         rec(left[i], depth + 1)
         lines.append(f"{indent}{name} >  {thr}{nan_r}")

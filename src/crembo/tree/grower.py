@@ -44,8 +44,18 @@ def better(cons, gini, best_cons, best_gini, criterion):
 class Tree:
     """Flat arrays of a fitted tree; node ids in preorder, children -1 at leaves."""
 
-    FIELDS = ("feature", "bin", "threshold", "missing_left", "left", "right", "label",
-              "n_samples", "consistency", "depth")
+    FIELDS = (
+        "feature",
+        "bin",
+        "threshold",
+        "missing_left",
+        "left",
+        "right",
+        "label",
+        "n_samples",
+        "consistency",
+        "depth",
+    )
 
     def __init__(self, n_classes):
         self.n_classes = n_classes
@@ -54,9 +64,20 @@ class Tree:
         self.scores = []  # what the label maximises: allowed counts, or weighted ones for "gini"
 
     def add(self, depth, counts, label, n_samples, scores=None):
-        self.rows.append({"feature": -1, "bin": -1, "threshold": np.nan, "missing_left": False,
-                          "left": -1, "right": -1, "label": int(label), "n_samples": int(n_samples),
-                          "consistency": int(counts[label]), "depth": int(depth)})
+        self.rows.append(
+            {
+                "feature": -1,
+                "bin": -1,
+                "threshold": np.nan,
+                "missing_left": False,
+                "left": -1,
+                "right": -1,
+                "label": int(label),
+                "n_samples": int(n_samples),
+                "consistency": int(counts[label]),
+                "depth": int(depth),
+            }
+        )
         self.allowed_counts.append(np.asarray(counts, dtype=np.int64))
         self.scores.append(np.asarray(counts if scores is None else scores, dtype=np.float64))
         return len(self.rows) - 1
@@ -103,8 +124,9 @@ class Tree:
         except ImportError:
             return self._apply_numpy(X)
         out = np.empty(X.shape[0], dtype=np.intp)
-        apply_tree(X, self.feature, self.threshold, self.missing_left.view(np.uint8), self.left,
-                   self.right, out, n_threads)
+        apply_tree(
+            X, self.feature, self.threshold, self.missing_left.view(np.uint8), self.left, self.right, out, n_threads
+        )
         return out
 
     def apply_binned(self, binned, n_threads=1):
@@ -112,8 +134,17 @@ class Tree:
         from crembo._ext._tree_histogram import apply_binned
 
         out = np.empty(binned.n_samples, dtype=np.intp)
-        apply_binned(binned.X_binned, self.feature, self.bin, self.missing_left.view(np.uint8),
-                     self.left, self.right, binned.missing_bin, out, n_threads)
+        apply_binned(
+            binned.X_binned,
+            self.feature,
+            self.bin,
+            self.missing_left.view(np.uint8),
+            self.left,
+            self.right,
+            binned.missing_bin,
+            out,
+            n_threads,
+        )
         return out
 
     def _apply_numpy(self, X):
@@ -236,8 +267,18 @@ class Grower:
         hist = self._zeros()
         if idx is None:
             idx = np.arange(self.Xb.shape[0])
-        H.build_hist(self.Xb, idx, self.labels, self.n_allowed, self.weights, self.offsets,
-                     self.nb, hist, self.weighted, self._threads(idx.shape[0] * self.binned.n_features))
+        H.build_hist(
+            self.Xb,
+            idx,
+            self.labels,
+            self.n_allowed,
+            self.weights,
+            self.offsets,
+            self.nb,
+            hist,
+            self.weighted,
+            self._threads(idx.shape[0] * self.binned.n_features),
+        )
         return hist
 
     def _best_split(self, hist):
@@ -245,9 +286,20 @@ class Grower:
 
         P = hist[: self._f0].sum(axis=0)
         cons, gini, bins, mls = self._out
-        best = find_best_split(hist, P, self.offsets, self.nb, float(self.msl), self.criterion,
-                               cons, gini, bins, mls, self._scratch,
-                               self._threads(hist.size, MIN_PARALLEL_SCAN))
+        best = find_best_split(
+            hist,
+            P,
+            self.offsets,
+            self.nb,
+            float(self.msl),
+            self.criterion,
+            cons,
+            gini,
+            bins,
+            mls,
+            self._scratch,
+            self._threads(hist.size, MIN_PARALLEL_SCAN),
+        )
         if best < 0:
             return None
         return best, int(bins[best]), bool(mls[best])
@@ -279,15 +331,25 @@ class Grower:
         n = idx.shape[0]
         counts, wsum = np.zeros((2, self.k), dtype=np.int64), np.zeros((2, self.k))
         # in place: the children are views of the parent's rows (no allocation per node)
-        n_left, any_missing = partition(self.Xb[:, f], idx, b, self.binned.missing_bin, ml,
-                                        self.labels, self.n_allowed, self.weights, self.weighted,
-                                        self._rows_scratch[:n], counts, wsum)
+        n_left, any_missing = partition(
+            self.Xb[:, f],
+            idx,
+            b,
+            self.binned.missing_bin,
+            ml,
+            self.labels,
+            self.n_allowed,
+            self.weights,
+            self.weighted,
+            self._rows_scratch[:n],
+            counts,
+            wsum,
+        )
         idx[:] = self._rows_scratch[:n]
         if not any_missing:  # direction not learned here: NaNs follow the majority
             ml = n_left >= n - n_left
         row = tree.rows[node]
-        row.update(feature=int(f), bin=int(b), threshold=self.binned.threshold(f, b),
-                   missing_left=bool(ml))
+        row.update(feature=int(f), bin=int(b), threshold=self.binned.threshold(f, b), missing_left=bool(ml))
         return idx[:n_left], idx[n_left:], (counts[0], wsum[0]), (counts[1], wsum[1])
 
     def grow(self):
@@ -347,20 +409,34 @@ class Grower:
         scratch = np.empty((T, 3 * (self.k + 2)))
         res_cons, res_gini = np.empty(F), np.empty(F)
         res_int = np.empty((F, 9), dtype=np.int32)
-        exact_depth2(self.Xb, self.allowed, order, starts, hist, self.offsets, self.nb,
-                     b.missing_bin, float(self.msl), bufs, scratch, np.empty((T, 4)),
-                     np.empty((T, 6), dtype=np.int32), res_cons, res_gini, res_int, T)
+        exact_depth2(
+            self.Xb,
+            self.allowed,
+            order,
+            starts,
+            hist,
+            self.offsets,
+            self.nb,
+            b.missing_bin,
+            float(self.msl),
+            bufs,
+            scratch,
+            np.empty((T, 4)),
+            np.empty((T, 6), dtype=np.int32),
+            res_cons,
+            res_gini,
+            res_int,
+            T,
+        )
         best = -1
         for f in range(F):  # fixed order: the result is thread-count independent
-            if res_int[f, 0] >= 0 and (best < 0 or better(res_cons[f], res_gini[f],
-                                                          res_cons[best], res_gini[best], 0)):
+            if res_int[f, 0] >= 0 and (best < 0 or better(res_cons[f], res_gini[f], res_cons[best], res_gini[best], 0)):
                 best = f
         if best < 0:
             return tree.finalize()
         r = res_int[best]
         left_idx, right_idx, sums_l, sums_r = self._partition(tree, root, None, best, r[0], r[1])
-        for side, idx, sums, (fs, bs, ms) in (("left", left_idx, sums_l, r[3:6]),
-                                              ("right", right_idx, sums_r, r[6:9])):
+        for side, idx, sums, (fs, bs, ms) in (("left", left_idx, sums_l, r[3:6]), ("right", right_idx, sums_r, r[6:9])):
             child = self._new_node(tree, idx, 1, sums)[0]
             tree.rows[root][side] = child
             if fs >= 0:

@@ -59,10 +59,10 @@ class Layout(BinLayout):
             padded[f, : e.size] = e
         out = np.empty((X.shape[0], F), dtype=np.uint8, order="F")
         for start in range(0, X.shape[0], block):
-            part = np.asarray(X[start:start + block], dtype=np.float64)
+            part = np.asarray(X[start : start + block], dtype=np.float64)
             tmp = np.empty(part.shape, dtype=np.uint8, order="F")
             map_to_bins(part, padded, n_edges, self.missing_bin, tmp, n_threads)
-            out[start:start + block] = tmp
+            out[start : start + block] = tmp
         return out
 
 
@@ -100,8 +100,9 @@ def _apply(codes, tree, missing_bin):
 
     out = np.empty(codes.shape[0], dtype=np.intp)
     if codes.shape[0]:
-        apply_binned(codes, tree["feature"], tree["bin"], tree["missing_left"], tree["left"],
-                     tree["right"], missing_bin, out, 1)
+        apply_binned(
+            codes, tree["feature"], tree["bin"], tree["missing_left"], tree["left"], tree["right"], missing_bin, out, 1
+        )
     return out
 
 
@@ -145,11 +146,22 @@ def shard_round(shard, layout, jobs, n_threads=1):
             np.cumsum(np.bincount(node, minlength=starts.size - 1), out=starts[1:])
 
             for j, i in enumerate(job["sums"]):
-                node_sums(by_node[starts[i]:starts[i + 1]], labels, n_allowed, weights, counts[j], scores[j],
-                          weighted)
+                node_sums(
+                    by_node[starts[i] : starts[i + 1]], labels, n_allowed, weights, counts[j], scores[j], weighted
+                )
             for j, i in enumerate(job["hists"]):
-                build_hist(shard.codes, by_node[starts[i]:starts[i + 1]], labels, n_allowed, weights, layout.offsets,
-                           layout.n_bins_nonmissing, hists[j], weighted, n_threads)
+                build_hist(
+                    shard.codes,
+                    by_node[starts[i] : starts[i + 1]],
+                    labels,
+                    n_allowed,
+                    weights,
+                    layout.offsets,
+                    layout.n_bins_nonmissing,
+                    hists[j],
+                    weighted,
+                    n_threads,
+                )
         out.append((counts, scores, hists))
     return out
 
@@ -183,8 +195,7 @@ def combine_evals(a, b):
 class LevelTree:
     """One tree grown a level per round from summed shard results (the client's side)."""
 
-    def __init__(self, layout, n_samples, n_classes, d, positives, criterion, weighted, max_depth,
-                 min_samples_leaf):
+    def __init__(self, layout, n_samples, n_classes, d, positives, criterion, weighted, max_depth, min_samples_leaf):
         self.layout = layout
         self.k = n_classes
         self.d = float(d)
@@ -208,8 +219,9 @@ class LevelTree:
         return depth < self.max_depth and n >= max(2, 2 * self.msl)
 
     def _add(self, depth, n):
-        self.nodes.append({"depth": depth, "n": int(n), "feature": -1, "bin": -1, "missing_left": False,
-                           "left": -1, "right": -1})
+        self.nodes.append(
+            {"depth": depth, "n": int(n), "feature": -1, "bin": -1, "missing_left": False, "left": -1, "right": -1}
+        )
         return len(self.nodes) - 1
 
     @property
@@ -229,8 +241,13 @@ class LevelTree:
 
     def request(self):
         """What this tree needs from the shards in the next round."""
-        return {"d": self.d, "factors": self.factors, "tree": self.partial_tree(),
-                "sums": list(self._pending_sums), "hists": list(self._pending_hists)}
+        return {
+            "d": self.d,
+            "factors": self.factors,
+            "tree": self.partial_tree(),
+            "sums": list(self._pending_sums),
+            "hists": list(self._pending_hists),
+        }
 
     def absorb(self, result):
         """Take the summed ``shard_round`` result of ``request()``; decide this level's splits."""
@@ -249,8 +266,7 @@ class LevelTree:
                 s = c
             label, pure = stats_from_counts(c, s, node["n"], self.criterion)
             node.update(counts=c.copy(), scores=np.asarray(s, dtype=np.float64).copy(), label=label)
-            can_split = (node["depth"] < self.max_depth and node["n"] >= 2 * self.msl and node["n"] >= 2
-                         and not pure)
+            can_split = node["depth"] < self.max_depth and node["n"] >= 2 * self.msl and node["n"] >= 2 and not pure
             hist = self._hist.pop(i, None)
             split = self._best_split(hist) if can_split else None
             if split is not None:
@@ -264,8 +280,20 @@ class LevelTree:
         P = hist[: self._f0].sum(axis=0)
         cons, gini = np.empty(F), np.empty(F)
         bins, mls = np.empty(F, np.int32), np.empty(F, np.int32)
-        best = find_best_split(hist, P, lay.offsets, lay.n_bins_nonmissing, float(self.msl), self.criterion,
-                               cons, gini, bins, mls, np.empty((F, 2 * (self.k + 2))), 1)
+        best = find_best_split(
+            hist,
+            P,
+            lay.offsets,
+            lay.n_bins_nonmissing,
+            float(self.msl),
+            self.criterion,
+            cons,
+            gini,
+            bins,
+            mls,
+            np.empty((F, 2 * (self.k + 2))),
+            1,
+        )
         if best < 0:
             return None
         return best, int(bins[best]), bool(mls[best])
@@ -275,7 +303,7 @@ class LevelTree:
         node = self.nodes[i]
         lo = lay.offsets[f]
         missing = hist[lo + lay.n_bins_nonmissing[f], k]
-        n_left = int(np.rint(hist[lo:lo + b + 1, k].sum()))  # counts: exact in float64
+        n_left = int(np.rint(hist[lo : lo + b + 1, k].sum()))  # counts: exact in float64
         n = node["n"]
         if missing == 0:  # direction not learned here: NaNs follow the majority
             ml = n_left >= n - n_left
@@ -299,8 +327,9 @@ class LevelTree:
             nd = self.nodes[i]
             node = tree.add(nd["depth"], nd["counts"], nd["label"], nd["n"], nd["scores"])
             if nd["feature"] >= 0:
-                tree.rows[node].update(feature=nd["feature"], bin=nd["bin"], threshold=nd["threshold"],
-                                       missing_left=nd["missing_left"])
+                tree.rows[node].update(
+                    feature=nd["feature"], bin=nd["bin"], threshold=nd["threshold"], missing_left=nd["missing_left"]
+                )
                 tree.rows[node]["left"] = emit(nd["left"])
                 tree.rows[node]["right"] = emit(nd["right"])
             return node

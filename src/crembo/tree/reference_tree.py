@@ -62,8 +62,7 @@ def best_split(hist, P, n_bins_nm, missing_bin, msl, criterion):
     return best
 
 
-def fit_reference(binned, allowed, weights=None, criterion="consistency", max_depth=4,
-                  min_samples_leaf=1):
+def fit_reference(binned, allowed, weights=None, criterion="consistency", max_depth=4, min_samples_leaf=1):
     """Greedy tree (a grower.Tree) on BinnedData and an (n, k) 0/1 allowed matrix."""
     crit = CRITERIA[criterion]
     Xb = np.asarray(binned.X_binned)
@@ -78,8 +77,7 @@ def fit_reference(binned, allowed, weights=None, criterion="consistency", max_de
             return node
         hist = node_histogram(Xb, allowed, w, idx, binned.n_bins)
         P = hist[0].sum(axis=0)
-        split = best_split(hist, P, binned.n_bins_nonmissing, binned.missing_bin,
-                           min_samples_leaf, crit)
+        split = best_split(hist, P, binned.n_bins_nonmissing, binned.missing_bin, min_samples_leaf, crit)
         if split is None:
             return node
         f, b, ml = split
