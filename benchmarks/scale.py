@@ -34,13 +34,12 @@ the data") and the peak RSS (VmHWM, reset just before ``fit``) minus the RSS the
 resident peak beyond the data and the teacher, native allocations included. tracemalloc is on
 only for ours (it slows the reference's Python loop).
 Writes benchmarks/results/scale.json (scale_quick.json with --quick) and prints Markdown tables.
+The reference loop is in _scale_reference.py, the memory measurement and model in _scale_memory.py.
 """
 
 import argparse
 import json
-import math
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -52,45 +51,14 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _common import RESULTS_DIR, machine_info, markdown_table, write_json
+from _scale_memory import _peak_rss_bytes, _reset_peak_rss, _rss_bytes, predicted_peak_bytes
+from _scale_reference import run_reference
 
 N_TEST = 100_000
 TEACHER_ROWS = 50_000
 FEATURES = 20
 TREES, TREE_DEPTH, STUDENT_DEPTH = 100, 12, 4
-REF_BELIEF_ROWS = 20_000
-REF_FIT_ROWS = 200_000
 TARGET_SECONDS, TARGET_BYTES = 60.0, 4 * 2**30
-
-
-def _rss_bytes():
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-
-
-def _maxrss_bytes():
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-
-
-def _reset_peak_rss():
-    """Reset the kernel's peak-RSS mark (VmHWM) to the current RSS (Linux >= 4.0).
-
-    ru_maxrss cannot be used for a subprocess: Linux carries it across fork + execve, so a
-    worker would report its parent's peak (the parent generated the whole data pool).
-    """
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
-        return True
-    except OSError:
-        return False
-
-
-def _peak_rss_bytes():
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) * 1024
-    return _maxrss_bytes()
 
 
 # ----------------------------------------------------------------------------- data + teacher
@@ -158,28 +126,6 @@ def load(workdir, k, n):
         np.load(d / "y_test.npy"),
         joblib.load(d / "teacher.joblib"),
     )
-
-
-# ----------------------------------------------------------------------------- memory model
-
-# Per-fit transient bytes of the native tree (docs/cost_model.md): per training row FIT_ROW_BYTES
-# (sample order, partition scratch and weights: 8 bytes each; label counts, and argsort's scratch)
-# plus 2 per class (the bool allowed matrix of the threshold and the tree's uint8 label lists),
-# plus HIST_BUFFERS flat float64 histograms of total_bins x (k + 2).
-FIT_ROW_BYTES, FIT_CLASS_BYTES, HIST_BUFFERS = 37, 2, 4
-
-
-def predicted_peak_bytes(n, n_tr, p, k, belief_bytes, n_jobs, total_bins, forest_nodes):
-    """The cost model's traced peak of ``fit`` beyond the data: the larger of the belief stage
-    (the split's copies of X, the belief, the flattened forest, one chunk of float32 rows and its
-    votes) and the scan stage (the copies, the belief, the binned X, n_jobs concurrent fits)."""
-    split = 8 * n * p
-    belief = belief_bytes * n_tr * k
-    chunk = min(n_tr, 32 * 2**20 // (4 * p))
-    at_belief = split + belief + 32 * forest_nodes + chunk * (4 * p + 2 * k)
-    fit = n_tr * (FIT_ROW_BYTES + FIT_CLASS_BYTES * k) + HIST_BUFFERS * 8 * total_bins * (k + 2)
-    at_scan = split + belief + n_tr * p + n_jobs * fit
-    return int(max(at_belief, at_scan))
 
 
 # ----------------------------------------------------------------------------- ours
@@ -283,131 +229,6 @@ def run_ours(workdir, k, n, thresholds, n_jobs, seed, belief_dtype):
     }
 
 
-# ----------------------------------------------------------------------------- reference
-
-
-def ref_belief(forest, X, k):
-    """The paper's vote belief: stacked member predictions, bincount per sample."""
-    preds = np.stack([t.predict(X) for t in forest.estimators_])  # (T, n)
-    counts = np.apply_along_axis(lambda col: np.bincount(col.astype(np.int64), minlength=k), 0, preds)
-    return counts.T / len(forest.estimators_)
-
-
-def ref_fit(X, belief, d, seed):
-    from sklearn.tree import DecisionTreeClassifier
-
-    Y = (belief >= d).astype(int)
-    return DecisionTreeClassifier(max_depth=STUDENT_DEPTH, class_weight="balanced", random_state=seed).fit(X, Y)
-
-
-def ref_predict(tree, X):
-    proba = tree.predict_proba(X)
-    proba = proba if isinstance(proba, list) else [proba]
-    cols = []
-    for p, cl in zip(proba, tree.classes_, strict=True):
-        hit = np.flatnonzero(np.asarray(cl) == 1)
-        cols.append(p[:, hit[0]] if hit.size else np.zeros(p.shape[0]))
-    return np.argmax(np.column_stack(cols), axis=1)
-
-
-def run_reference(workdir, k, n, seed, budget, ours):
-    import crembo
-
-    X, y, X_te, y_te, forest = load(workdir, k, n)
-    classes, y_enc = np.unique(y, return_inverse=True)
-    tr, va = crembo.estimator.stratified_split(y_enc, classes, 0.15, seed)
-    X_tr, X_va, y_va = X[tr], X[va], y_enc[va]
-    n_tr = len(tr)
-    _reset_peak_rss()
-    rss0 = _rss_bytes()
-    out = {"method": "reference", "k": k, "n": n, "n_train": n_tr, "oracle": "sklearn multi-output tree"}
-    # -- estimate before running anything long
-    m = min(n_tr, REF_BELIEF_ROWS)
-    t0 = time.perf_counter()
-    b_small = ref_belief(forest, X_tr[:m], k)
-    belief_est = (time.perf_counter() - t0) * n_tr / m
-    fit_rows = min(n_tr, REF_FIT_ROWS)
-    t0 = time.perf_counter()
-    ref_fit(X_tr[:fit_rows], b_small if fit_rows == m else ref_belief(forest, X_tr[:fit_rows], k), 0.3, seed)
-    fit_measured = time.perf_counter() - t0
-    per_fit = fit_measured * (n_tr * math.log(n_tr)) / (fit_rows * math.log(fit_rows))
-    n_fits = ours["memo_calls"] + ours["scan_fits"]
-    estimate = belief_est + per_fit * n_fits
-    out["estimate"] = {
-        "belief_seconds": belief_est,
-        "belief_measured_rows": m,
-        "fit_seconds": fit_measured,
-        "fit_measured_rows": fit_rows,
-        "seconds_per_fit": per_fit,
-        "n_fits": n_fits,
-        "total_seconds": estimate,
-    }
-    if estimate > budget:
-        out.update(ran=False, total_seconds=estimate, note="extrapolated (estimate over the budget)")
-        return out
-    start = time.perf_counter()
-    belief = ref_belief(forest, X_tr, k)
-    t_belief = time.perf_counter() - start
-    ours_belief = crembo.teachers.make_teacher(forest).belief(X_tr, classes)
-    out["belief_equals_ours"] = bool(np.array_equal(belief, ours_belief))
-    del ours_belief
-    thr = np.unique(belief)
-    fit_times = []
-
-    def call(i):
-        t = time.perf_counter()
-        tree = ref_fit(X_tr, belief, thr[i], seed)
-        pred = ref_predict(tree, X_tr)
-        depth = belief[np.arange(n_tr), pred].min()
-        fit_times.append(time.perf_counter() - t)
-        return tree, depth >= thr[i]
-
-    def over():
-        return time.perf_counter() - start > budget
-
-    t0 = time.perf_counter()
-    lo, hi = 0, len(thr)
-    while hi - lo > 1 and not over():
-        mid = (lo + hi) // 2
-        if call(mid)[1]:
-            lo = mid
-        else:
-            hi = mid
-    t_memo = time.perf_counter() - t0
-    memo_calls = len(fit_times)
-    t0 = time.perf_counter()
-    best, best_score, scanned = None, -1.0, 0
-    for i in range(lo, len(thr)):
-        if over():
-            break
-        tree, _ = call(i)
-        score = float(np.mean(ref_predict(tree, X_va) == y_va))
-        scanned += 1
-        if score > best_score:
-            best, best_score = tree, score
-    t_scan = time.perf_counter() - t0
-    remaining = (len(thr) - lo) - scanned
-    total = time.perf_counter() - start
-    out.update(
-        ran=remaining == 0,
-        n_thresholds=len(thr),
-        memo_index=int(lo),
-        memo_calls=memo_calls,
-        scan_fits=scanned,
-        seconds={"belief": t_belief, "memo": t_memo, "scan": t_scan},
-        seconds_per_fit=float(np.mean(fit_times)),
-        rss_peak_beyond_data_bytes=_peak_rss_bytes() - rss0,
-    )
-    if remaining:
-        total += remaining * float(np.mean(fit_times))
-        out["note"] = f"passed the budget: {remaining} scan fits extrapolated at the measured mean per fit"
-    else:
-        out["test_accuracy"] = float(np.mean(ref_predict(best, X_te) == y_te))
-        out["validation_accuracy"] = best_score
-    out["total_seconds"] = total
-    return out
-
-
 # ----------------------------------------------------------------------------- orchestration
 
 
@@ -417,7 +238,15 @@ def worker(args):
             args.workdir, args.k, args.n, _thr_arg(args.thresholds), args.n_jobs, args.seed, args.belief_dtype
         )
     else:
-        res = run_reference(args.workdir, args.k, args.n, args.seed, args.ref_budget, json.loads(args.ours))
+        res = run_reference(
+            *load(args.workdir, args.k, args.n),
+            args.k,
+            args.n,
+            args.seed,
+            args.ref_budget,
+            json.loads(args.ours),
+            STUDENT_DEPTH,
+        )
     Path(args.out).write_text(json.dumps(res))
 
 
