@@ -51,6 +51,7 @@ VARIANTS = {
     "cv5-high": ("in", "native", _spec(folds=5, clip=False, tie="high", class_weights=None)),
     "cv5-high-clip": ("in", "native", _spec(folds=5, clip=True, tie="high", class_weights=None)),
     "cv5-high-clip-w": ("in", "native", _spec(folds=5, clip=True, tie="high")),
+    "cv5-high-clip-u": ("in", "native", _spec(folds=5, clip=True, tie="high", class_weights=(None,))),
     "cv5-fid-clip-w": ("in", "native", _spec(folds=5, clip=True, tie="fidelity")),
     "cv5-high-clip-w-1se": ("in", "native", _spec(folds=5, clip=True, tie="high", one_se=True)),
     "cv5-high-clip-w-0": ("in", "native", _spec(folds=5, clip=True, tie="high", from_memo=False)),

@@ -35,11 +35,15 @@ def forest(seed=0):
     return RandomForestClassifier(n_estimators=8, max_depth=4, random_state=seed)
 
 
-@pytest.fixture(scope="module", params=["sklearn", "native"])
+@pytest.fixture(scope="module", params=["sklearn", "native", "spec"])
 def fitted(request, data):
     X, y = data
     student = None if request.param == "sklearn" else crembo.AllowedLabelTreeClassifier(max_depth=3)
-    return crembo.CREMBOClassifier(teacher=forest(), student=student, random_state=0, n_jobs=1).fit(X, y)
+    # "spec": a SelectionSpec as the selection= parameter is saved with the model and trusted on load
+    selection = crembo.SelectionSpec(folds=3) if request.param == "spec" else "cv"
+    return crembo.CREMBOClassifier(
+        teacher=forest(), student=student, random_state=0, n_jobs=1, selection=selection
+    ).fit(X, y)
 
 
 def test_round_trip_predicts_identically(fitted, data, tmp_path):

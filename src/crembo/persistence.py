@@ -59,6 +59,7 @@ def _allow_list():
     from sklearn.tree._tree import Tree as SklearnTree
 
     from crembo._memo import MemoResult, OracleCall
+    from crembo._selection import SelectionSpec
     from crembo.estimator import CREMBOClassifier, ScanResult, TeacherLabelBaseline, TrueLabelBaseline
     from crembo.oracles import MultiOutputStudent
     from crembo.teachers import BeliefTeacher, ProbaTeacher, VoteTeacher
@@ -76,6 +77,7 @@ def _allow_list():
         TeacherLabelBaseline: estimator,
         ScanResult: "a plain dataclass of arrays and numbers (the threshold scan's record)",
         MemoResult: "a plain dataclass (MEMO's threshold, index and student)",
+        SelectionSpec: "a frozen dataclass of numbers, strings and tuples (a selection= parameter)",
         OracleCall: "a plain dataclass (one oracle call's threshold and outcome)",
         MultiOutputStudent: "holds an estimator and calls its public predict/predict_proba, which validate their input",
         AllowedLabelTreeClassifier: "crembo's native tree student; its __setstate__ checks that its "
