@@ -124,6 +124,7 @@ def _crembo(rf, student=None, **kw):
 def _assert_same_fit(remote, local):
     for field in ("indices", "thresholds", "validation_scores", "fidelities", "depths"):
         np.testing.assert_array_equal(getattr(remote.scan_, field), getattr(local.scan_, field), err_msg=field)
+    assert remote.scan_.position == local.scan_.position  # the chosen entry (the CLI reports it)
     np.testing.assert_array_equal(remote.memo_.thresholds, local.memo_.thresholds)
     assert [(c.index, c.consistent, c.depth) for c in remote.memo_.trace] == [
         (c.index, c.consistent, c.depth) for c in local.memo_.trace

@@ -72,6 +72,21 @@ class ScanResult:
     students: tuple = ()
     clipped: np.ndarray | None = None
 
+    @classmethod
+    def of_paper_loop(cls, indices, thresholds, results):
+        """The scan of the paper's loop from one ``(model, depth, score, seconds, fidelity)`` per
+        threshold; the chosen position is the first maximum (ties go to the lowest threshold)."""
+        scores = np.array([r[2] for r in results])
+        return cls(
+            indices=indices,
+            thresholds=thresholds,
+            validation_scores=scores,
+            fidelities=np.array([r[4] for r in results]),
+            depths=np.array([r[1] for r in results]),
+            seconds=np.array([r[3] for r in results]),
+            position=int(np.argmax(scores)),
+        )
+
 
 class _PredictMixin:
     """``predict``/``predict_proba`` of a fitted ``estimator_`` whose predictions are indices into
@@ -325,17 +340,8 @@ class CREMBOClassifier(_PredictMixin, ClassifierMixin, BaseEstimator):
         results = list(_progress(results, len(idx), self.verbose, "CREMBO scan"))
         lap("scan")
         self.timings_ = dict(lap)
-        scores = np.array([r[2] for r in results])
-        best = int(np.argmax(scores))  # first maximum: ties go to the lowest threshold
-        self.scan_ = ScanResult(
-            indices=idx,
-            thresholds=thr[idx],
-            validation_scores=scores,
-            fidelities=np.array([r[4] for r in results]),
-            depths=np.array([r[1] for r in results]),
-            seconds=np.array([r[3] for r in results]),
-            position=best,
-        )
+        self.scan_ = ScanResult.of_paper_loop(idx, thr[idx], results)
+        scores, best = self.scan_.validation_scores, self.scan_.position
         self.estimator_ = results[best][0]
         self.threshold_ = float(thr[idx[best]])
         self.memo_threshold_ = self.memo_.threshold

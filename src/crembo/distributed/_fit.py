@@ -345,16 +345,8 @@ def fit_distributed(estimator, X, y, client=None, *, batch_size=8, sketch_size=4
         run.fit_many([int(i) for i in idx[start : start + batch_size]])
     lap("scan")
     results = [run.done[int(i)] for i in idx]
-    scores = np.array([r[2] for r in results])
-    pick = int(np.argmax(scores))  # first maximum: ties go to the lowest threshold
-    estimator.scan_ = ScanResult(
-        indices=idx,
-        thresholds=thr[idx],
-        validation_scores=scores,
-        fidelities=np.array([r[4] for r in results]),
-        depths=np.array([r[1] for r in results]),
-        seconds=np.array([r[3] for r in results]),
-    )
+    estimator.scan_ = ScanResult.of_paper_loop(idx, thr[idx], results)
+    scores, pick = estimator.scan_.validation_scores, estimator.scan_.position
     estimator.classes_ = classes
     estimator.n_features_in_ = layout.n_features
     if names is not None:
