@@ -154,3 +154,20 @@ def drop_singleton_classes(X, y):
         return X, y, 0
     keep = ~np.isin(y, rare)
     return X[keep], y[keep], int((~keep).sum())
+
+
+def oracle_data(n_samples, seed=0):
+    """(X, y) of benchmarks/oracle.py's setting: ``make_classification``, 20 features, 10 classes.
+    cost.py and selection_large.py use the same generator (with their own seeds)."""
+    from sklearn.datasets import make_classification
+
+    return make_classification(
+        n_samples=n_samples,
+        n_features=20,
+        n_informative=12,
+        n_redundant=4,
+        n_classes=10,
+        n_clusters_per_class=2,
+        class_sep=1.0,
+        random_state=seed,
+    )

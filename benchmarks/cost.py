@@ -29,24 +29,9 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import machine_info, markdown_table, write_json
+from _common import machine_info, markdown_table, oracle_data, write_json
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def make_data(n, seed=1):
-    from sklearn.datasets import make_classification
-
-    return make_classification(
-        n_samples=n + 20_000,
-        n_features=20,
-        n_informative=12,
-        n_redundant=4,
-        n_classes=10,
-        n_clusters_per_class=2,
-        class_sep=1.0,
-        random_state=seed,
-    )
 
 
 def main(argv=None):
@@ -65,7 +50,7 @@ def main(argv=None):
     args = ap.parse_args(argv)
     n = args.n or (20_000 if args.quick else 200_000)
     rounds = args.rounds or (2 if args.quick else 3)
-    X, y = make_data(n)
+    X, y = oracle_data(n + 20_000, seed=1)
     X_tr, y_tr, X_te, y_te = X[:n], y[:n], X[n:], y[n:]
     t0 = time.perf_counter()
     forest = RandomForestClassifier(n_estimators=100, max_depth=12, n_jobs=args.n_jobs or -1, random_state=0).fit(

@@ -39,7 +39,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-from sklearn.datasets import make_classification
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.tree import DecisionTreeClassifier
 from threadpoolctl import threadpool_info
@@ -49,7 +48,7 @@ from crembo.teachers.forest import forest_belief
 from crembo.tree import AllowedLabelTreeClassifier
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import drop_singleton_classes
+from _common import drop_singleton_classes, oracle_data
 
 ROOT = Path(__file__).resolve().parent.parent
 THRESHOLDS = (0.1, 0.3, 0.5)
@@ -74,26 +73,12 @@ def timed(fn):
     return out, time.perf_counter() - t
 
 
-def make_data(n, seed=0):
-    X, y = make_classification(
-        n_samples=n,
-        n_features=20,
-        n_informative=12,
-        n_redundant=4,
-        n_classes=10,
-        n_clusters_per_class=2,
-        class_sep=1.0,
-        random_state=seed,
-    )
-    return X, y
-
-
 def fit_forest(X, y, seed=0):
     return RandomForestClassifier(n_estimators=100, max_depth=12, n_jobs=-1, random_state=seed).fit(X, y)
 
 
 def part1(n, teacher_rows, sklearn_max_n, n_jobs):
-    X, y = make_data(n)
+    X, y = oracle_data(n)
     m = min(n, teacher_rows)
     forest = fit_forest(X[:m], y[:m])
     belief = forest_belief(forest, X, n_jobs=n_jobs)
@@ -145,7 +130,7 @@ def print_row(r):
 
 
 def part2(n, n_jobs, seed=0):
-    X, y = make_data(n + 20_000, seed=1)
+    X, y = oracle_data(n + 20_000, seed=1)
     X_tr, y_tr, X_te, y_te = X[:n], y[:n], X[n:], y[n:]
     forest = fit_forest(X_tr, y_tr)
     out = {"n_train": n, "n_test": 20_000, "teacher_test_accuracy": float((forest.predict(X_te) == y_te).mean())}

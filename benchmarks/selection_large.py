@@ -24,6 +24,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
 import _grid
+from _common import oracle_data
 
 ROOT = Path(__file__).resolve().parent.parent
 VARIANTS = {
@@ -46,19 +47,9 @@ VARIANTS = {
 
 
 def data(n, seed=77):
-    from sklearn.datasets import make_classification
     from sklearn.ensemble import RandomForestClassifier
 
-    X, y = make_classification(
-        n_samples=n + 20_000,
-        n_features=20,
-        n_informative=12,
-        n_redundant=4,
-        n_classes=10,
-        n_clusters_per_class=2,
-        class_sep=1.0,
-        random_state=seed,
-    )
+    X, y = oracle_data(n + 20_000, seed)
     path = _grid.cache_dir() / f"large-{n}-{seed}.npz"
     if path.exists():
         with np.load(path) as z:
