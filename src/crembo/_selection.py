@@ -293,22 +293,30 @@ def stratified_split(y_enc, classes, fraction, seed):
     The rows of a class seen once stay in the training part (with a warning): the student can
     learn them, validation cannot score them. ValueError when the other rows cannot be split.
     """
-    counts = np.bincount(y_enc, minlength=len(classes))
-    single = np.flatnonzero(counts == 1)
+    single = np.flatnonzero(np.bincount(y_enc, minlength=len(classes)) == 1)
     if single.size:
         warn_singletons(classes, single)
-    lone = np.isin(y_enc, single)
-    rows = np.flatnonzero(~lone)
+    tr, va, lone = _holdout(y_enc, fraction, seed)
+    if lone.size:  # without singletons the indices are train_test_split's own, as before
+        tr = np.concatenate([tr, lone])
+    return tr, va
+
+
+def _holdout(y, fraction, seed):
+    """(train, validation, lone): a stratified split of the rows whose class has two or more
+    samples, and the rows of classes seen once (they belong in training). ValueError naming the
+    sizes when the split is impossible."""
+    _, inverse, counts = np.unique(y, return_inverse=True, return_counts=True)
+    lone = counts[inverse] < 2
+    pool = np.flatnonzero(~lone)
     try:
-        tr, va = train_test_split(rows, test_size=fraction, stratify=y_enc[rows], random_state=seed)
+        tr, va = train_test_split(pool, test_size=fraction, stratify=y[pool], random_state=seed)
     except ValueError as exc:
         raise ValueError(
-            f"cannot split {rows.size} samples of {len(classes) - single.size} classes with validation_fraction="
+            f"cannot split {pool.size} samples of {int((counts >= 2).sum())} classes with validation_fraction="
             f"{fraction}: {exc}"
         ) from exc
-    if single.size:  # without singletons the indices are train_test_split's own, as before
-        tr = np.concatenate([tr, np.flatnonzero(lone)])
-    return tr, va
+    return tr, va, np.flatnonzero(lone)
 
 
 def split_rows(y, folds, repeats, fraction, seed):
@@ -327,14 +335,8 @@ def split_rows(y, folds, repeats, fraction, seed):
     out = []
     if folds == 1:
         for r in range(repeats):
-            try:
-                tr, va = train_test_split(pool, test_size=fraction, stratify=y[pool], random_state=seed + r)
-            except ValueError as exc:
-                raise ValueError(
-                    f"cannot split {pool.size} samples of {len(classes)} classes with validation_fraction="
-                    f"{fraction}: {exc}"
-                ) from exc
-            out.append((np.sort(np.concatenate([tr, always])), np.sort(va)))
+            tr, va, lone = _holdout(y, fraction, seed + r)
+            out.append((np.sort(np.concatenate([tr, lone])), np.sort(va)))
         return out
     folds = min(folds, int(counts.max()))
     for r in range(repeats):
