@@ -33,8 +33,11 @@ def multi_output_predict(tree, X):
     return np.argmax(np.column_stack(scores), axis=1)
 
 
-def reference_cv(X, y, belief, seed, weights, clip, tie, folds=5, depth=3):
-    """K-fold selection over (class weight, threshold) written out with sklearn only."""
+def reference_cv(X, y, belief, seed, weights, clip, tie, folds=5, depth=3, stability=0.0, prefer_vt=None):
+    """K-fold selection over (class weight, threshold) written out with sklearn only; ``stability``
+    adds that weight times the fold students' mean pairwise agreement on every row to the score,
+    ``prefer_vt`` keeps the best student at the last threshold unless another beats it by that
+    many standard errors of the paired per-row hits."""
     thr = np.unique(belief)
     top = belief >= belief.max(axis=1, keepdims=True)
 
@@ -50,13 +53,42 @@ def reference_cv(X, y, belief, seed, weights, clip, tie, folds=5, depth=3):
 
     correct = np.zeros((len(weights), len(thr)))
     agree = np.zeros((len(weights), len(thr)))
+    hits = np.zeros((len(weights), len(thr), len(y)))
+    everywhere = []  # per fold: (C, S, n) predictions on every row
     for tr, va in StratifiedKFold(folds, shuffle=True, random_state=seed).split(X, y):
+        everywhere.append(np.zeros((len(weights), len(thr), len(y))))
         for c, w in enumerate(weights):
             for s, d in enumerate(thr):
-                pred = multi_output_predict(fit(tr, w, d), X[va])
+                tree = fit(tr, w, d)
+                pred = multi_output_predict(tree, X[va])
                 correct[c, s] += np.sum(pred == y[va])
                 agree[c, s] += np.sum(pred == belief[va].argmax(axis=1))
-    ok = [(c, s) for c in range(len(weights)) for s in range(len(thr)) if correct[c, s] == correct.max()]
+                hits[c, s, va] = pred == y[va]
+                everywhere[-1][c, s] = multi_output_predict(tree, X)
+    pairs = [(a == b).mean(axis=2) for i, a in enumerate(everywhere) for b in everywhere[i + 1 :]]
+    score = correct / len(y) + stability * np.mean(pairs, axis=0)
+    eligible = np.ones_like(score, dtype=bool)
+    if prefer_vt is not None:
+        last = len(thr) - 1
+        c_vt = min(range(len(weights)), key=lambda c: (-score[c, last], -agree[c, last], c))
+        d = hits - hits[c_vt, last]
+        mean, n = d.mean(axis=2), len(y)
+        se = np.sqrt((np.abs(d).mean(axis=2) - mean**2) * n / (n - 1) / n)
+        eligible = (se > 0) & (mean > 0) & (mean >= prefer_vt * se)
+        if not eligible.any():
+            return dict(
+                accuracy=correct / len(y),
+                chosen=(c_vt, last),
+                threshold=thr[last],
+                tree=fit(np.arange(len(y)), weights[c_vt], thr[last]),
+            )
+    best = score[eligible].max()
+    ok = [
+        (c, s)
+        for c in range(len(weights))
+        for s in range(len(thr))
+        if eligible[c, s] and np.isclose(score[c, s], best, rtol=0, atol=1e-12)
+    ]
     if tie == "high":
         c, s = min(ok, key=lambda cs: (-cs[1], cs[0]))
     elif tie == "low":
@@ -67,14 +99,37 @@ def reference_cv(X, y, belief, seed, weights, clip, tie, folds=5, depth=3):
     return dict(accuracy=correct / len(y), chosen=(c, s), threshold=thr[s], tree=tree)
 
 
-@pytest.mark.parametrize("clip, tie", [(True, "high"), (False, "low"), (True, "fidelity")])
-def test_equals_a_plain_cross_validated_scan(data, clip, tie):
+@pytest.mark.parametrize(
+    "clip, tie, stability, prefer_vt, seed",
+    [
+        (True, "high", 0.0, None, 3),
+        (False, "low", 0.0, None, 3),
+        (True, "fidelity", 0.0, None, 3),
+        (True, "high", 0.5, None, 3),  # agreement moves the choice from VT to a lower threshold
+        (True, "low", 0.0, 0.5, 1),  # accuracy alone picks a low threshold; not enough evidence
+        (True, "low", 0.0, 1e9, 0),  # no evidence is ever enough: VT
+    ],
+)
+def test_equals_a_plain_cross_validated_scan(data, clip, tie, stability, prefer_vt, seed):
     X, y, X_test, _, belief = data
     weights = ("balanced", None)
-    ref = reference_cv(X, y, belief, seed=3, weights=weights, clip=clip, tie=tie)
-    spec = SelectionSpec(folds=5, clip=clip, tie=tie, class_weights=weights, from_memo=False)
+    ref = reference_cv(
+        X, y, belief, seed=seed, weights=weights, clip=clip, tie=tie, stability=stability, prefer_vt=prefer_vt
+    )
+    if stability or prefer_vt is not None:  # each case changes the choice of accuracy alone
+        plain = reference_cv(X, y, belief, seed=seed, weights=weights, clip=clip, tie=tie)
+        assert plain["chosen"] != ref["chosen"]
+    spec = SelectionSpec(
+        folds=5,
+        clip=clip,
+        tie=tie,
+        class_weights=weights,
+        from_memo=False,
+        stability=stability,
+        prefer_vt=prefer_vt,
+    )
     clf = crembo.CREMBOClassifier(
-        teacher=belief, student=DecisionTreeClassifier(max_depth=3), selection=spec, random_state=3
+        teacher=belief, student=DecisionTreeClassifier(max_depth=3), selection=spec, random_state=seed
     ).fit(X, y)
     np.testing.assert_allclose(clf.scan_.student_scores, ref["accuracy"])
     assert (clf.scan_.students.index(clf.student_), clf.scan_.position) == ref["chosen"]
@@ -185,6 +240,8 @@ def test_tiny_data_and_bad_selection():
             crembo.CREMBOClassifier(teacher=forest, selection=bad).fit(X, y)
     with pytest.raises(ValueError, match="tie must be one of"):
         SelectionSpec(tie="middle")
+    with pytest.raises(ValueError, match="prefer_vt needs clip"):
+        SelectionSpec(clip=False, prefer_vt=1.0)
 
 
 def test_label_balanced_weights_generalise_sklearns_balanced():

@@ -231,6 +231,30 @@ def test_gini_matches_sklearn_multioutput_tree(class_weight):
     assert np.mean(agreements) >= 0.95  # measured: 0.99 (None), 1.0 ("balanced")
 
 
+def test_thresholds_sit_midway_between_a_nodes_values():
+    """A node whose rows skip values: its split threshold lies in the middle of the gap, as
+    scikit-learn's does, not at the edge above the left values (which sends almost every unseen
+    value in the gap to the right). Feature 1 sends values 1..8 of feature 0 right, and the left
+    node splits 0 from 9."""
+    f0 = np.r_[[0.0] * 5, [9.0] * 5, np.arange(1.0, 9.0)]
+    f1 = np.r_[[0.0] * 10, [1.0] * 8]
+    X = np.column_stack([f0, f1])
+    y = np.r_[[0] * 5, [1] * 5, [2] * 8]
+    allowed = np.eye(3, dtype=bool)[y]
+    for criterion in ("gini", "consistency"):
+        me = AllowedLabelTreeClassifier(max_depth=2, criterion=criterion).fit(X, allowed)
+        t = me.tree_
+        node = int(np.flatnonzero(t.feature == 0)[0])
+        assert 4.0 <= t.threshold[node] <= 5.0, t.threshold[node]
+        # the binned path and the float path agree on every training row and on unseen values
+        grid = np.column_stack([np.linspace(-1, 10, 45), np.zeros(45)])
+        sk = DecisionTreeClassifier(max_depth=2, random_state=0).fit(X, y)
+        np.testing.assert_array_equal(me.predict(grid), sk.predict(grid))
+        np.testing.assert_array_equal(me.predict(X), y)
+    ref = fit_reference(bin_features(X), allowed, criterion="gini", max_depth=2)
+    assert_same_tree(ref, AllowedLabelTreeClassifier(max_depth=2, criterion="gini").fit(X, allowed).tree_)
+
+
 # -- exact depth-2 solver ------------------------------------------------------------------
 
 

@@ -83,6 +83,17 @@ class SelectionSpec:
     max_scan : int or None
         At most this many thresholds scanned (``crembo._candidates.bounded_candidates`` of the
         scan's, its ends included).
+    stability : float
+        Score = held-out accuracy + ``stability`` x the mean pairwise agreement of the split
+        students of a candidate on the selection rows (how alike the students trained on
+        different rows are: the robustness the paper is named after), on a stratified subsample of
+        at most 2,000 selection rows. 0: accuracy alone.
+    prefer_vt : float or None
+        Keep the tree a user would fit on the teacher's labels (VT: the clipped scan's last step,
+        the weighting with the better held-out accuracy) unless another candidate beats it held
+        out by at least this many standard errors of their paired per-row difference (a one-sided
+        z-test over every held-out row); among those that do, choose by the rule above. Needs
+        ``clip``. None: choose among all candidates by the rule above.
     """
 
     folds: int = 5
@@ -96,6 +107,8 @@ class SelectionSpec:
     from_memo: bool = True
     true_labels: bool = False
     max_scan: int | None = None
+    prefer_vt: float | None = None
+    stability: float = 0.0
 
     def __post_init__(self):
         if self.clip not in (True, False, "end"):
@@ -104,6 +117,10 @@ class SelectionSpec:
             raise ValueError(f"tie must be one of {TIES}, got {self.tie!r}")
         if self.folds < 1 or self.repeats < 1:
             raise ValueError("folds and repeats must be >= 1")
+        if not self.stability >= 0:
+            raise ValueError(f"stability must be >= 0, got {self.stability!r}")
+        if self.prefer_vt is not None and self.clip is False:
+            raise ValueError("prefer_vt needs clip=True or 'end': without clipping VT is not a candidate")
 
 
 PRESETS = {
@@ -361,7 +378,22 @@ def scan_positions(thresholds, clip, true_labels):
 
 
 def _score_split(
-    candidates, prepared, X, belief, top, y, teacher_labels, thresholds, tr, va, clipped, seed, eps, backend, n_jobs
+    candidates,
+    prepared,
+    X,
+    belief,
+    top,
+    y,
+    teacher_labels,
+    thresholds,
+    tr,
+    va,
+    clipped,
+    seed,
+    eps,
+    backend,
+    n_jobs,
+    common=None,
 ):
     """Fit every candidate at every threshold on rows ``tr``; count held-out hits on ``va``.
 
@@ -376,6 +408,9 @@ def _score_split(
     agree = np.zeros((C, S), dtype=np.int64)
     depth = np.zeros((C, S))
     secs = np.zeros((C, S))
+    hits = np.zeros((C, S, len(va)), dtype=bool)
+    n_common = 0 if common is None else len(common)
+    on_common = np.zeros((C, S, n_common), dtype=np.int32)
     b_tr, t_tr = belief[tr], top[tr]
     X_tr, X_va = X[tr], X[va]
     y_va, f_va = y[va], teacher_labels[va]
@@ -383,26 +418,58 @@ def _score_split(
     for c, oracle in enumerate(candidates):
         p_tr = take_rows(oracle, prepared, X, tr)
         p_va = take_rows(oracle, prepared, X, va)
+        p_common = take_rows(oracle, prepared, X, common) if n_common else None
         last = None
         for s, d in enumerate(thresholds):
             t0 = time.perf_counter()
             allowed = truth if np.isinf(d) else allowed_sets(b_tr, d, clipped[s], t_tr, backend=backend, n_jobs=n_jobs)
             if last is not None and np.array_equal(allowed, last[0]):
                 correct[c, s], agree[c, s], depth[c, s] = last[1:]
+                hits[c, s] = hits[c, s - 1]
+                on_common[c, s] = on_common[c, s - 1]
             else:
                 model = oracle.fit(p_tr, allowed, seed)
                 pred = np.asarray(oracle.predict_training(model, p_va, X_va))
                 d_tr = depth_of(
                     b_tr, np.asarray(oracle.predict_training(model, p_tr, X_tr)), eps, backend=backend, n_jobs=n_jobs
                 )
-                correct[c, s], agree[c, s], depth[c, s] = (pred == y_va).sum(), (pred == f_va).sum(), d_tr
+                hits[c, s] = pred == y_va
+                if n_common:
+                    on_common[c, s] = oracle.predict_training(model, p_common, X[common])
+                correct[c, s], agree[c, s], depth[c, s] = hits[c, s].sum(), (pred == f_va).sum(), d_tr
                 last = (allowed, correct[c, s], agree[c, s], depth[c, s])
             secs[c, s] = time.perf_counter() - t0
-    return correct, agree, depth, secs
+    return correct, agree, depth, secs, hits, on_common
 
 
-def _choose(acc, fid, fold_acc, thresholds_rank, tie, one_se):
-    """(candidate, scan position) by the rule; acc, fid: (C, S)."""
+def _pairwise_agreement(preds):
+    """(C, S): mean over pairs of split students of the share of common rows they label alike;
+    ``preds``: one (C, S, n_common) array per split."""
+    total = 0.0
+    pairs = 0
+    for i in range(len(preds)):
+        for j in range(i + 1, len(preds)):
+            total = total + (preds[i] == preds[j]).mean(axis=-1)
+            pairs += 1
+    return total / pairs
+
+
+def _beats(hits, incumbent, z):
+    """(C, S) bool: the candidates whose held-out hits beat the incumbent's by a one-sided paired
+    z-test at ``z`` (per-row differences in {-1, 0, 1}; no discordant row: no evidence)."""
+    d = hits.astype(np.int8) - hits[incumbent].astype(np.int8)
+    n = d.shape[-1]
+    mean = d.mean(axis=-1)
+    var = (np.abs(d).mean(axis=-1) - mean**2) * n / max(n - 1, 1)
+    se = np.sqrt(np.maximum(var, 0.0) / n)
+    return (se > 0) & (mean >= z * se) & (mean > 0)
+
+
+def _choose(acc, fid, fold_acc, thresholds_rank, tie, one_se, allowed=None):
+    """(candidate, scan position) by the rule among the ``allowed`` (C, S) entries (default
+    all); acc, fid: (C, S)."""
+    if allowed is not None:
+        acc = np.where(allowed, acc, -np.inf)
     best = acc.max()
     if one_se and fold_acc.shape[2] > 1:
         c, s = np.unravel_index(int(np.argmax(acc)), acc.shape)
@@ -455,6 +522,9 @@ def select(
     n_jobs = joblib_n_jobs(n_jobs)  # capped at the CPUs: a pool of 100,000 threads cannot start
     k_jobs = 1 if effective_n_jobs(n_jobs) != 1 else kernel_jobs(belief, n_jobs)
     workers = [_scan_oracle(o, k_jobs) for o in candidates]
+    # the rows every split student predicts, for their agreement (at most 2,000: an agreement
+    # rate is precise enough on them)
+    common = sel[subsample_rows(y[sel], 2000, seed)] if spec.stability else None
     parallel = Parallel(n_jobs=n_jobs, prefer="threads")
     parts = parallel(
         delayed(_score_split)(
@@ -473,6 +543,7 @@ def select(
             eps,
             backend,
             k_jobs,
+            common,
         )
         for tr, va in splits
     )
@@ -486,8 +557,18 @@ def select(
     depths = np.mean(np.stack([p[2] for p in parts], axis=2), axis=2)
     seconds = np.sum(np.stack([p[3] for p in parts], axis=2), axis=2)
     # tie rank: scan order; the true-label student (inf) ranks below every threshold
-    rank = np.where(np.isinf(np.asarray(thresholds, dtype=float)), -1, np.arange(len(thresholds)))
-    chosen = _choose(acc, fid, fold_acc, rank, spec.tie, spec.one_se)
+    thr = np.asarray(thresholds, dtype=float)
+    rank = np.where(np.isinf(thr), -1, np.arange(len(thresholds)))
+    score = acc
+    if spec.stability and len(parts) > 1:
+        score = acc + spec.stability * _pairwise_agreement([p[5] for p in parts])
+    chosen = _choose(score, fid, fold_acc, rank, spec.tie, spec.one_se)
+    if spec.prefer_vt is not None:
+        vt = int(np.flatnonzero(np.asarray(clipped) & ~np.isinf(thr))[-1])  # the clipped last step
+        incumbent = _choose(acc[:, [vt]], fid[:, [vt]], fold_acc[:, [vt]], rank[[vt]], "fidelity", False)
+        incumbent = (incumbent[0], vt)
+        better = _beats(np.concatenate([p[4] for p in parts], axis=2), incumbent, spec.prefer_vt)
+        chosen = _choose(score, fid, fold_acc, rank, spec.tie, spec.one_se, better) if better.any() else incumbent
     return SelectionResult(acc, fid, fold_acc, depths, seconds, tuple(int(v) for v in chosen), len(splits), len(sel))
 
 

@@ -89,6 +89,22 @@ class BinLayout:
         """Rows of a flat histogram: every feature's non-missing bins plus its missing bin."""
         return int(self.offsets[-1])
 
+    def centred_bin(self, feature, left_bin, right_bin):
+        """The split bin between a node's last occupied bin ``left_bin`` (left of the split) and
+        its first occupied non-missing bin ``right_bin`` on the right (None: none).
+
+        Every bin in [left_bin, right_bin) splits the node's rows alike; the split search finds
+        ``left_bin``, whose edge hugs the left values. Like scikit-learn's tree, which puts its
+        threshold midway between a node's neighbouring values, we take the bin whose upper edge is
+        nearest the middle of the gap: unseen values are sent to the nearer side (about a point of
+        test accuracy on wine and breast cancer at depth 4: docs/selection.md, "Split thresholds").
+        """
+        if right_bin is None or right_bin <= left_bin + 1:
+            return left_bin
+        edges = self.bin_edges[feature]
+        gap = edges[left_bin:right_bin]
+        return left_bin + int(np.argmin(np.abs(gap - (gap[0] + gap[-1]) / 2.0)))
+
     def threshold(self, feature, bin_):
         """Threshold in original units of the split "bin <= bin_": the bin's upper edge."""
         edges = self.bin_edges[feature]

@@ -348,6 +348,9 @@ class Grower:
         idx[:] = self._rows_scratch[:n]
         if not any_missing:  # direction not learned here: NaNs follow the majority
             ml = n_left >= n - n_left
+        right = self.Xb[idx[n_left:], f]
+        right = right[right != self.binned.missing_bin]
+        b = self.binned.centred_bin(f, b, int(right.min()) if right.size else None)
         row = tree.rows[node]
         row.update(feature=int(f), bin=int(b), threshold=self.binned.threshold(f, b), missing_left=bool(ml))
         return idx[:n_left], idx[n_left:], (counts[0], wsum[0]), (counts[1], wsum[1])

@@ -309,6 +309,8 @@ class LevelTree:
             ml = n_left >= n - n_left
         elif ml:
             n_left += int(np.rint(missing))
+        occupied = np.flatnonzero(hist[lo + b + 1 : lo + lay.n_bins_nonmissing[f], k] > 0)
+        b = lay.centred_bin(f, b, b + 1 + int(occupied[0]) if occupied.size else None)
         node.update(feature=int(f), bin=int(b), missing_left=bool(ml), threshold=lay.threshold(f, b))
         depth = node["depth"] + 1
         left, right = self._add(depth, n_left), self._add(depth, n - n_left)

@@ -86,6 +86,8 @@ def fit_reference(binned, allowed, weights=None, criterion="consistency", max_de
         go_left = (codes <= b) | (missing & ml)
         if not missing.any():
             ml = bool(go_left.sum() >= idx.size - go_left.sum())
+        right = codes[~go_left & ~missing]
+        b = binned.centred_bin(f, b, int(right.min()) if right.size else None)
         tree.rows[node].update(feature=f, bin=b, threshold=binned.threshold(f, b), missing_left=ml)
         tree.rows[node]["left"] = grow(idx[go_left], depth + 1)
         tree.rows[node]["right"] = grow(idx[~go_left], depth + 1)
