@@ -19,6 +19,7 @@ The building blocks (``allowed_sets``, ``take_rows``) are shared with the estima
 
 import warnings
 from dataclasses import dataclass, replace
+from itertools import combinations
 
 import numpy as np
 from joblib import Parallel, delayed, effective_n_jobs
@@ -445,13 +446,7 @@ def _score_split(
 def _pairwise_agreement(preds):
     """(C, S): mean over pairs of split students of the share of common rows they label alike;
     ``preds``: one (C, S, n_common) array per split."""
-    total = 0.0
-    pairs = 0
-    for i in range(len(preds)):
-        for j in range(i + 1, len(preds)):
-            total = total + (preds[i] == preds[j]).mean(axis=-1)
-            pairs += 1
-    return total / pairs
+    return np.mean([(a == b).mean(axis=-1) for a, b in combinations(preds, 2)], axis=0)
 
 
 def _beats(hits, incumbent, z):
