@@ -13,6 +13,9 @@ so accuracy ties are common and the choice is noisy (docs/selection.md has the m
 - chooses by mean held-out accuracy with a tie-break (toward the higher threshold, or the
   student agreeing more with the teacher), optionally with the one-standard-error rule;
 - refits the chosen student on all rows (the paper keeps the one trained on 85% of them).
+- optionally (measured on development data, not the default: docs/selection.md) keeps VT unless
+  a candidate beats it by a paired test on the held-out rows, or adds the split students'
+  agreement with each other to the score.
 
 The building blocks (``allowed_sets``, ``take_rows``) are shared with the estimator's final fit.
 """
@@ -460,11 +463,11 @@ def _beats(hits, incumbent, z):
     return (se > 0) & (mean >= z * se) & (mean > 0)
 
 
-def _choose(acc, fid, fold_acc, thresholds_rank, tie, one_se, allowed=None):
-    """(candidate, scan position) by the rule among the ``allowed`` (C, S) entries (default
+def _choose(acc, fid, fold_acc, thresholds_rank, tie, one_se, eligible=None):
+    """(candidate, scan position) by the rule among the ``eligible`` (C, S) entries (default
     all); acc, fid: (C, S)."""
-    if allowed is not None:
-        acc = np.where(allowed, acc, -np.inf)
+    if eligible is not None:
+        acc = np.where(eligible, acc, -np.inf)
     best = acc.max()
     if one_se and fold_acc.shape[2] > 1:
         c, s = np.unravel_index(int(np.argmax(acc)), acc.shape)
