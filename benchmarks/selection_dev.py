@@ -76,11 +76,7 @@ VARIANTS = {
     ),
     "cv5-high-clip-w-bm-1se": ("in", "native", _spec(folds=5, clip=True, tie="high", true_labels=True, one_se=True)),
     "cv5-fid-clip-w-bm": ("in", "native", _spec(folds=5, clip=True, tie="fidelity", true_labels=True)),
-    "vt-z1": ("in", "native", _spec(prefer_vt=1.0)),
     "vt-z1.64": ("in", "native", _spec(prefer_vt=1.64)),
-    "vt-z2": ("in", "native", _spec(prefer_vt=2.0)),
-    "vt-z0": ("in", "native", _spec(prefer_vt=0.0)),
-    "stab0.25": ("in", "native", _spec(stability=0.25)),
     "stab0.5": ("in", "native", _spec(stability=0.5)),
     "stab1": ("in", "native", _spec(stability=1.0)),
 }

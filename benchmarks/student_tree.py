@@ -60,12 +60,14 @@ def fold_accuracies(X, y, depth, folds, reps, seed):
 
     k = int(y.max()) + 1
     correct = {m: [] for m in METHODS}
+    sizes = []
     for rep in range(reps):
         skf = StratifiedKFold(folds, shuffle=True, random_state=seed + rep)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
             plan = list(skf.split(X, y))
         for tr, te in plan:
+            sizes.append(len(te))
             Y = one_hot(y[tr], k)
 
             def hits(pred, te=te):
@@ -89,8 +91,7 @@ def fold_accuracies(X, y, depth, folds, reps, seed):
             )
             sk = DecisionTreeClassifier(max_depth=depth, random_state=0).fit(binned.X_binned.astype(float), y[tr])
             correct["sk-u-bins"].append(hits(sk.predict(codes_te.astype(float))))
-    sizes = np.array([len(te) for _ in range(reps) for _, te in plan], dtype=float)
-    return correct, sizes
+    return correct, np.array(sizes, dtype=float)
 
 
 def main(argv=None):

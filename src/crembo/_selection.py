@@ -408,11 +408,10 @@ def _score_split(
 
     S = len(thresholds)
     C = len(candidates)
-    correct = np.zeros((C, S), dtype=np.int64)
+    hits = np.zeros((C, S, len(va)), dtype=bool)  # per held-out row; their sum is the accuracy
     agree = np.zeros((C, S), dtype=np.int64)
     depth = np.zeros((C, S))
     secs = np.zeros((C, S))
-    hits = np.zeros((C, S, len(va)), dtype=bool)
     n_common = 0 if common is None else len(common)
     on_common = np.zeros((C, S, n_common), dtype=np.int32)
     b_tr, t_tr = belief[tr], top[tr]
@@ -423,27 +422,25 @@ def _score_split(
         p_tr = take_rows(oracle, prepared, X, tr)
         p_va = take_rows(oracle, prepared, X, va)
         p_common = take_rows(oracle, prepared, X, common) if n_common else None
-        last = None
+        last = None  # the previous threshold's allowed sets
         for s, d in enumerate(thresholds):
             t0 = time.perf_counter()
             allowed = truth if np.isinf(d) else allowed_sets(b_tr, d, clipped[s], t_tr, backend=backend, n_jobs=n_jobs)
-            if last is not None and np.array_equal(allowed, last[0]):
-                correct[c, s], agree[c, s], depth[c, s] = last[1:]
-                hits[c, s] = hits[c, s - 1]
-                on_common[c, s] = on_common[c, s - 1]
+            if last is not None and np.array_equal(allowed, last):
+                for out in (hits, agree, depth, on_common):
+                    out[c, s] = out[c, s - 1]
             else:
                 model = oracle.fit(p_tr, allowed, seed)
                 pred = np.asarray(oracle.predict_training(model, p_va, X_va))
-                d_tr = depth_of(
+                depth[c, s] = depth_of(
                     b_tr, np.asarray(oracle.predict_training(model, p_tr, X_tr)), eps, backend=backend, n_jobs=n_jobs
                 )
-                hits[c, s] = pred == y_va
+                hits[c, s], agree[c, s] = pred == y_va, (pred == f_va).sum()
                 if n_common:
                     on_common[c, s] = oracle.predict_training(model, p_common, X[common])
-                correct[c, s], agree[c, s], depth[c, s] = hits[c, s].sum(), (pred == f_va).sum(), d_tr
-                last = (allowed, correct[c, s], agree[c, s], depth[c, s])
+            last = allowed
             secs[c, s] = time.perf_counter() - t0
-    return correct, agree, depth, secs, hits, on_common
+    return hits, agree, depth, secs, on_common
 
 
 def _pairwise_agreement(preds):
@@ -545,7 +542,7 @@ def select(
         )
         for tr, va in splits
     )
-    correct = np.stack([p[0] for p in parts], axis=2)
+    correct = np.stack([p[0].sum(axis=2) for p in parts], axis=2)
     agree = np.stack([p[1] for p in parts], axis=2)
     sizes = np.array([len(va) for _, va in splits], dtype=np.float64)
     n_held = sizes.sum()
@@ -559,13 +556,13 @@ def select(
     rank = np.where(np.isinf(thr), -1, np.arange(len(thresholds)))
     score = acc
     if spec.stability and len(parts) > 1:
-        score = acc + spec.stability * _pairwise_agreement([p[5] for p in parts])
+        score = acc + spec.stability * _pairwise_agreement([p[4] for p in parts])
     chosen = _choose(score, fid, fold_acc, rank, spec.tie, spec.one_se)
     if spec.prefer_vt is not None:
         vt = int(np.flatnonzero(np.asarray(clipped) & ~np.isinf(thr))[-1])  # the clipped last step
         incumbent = _choose(acc[:, [vt]], fid[:, [vt]], fold_acc[:, [vt]], rank[[vt]], "fidelity", False)
         incumbent = (incumbent[0], vt)
-        better = _beats(np.concatenate([p[4] for p in parts], axis=2), incumbent, spec.prefer_vt)
+        better = _beats(np.concatenate([p[0] for p in parts], axis=2), incumbent, spec.prefer_vt)
         chosen = _choose(score, fid, fold_acc, rank, spec.tie, spec.one_se, better) if better.any() else incumbent
     return SelectionResult(acc, fid, fold_acc, depths, seconds, tuple(int(v) for v in chosen), len(splits), len(sel))
 
