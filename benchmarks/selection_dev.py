@@ -78,6 +78,10 @@ VARIANTS = {
     "cv5-fid-clip-w-bm": ("in", "native", _spec(folds=5, clip=True, tie="fidelity", true_labels=True)),
     "vt-z1.64": ("in", "native", _spec(prefer_vt=1.64)),
     "stab0.5": ("in", "native", _spec(stability=0.5)),
+    "cons1": ("in", "native", _spec(consensus=1.0)),
+    "cons2": ("in", "native", _spec(consensus=2.0)),
+    "s8": ("in", "native", _spec(max_scan=8)),
+    "crit3": ("in", "native", _spec(consistency=True)),  # the default since 2026-12-05
     "stab1": ("in", "native", _spec(stability=1.0)),
 }
 
@@ -102,7 +106,8 @@ def run_variant(name, X_tr, y_tr, X_te, beliefs, depth, seed):
 
     bkey, student, sel = VARIANTS[name]
     B = beliefs.get(bkey, beliefs["in"])
-    selection = "paper" if sel == "paper" else SelectionSpec(**sel[1])
+    # variants defined before the consistency candidate became the default keep it off
+    selection = "paper" if sel == "paper" else SelectionSpec(**{"consistency": False, **sel[1]})
     clf = crembo.CREMBOClassifier(
         teacher=B, student=make_student(student, depth, seed), selection=selection, n_jobs=1, random_state=seed
     )

@@ -89,7 +89,7 @@ def main(argv=None):
                 v = VARIANTS[name]
                 if v != "paper" and v.get("max_rows", 0) >= n:
                     continue  # a subsample as large as the data is the all-rows variant
-                spec = "paper" if v == "paper" else SelectionSpec(**v)
+                spec = "paper" if v == "paper" else SelectionSpec(**{"consistency": False, **v})  # as measured
                 clf = crembo.CREMBOClassifier(
                     teacher=belief,
                     student=default_student().set_params(max_depth=depth),

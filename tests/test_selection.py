@@ -11,7 +11,7 @@ from sklearn.model_selection import StratifiedKFold
 from sklearn.tree import DecisionTreeClassifier
 
 import crembo
-from crembo._selection import PRESETS, SelectionSpec, allowed_sets, split_rows, subsample_rows
+from crembo._selection import PRESETS, SelectionSpec, allowed_sets, split_rows, subsample_rows, take_rows
 
 
 @pytest.fixture(scope="module")
@@ -24,6 +24,9 @@ def data():
     return X[:180], y[:180], X[180:], y[180:], belief
 
 
+CONSENSUS_SEED = 1
+
+
 def multi_output_predict(tree, X):
     """The paper's prediction of a multi-output tree: the output most likely to be 1."""
     scores = [
@@ -33,11 +36,15 @@ def multi_output_predict(tree, X):
     return np.argmax(np.column_stack(scores), axis=1)
 
 
-def reference_cv(X, y, belief, seed, weights, clip, tie, folds=5, depth=3, stability=0.0, prefer_vt=None):
+def reference_cv(
+    X, y, belief, seed, weights, clip, tie, folds=5, depth=3, stability=0.0, prefer_vt=None, consensus=None
+):
     """K-fold selection over (class weight, threshold) written out with sklearn only; ``stability``
     adds that weight times the fold students' mean pairwise agreement on every row to the score,
     ``prefer_vt`` keeps the best student at the last threshold unless another beats it by that
-    many standard errors of the paired per-row hits."""
+    many standard errors of the paired per-row hits, ``consensus`` keeps, of the students within
+    that many binomial standard errors of the best accuracy, those whose out-of-fold predictions
+    agree most with the other distinct ones'."""
     thr = np.unique(belief)
     top = belief >= belief.max(axis=1, keepdims=True)
 
@@ -54,6 +61,7 @@ def reference_cv(X, y, belief, seed, weights, clip, tie, folds=5, depth=3, stabi
     correct = np.zeros((len(weights), len(thr)))
     agree = np.zeros((len(weights), len(thr)))
     hits = np.zeros((len(weights), len(thr), len(y)))
+    oof = np.zeros((len(weights), len(thr), len(y)), dtype=int)
     everywhere = []  # per fold: (C, S, n) predictions on every row
     for tr, va in StratifiedKFold(folds, shuffle=True, random_state=seed).split(X, y):
         everywhere.append(np.zeros((len(weights), len(thr), len(y))))
@@ -64,10 +72,27 @@ def reference_cv(X, y, belief, seed, weights, clip, tie, folds=5, depth=3, stabi
                 correct[c, s] += np.sum(pred == y[va])
                 agree[c, s] += np.sum(pred == belief[va].argmax(axis=1))
                 hits[c, s, va] = pred == y[va]
+                oof[c, s, va] = pred
                 everywhere[-1][c, s] = multi_output_predict(tree, X)
     pairs = [(a == b).mean(axis=2) for i, a in enumerate(everywhere) for b in everywhere[i + 1 :]]
     score = correct / len(y) + stability * np.mean(pairs, axis=0)
     eligible = np.ones_like(score, dtype=bool)
+    if consensus is not None:
+        best = score.max()
+        near = score >= best - consensus * np.sqrt(best * (1 - best) / len(y)) - 1e-12
+        groups = {}  # distinct out-of-fold prediction vector -> the students predicting it
+        for c, s in zip(*np.nonzero(near), strict=True):
+            groups.setdefault(oof[c, s].tobytes(), []).append((c, s))
+        vectors = list(groups.values())
+        if len(vectors) > 1:
+            central = [np.mean([np.mean(oof[g[0]] == oof[h[0]]) for h in vectors if h is not g]) for g in vectors]
+            centre = [g for g, m in zip(vectors, central, strict=True) if m >= max(central) - 1e-9]
+            centre_acc = max(score[g[0]] for g in centre)
+            eligible[:] = False
+            for g in centre:
+                if score[g[0]] >= centre_acc - 1e-12:
+                    for cs in g:
+                        eligible[cs] = True
     if prefer_vt is not None:
         last = len(thr) - 1
         c_vt = min(range(len(weights)), key=lambda c: (-score[c, last], -agree[c, last], c))
@@ -100,23 +125,33 @@ def reference_cv(X, y, belief, seed, weights, clip, tie, folds=5, depth=3, stabi
 
 
 @pytest.mark.parametrize(
-    "clip, tie, stability, prefer_vt, seed",
+    "clip, tie, stability, prefer_vt, consensus, seed",
     [
-        (True, "high", 0.0, None, 3),
-        (False, "low", 0.0, None, 3),
-        (True, "fidelity", 0.0, None, 3),
-        (True, "high", 0.5, None, 3),  # agreement moves the choice from VT to a lower threshold
-        (True, "low", 0.0, 0.5, 1),  # accuracy alone picks a low threshold; not enough evidence
-        (True, "low", 0.0, 1e9, 0),  # no evidence is ever enough: VT
+        (True, "high", 0.0, None, None, 3),
+        (False, "low", 0.0, None, None, 3),
+        (True, "fidelity", 0.0, None, None, 3),
+        (True, "high", 0.5, None, None, 3),  # agreement moves the choice from VT to a lower threshold
+        (True, "low", 0.0, 0.5, None, 1),  # accuracy alone picks a low threshold; not enough evidence
+        (True, "low", 0.0, 1e9, None, 0),  # no evidence is ever enough: VT
+        (True, "high", 0.0, None, 1.0, CONSENSUS_SEED),  # the centre is not the most accurate
     ],
 )
-def test_equals_a_plain_cross_validated_scan(data, clip, tie, stability, prefer_vt, seed):
+def test_equals_a_plain_cross_validated_scan(data, clip, tie, stability, prefer_vt, consensus, seed):
     X, y, X_test, _, belief = data
     weights = ("balanced", None)
     ref = reference_cv(
-        X, y, belief, seed=seed, weights=weights, clip=clip, tie=tie, stability=stability, prefer_vt=prefer_vt
+        X,
+        y,
+        belief,
+        seed=seed,
+        weights=weights,
+        clip=clip,
+        tie=tie,
+        stability=stability,
+        prefer_vt=prefer_vt,
+        consensus=consensus,
     )
-    if stability or prefer_vt is not None:  # each case changes the choice of accuracy alone
+    if stability or prefer_vt is not None or consensus is not None:  # each case changes the choice
         plain = reference_cv(X, y, belief, seed=seed, weights=weights, clip=clip, tie=tie)
         assert plain["chosen"] != ref["chosen"]
     spec = SelectionSpec(
@@ -127,6 +162,7 @@ def test_equals_a_plain_cross_validated_scan(data, clip, tie, stability, prefer_
         from_memo=False,
         stability=stability,
         prefer_vt=prefer_vt,
+        consensus=consensus,
     )
     clf = crembo.CREMBOClassifier(
         teacher=belief, student=DecisionTreeClassifier(max_depth=3), selection=spec, random_state=seed
@@ -168,8 +204,8 @@ def test_default_selection_scans_from_memo_and_refits_on_every_row(data):
     assert clf.selection == "cv" and PRESETS["cv"] == SelectionSpec()
     assert clf.scan_.indices[0] == clf.memo_.index
     assert clf.estimator_.n_samples_fit_ == len(y)
-    assert clf.scan_.students == ("class_weight='balanced'", "class_weight=None")
-    assert clf.scan_.student_scores.shape == (2, len(clf.scan_.indices))
+    assert clf.scan_.students == ("class_weight='balanced'", "class_weight=None", "criterion='consistency'")
+    assert clf.scan_.student_scores.shape == (3, len(clf.scan_.indices))
     assert clf.depth_ == belief[np.arange(len(y)), clf.estimator_.predict(X)].min()
 
 
@@ -232,7 +268,7 @@ def test_tiny_data_and_bad_selection():
     y = np.repeat([0, 1, 2, 3], 2)
     forest = RandomForestClassifier(n_estimators=5, random_state=0)
     clf = crembo.CREMBOClassifier(teacher=forest, random_state=0).fit(X, y)  # 2 folds of 4 rows
-    assert clf.scan_.student_scores.shape[0] == 2
+    assert clf.scan_.student_scores.shape[0] == 3  # candidates: two weightings, the consistency tree
     with pytest.raises(ValueError, match="cannot split 8 samples of 4 classes"):
         crembo.CREMBOClassifier(teacher=forest, selection="paper").fit(X, y)
     for bad in ("best", None, 3):
@@ -242,6 +278,9 @@ def test_tiny_data_and_bad_selection():
         SelectionSpec(tie="middle")
     with pytest.raises(ValueError, match="prefer_vt needs clip"):
         SelectionSpec(clip=False, prefer_vt=1.0)
+    for bad in (-1.0, float("nan")):
+        with pytest.raises(ValueError, match="consensus must be None or >= 0"):
+            SelectionSpec(consensus=bad)
 
 
 def test_label_balanced_weights_generalise_sklearns_balanced():
@@ -288,3 +327,28 @@ def test_label_balanced_students():
         crembo.AllowedLabelTreeClassifier().fit_prepared(prepared, onehot, sample_weight=np.ones(150))
     # a student that cannot take the weighting is used as given
     assert [n for n, _ in student_candidates(crembo.AllowedLabelTreeClassifier(), ("labels", None), 0)] == ["student"]
+
+
+def test_consistency_candidate_is_the_native_tree_with_that_criterion(data):
+    X, y, _, _, belief = data
+    spec = SelectionSpec(consistency=True, from_memo=False)
+    clf = crembo.CREMBOClassifier(teacher=belief, selection=spec, random_state=0).fit(X, y)
+    assert clf.scan_.students[-1] == "criterion='consistency'"
+    # its row of held-out scores: the consistency tree cross-validated by hand (on the bins of
+    # every row, as the selection bins X once)
+    splits = split_rows(y, 5, 1, 0.15, 0)
+    top = belief >= belief.max(axis=1, keepdims=True)
+    tree = crembo.AllowedLabelTreeClassifier(max_depth=4, criterion="consistency")
+    binned = tree.prepare_allowed(X)
+    for d in clf.scan_.thresholds[:: max(1, len(clf.scan_.thresholds) // 5)]:
+        hits = 0
+        for tr, va in splits:
+            tree.fit_prepared(take_rows(None, binned, X, tr), allowed_sets(belief[tr], d, True, top[tr]))
+            hits += int((tree.predict_prepared(take_rows(None, binned, X, va)) == y[va]).sum())
+        pos = int(np.flatnonzero(clf.scan_.thresholds == d)[0])
+        assert clf.scan_.student_scores[-1, pos] == hits / len(y)
+    # a student that is not the native tree gets no such candidate
+    other = crembo.CREMBOClassifier(
+        teacher=belief, student=DecisionTreeClassifier(max_depth=3), selection=spec, random_state=0
+    ).fit(X, y)
+    assert "criterion='consistency'" not in other.scan_.students

@@ -1,4 +1,4 @@
-"""How CREMBOClassifier chooses its student: cross-validated threshold (and weighting) selection.
+"""How CREMBOClassifier chooses its student: cross-validated threshold (and student) selection.
 
 The paper scores the students of the threshold scan on one 15% validation split and keeps the
 first best, trained on the other 85%. On the paper's data sets that split holds 20-85 rows,
@@ -7,27 +7,27 @@ so accuracy ties are common and the choice is noisy (docs/selection.md has the m
 
 - scores every (student candidate, threshold) on K stratified folds of the training rows (or on
   one split of ``validation_fraction`` when there are many rows, where one split is precise);
+  the candidates (``student_candidates``) are the student under each class weighting and, for
+  crembo's native tree, the same tree with criterion "consistency";
 - optionally clips the allowed sets: a row whose top belief is below the threshold keeps its
   top label(s) instead of losing every label, so the scan's last step is exactly the tree on
   the teacher's labels (VT) and validation chooses among CREMBO's students *and* VT;
-- chooses by mean held-out accuracy with a tie-break (toward the higher threshold, or the
-  student agreeing more with the teacher), optionally with the one-standard-error rule;
+- chooses by a rule of ``crembo._choice`` (the default: mean held-out accuracy, ties toward
+  the higher threshold);
 - refits the chosen student on all rows (the paper keeps the one trained on 85% of them).
-- optionally (measured on development data, not the default: docs/selection.md) keeps VT unless
-  a candidate beats it by a paired test on the held-out rows, or adds the split students'
-  agreement with each other to the score.
 
 The building blocks (``allowed_sets``, ``take_rows``) are shared with the estimator's final fit.
 """
 
 import warnings
 from dataclasses import dataclass, replace
-from itertools import combinations
+from itertools import pairwise
 
 import numpy as np
 from joblib import Parallel, delayed, effective_n_jobs
 from sklearn.model_selection import StratifiedKFold, train_test_split
 
+from crembo._choice import beats, choose, consensus, pairwise_agreement
 from crembo._memo import depth_of, kernel_jobs, seeded_oracle
 from crembo._threads import joblib_n_jobs
 from crembo.beliefs import allowed_labels
@@ -98,6 +98,17 @@ class SelectionSpec:
         out by at least this many standard errors of their paired per-row difference (a one-sided
         z-test over every held-out row); among those that do, choose by the rule above. Needs
         ``clip``. None: choose among all candidates by the rule above.
+    consensus : float or None
+        Among the candidates whose held-out accuracy is within this many binomial standard
+        errors of the best, keep those whose out-of-fold predictions agree most, on average, with
+        the other near-best candidates' (distinct prediction vectors counted once), then choose by
+        the tie rule: the centre of the near-best students, which changes less with the sample
+        than the best one. None: the rule above alone.
+    consistency : bool
+        One more candidate when the student is crembo's native tree: the same tree with
+        ``criterion="consistency"`` (splits that maximise the rows whose allowed set holds their
+        leaf's label, unweighted). On many classes and small trees it is the more accurate tree
+        (docs/selection.md).
     """
 
     folds: int = 5
@@ -113,6 +124,8 @@ class SelectionSpec:
     max_scan: int | None = None
     prefer_vt: float | None = None
     stability: float = 0.0
+    consensus: float | None = None
+    consistency: bool = True
 
     def __post_init__(self):
         if self.clip not in (True, False, "end"):
@@ -123,6 +136,8 @@ class SelectionSpec:
             raise ValueError("folds and repeats must be >= 1")
         if not self.stability >= 0:
             raise ValueError(f"stability must be >= 0, got {self.stability!r}")
+        if self.consensus is not None and not self.consensus >= 0:
+            raise ValueError(f"consensus must be None or >= 0, got {self.consensus!r}")
         if self.prefer_vt is not None and self.clip is False:
             raise ValueError("prefer_vt needs clip=True or 'end': without clipping VT is not a candidate")
 
@@ -215,12 +230,15 @@ def _weighting_ok(base, params, w):
     return _multi_output_capable(base) and "sample_weight" in inspect.signature(base.fit).parameters
 
 
-def student_candidates(student, class_weights, seed):
+def student_candidates(student, class_weights, seed, consistency=False):
     """[(name, oracle)]: the student once per ``class_weights`` value ("balanced", None, or
     "labels": ``label_balanced_weights``) when it has a ``class_weight`` parameter and accepts
-    that weighting (the native tree: criterion "gini"), else the student as given. The candidates
-    differ only in weighting, so they share ``prepare``."""
+    that weighting (the native tree: criterion "gini"), else the student as given; with
+    ``consistency``, a native tree also once with criterion "consistency". The candidates differ
+    only in weighting or criterion, so they share ``prepare``."""
     from sklearn.base import clone
+
+    from crembo.tree import AllowedLabelTreeClassifier
 
     base = default_student() if student is None else student
     params = base.get_params(deep=False) if hasattr(base, "get_params") and not isinstance(base, Oracle) else {}
@@ -231,6 +249,9 @@ def student_candidates(student, class_weights, seed):
     for w in class_weights:
         oracle = seeded_oracle(clone(base).set_params(class_weight=None if w == "labels" else w), seed)
         out.append((f"class_weight={w!r}", LabelBalancedOracle(oracle) if w == "labels" else oracle))
+    if consistency and isinstance(base, AllowedLabelTreeClassifier):
+        tree = clone(base).set_params(criterion="consistency", class_weight=None)
+        out.append(("criterion='consistency'", seeded_oracle(tree, seed)))
     return out
 
 
@@ -408,7 +429,7 @@ def _score_split(
 
     S = len(thresholds)
     C = len(candidates)
-    hits = np.zeros((C, S, len(va)), dtype=bool)  # per held-out row; their sum is the accuracy
+    preds = np.zeros((C, S, len(va)), dtype=np.int64)  # per held-out row; hits are those == y
     agree = np.zeros((C, S), dtype=np.int64)
     depth = np.zeros((C, S))
     secs = np.zeros((C, S))
@@ -416,7 +437,7 @@ def _score_split(
     on_common = np.zeros((C, S, n_common), dtype=np.int32)
     b_tr, t_tr = belief[tr], top[tr]
     X_tr, X_va = X[tr], X[va]
-    y_va, f_va = y[va], teacher_labels[va]
+    f_va = teacher_labels[va]
     truth = one_hot(y[tr], belief.shape[1])
     for c, oracle in enumerate(candidates):
         p_tr = take_rows(oracle, prepared, X, tr)
@@ -427,7 +448,7 @@ def _score_split(
             t0 = time.perf_counter()
             allowed = truth if np.isinf(d) else allowed_sets(b_tr, d, clipped[s], t_tr, backend=backend, n_jobs=n_jobs)
             if last is not None and np.array_equal(allowed, last):
-                for out in (hits, agree, depth, on_common):
+                for out in (preds, agree, depth, on_common):
                     out[c, s] = out[c, s - 1]
             else:
                 model = oracle.fit(p_tr, allowed, seed)
@@ -435,51 +456,12 @@ def _score_split(
                 depth[c, s] = depth_of(
                     b_tr, np.asarray(oracle.predict_training(model, p_tr, X_tr)), eps, backend=backend, n_jobs=n_jobs
                 )
-                hits[c, s], agree[c, s] = pred == y_va, (pred == f_va).sum()
+                preds[c, s], agree[c, s] = pred, (pred == f_va).sum()
                 if n_common:
                     on_common[c, s] = oracle.predict_training(model, p_common, X[common])
             last = allowed
             secs[c, s] = time.perf_counter() - t0
-    return hits, agree, depth, secs, on_common
-
-
-def _pairwise_agreement(preds):
-    """(C, S): mean over pairs of split students of the share of common rows they label alike;
-    ``preds``: one (C, S, n_common) array per split."""
-    return np.mean([(a == b).mean(axis=-1) for a, b in combinations(preds, 2)], axis=0)
-
-
-def _beats(hits, incumbent, z):
-    """(C, S) bool: the candidates whose held-out hits beat the incumbent's by a one-sided paired
-    z-test at ``z`` (per-row differences in {-1, 0, 1}; no discordant row: no evidence)."""
-    d = hits.astype(np.int8) - hits[incumbent].astype(np.int8)
-    n = d.shape[-1]
-    mean = d.mean(axis=-1)
-    var = (np.abs(d).mean(axis=-1) - mean**2) * n / max(n - 1, 1)
-    se = np.sqrt(np.maximum(var, 0.0) / n)
-    return (se > 0) & (mean >= z * se) & (mean > 0)
-
-
-def _choose(acc, fid, fold_acc, thresholds_rank, tie, one_se, eligible=None):
-    """(candidate, scan position) by the rule among the ``eligible`` (C, S) entries (default
-    all); acc, fid: (C, S)."""
-    if eligible is not None:
-        acc = np.where(eligible, acc, -np.inf)
-    best = acc.max()
-    if one_se and fold_acc.shape[2] > 1:
-        c, s = np.unravel_index(int(np.argmax(acc)), acc.shape)
-        f = fold_acc[c, s]
-        se = f.std(ddof=1) / np.sqrt(f.size)
-        ok = acc >= best - se - 1e-12
-    else:
-        ok = acc >= best - 1e-12
-    C, S = acc.shape
-    cand = [(c, s) for c in range(C) for s in range(S) if ok[c, s]]
-    if tie == "low":  # first in scan order (the lowest threshold), then candidate order
-        return min(cand, key=lambda cs: (thresholds_rank[cs[1]], -acc[cs], cs[0]))
-    if tie == "high":
-        return min(cand, key=lambda cs: (-thresholds_rank[cs[1]], -acc[cs], cs[0]))
-    return min(cand, key=lambda cs: (-fid[cs], -thresholds_rank[cs[1]], -acc[cs], cs[0]))
+    return preds, agree, depth, secs, on_common
 
 
 def select(
@@ -542,7 +524,11 @@ def select(
         )
         for tr, va in splits
     )
-    correct = np.stack([p[0].sum(axis=2) for p in parts], axis=2)
+    # out-of-fold predictions of every (candidate, threshold), split after split
+    oof = np.concatenate([p[0] for p in parts], axis=2)
+    hits = oof == np.concatenate([y[va] for _, va in splits])
+    edges = np.cumsum([0] + [len(va) for _, va in splits])
+    correct = np.stack([hits[:, :, a:b].sum(axis=2) for a, b in pairwise(edges)], axis=2)
     agree = np.stack([p[1] for p in parts], axis=2)
     sizes = np.array([len(va) for _, va in splits], dtype=np.float64)
     n_held = sizes.sum()
@@ -556,14 +542,16 @@ def select(
     rank = np.where(np.isinf(thr), -1, np.arange(len(thresholds)))
     score = acc
     if spec.stability and len(parts) > 1:
-        score = acc + spec.stability * _pairwise_agreement([p[4] for p in parts])
-    chosen = _choose(score, fid, fold_acc, rank, spec.tie, spec.one_se)
+        score = acc + spec.stability * pairwise_agreement([p[4] for p in parts])
+    chosen = choose(score, fid, fold_acc, rank, spec.tie, spec.one_se)
+    if spec.consensus is not None:
+        chosen = consensus(acc, fid, fold_acc, rank, spec.tie, oof, spec.consensus)
     if spec.prefer_vt is not None:
         vt = int(np.flatnonzero(np.asarray(clipped) & ~np.isinf(thr))[-1])  # the clipped last step
-        incumbent = _choose(acc[:, [vt]], fid[:, [vt]], fold_acc[:, [vt]], rank[[vt]], "fidelity", False)
+        incumbent = choose(acc[:, [vt]], fid[:, [vt]], fold_acc[:, [vt]], rank[[vt]], "fidelity", False)
         incumbent = (incumbent[0], vt)
-        better = _beats(np.concatenate([p[0] for p in parts], axis=2), incumbent, spec.prefer_vt)
-        chosen = _choose(score, fid, fold_acc, rank, spec.tie, spec.one_se, better) if better.any() else incumbent
+        better = beats(hits, incumbent, spec.prefer_vt)
+        chosen = choose(score, fid, fold_acc, rank, spec.tie, spec.one_se, better) if better.any() else incumbent
     return SelectionResult(acc, fid, fold_acc, depths, seconds, tuple(int(v) for v in chosen), len(splits), len(sel))
 
 

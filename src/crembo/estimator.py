@@ -198,11 +198,12 @@ class CREMBOClassifier(_PredictMixin, ClassifierMixin, BaseEstimator):
         Kernel backend ("cython", "numba", "reference"; None: fastest available).
     selection : "cv", "paper" or crembo.SelectionSpec
         How the student is chosen. "cv" (default): every scanned threshold and the student's
-        class weighting (balanced, none) are scored by stratified 5-fold cross-validation on the
-        training rows, the scan ending exactly at VT (a row keeps its top label above its top
-        belief); the best by mean held-out accuracy (ties: the higher threshold) is refit on all
-        rows. "paper": the paper's loop (one stratified ``validation_fraction`` split, the first
-        best threshold, the student trained on the rest). docs/selection.md has the measurements.
+        class weighting (balanced, none; crembo's native tree also with criterion
+        "consistency") are scored by stratified 5-fold cross-validation on the training rows,
+        the scan ending exactly at VT (a row keeps its top label above its top belief); the best
+        by mean held-out accuracy (ties: the higher threshold) is refit on all rows. "paper":
+        the paper's loop (one stratified ``validation_fraction`` split, the first best
+        threshold, the student trained on the rest). docs/selection.md has the measurements.
 
     Attributes
     ----------
@@ -213,7 +214,8 @@ class CREMBOClassifier(_PredictMixin, ClassifierMixin, BaseEstimator):
         ``selection="paper"``, on the validation split)
     fidelity_ : float, agreement of the chosen student with the teacher's labels (argmax of its
         belief) on the same held-out rows
-    student_ : str, the chosen class weighting, e.g. ``"class_weight=None"`` (not with "paper")
+    student_ : str, the chosen student candidate, e.g. ``"class_weight=None"`` or
+        ``"criterion='consistency'"`` (not with "paper")
     teacher_validation_score_ : float or None, the teacher's accuracy on the validation split
         (``selection="paper"``; None otherwise: the teacher saw every row)
     scan_ : ScanResult, per threshold: held-out accuracy, fidelity, depth
@@ -376,7 +378,7 @@ class CREMBOClassifier(_PredictMixin, ClassifierMixin, BaseEstimator):
         belief = compute_belief(self.teacher_, T, self.classes_, self.belief_dtype)
         belief = check_belief(belief, backend=self.backend, n_jobs=self.n_jobs)
         lap("belief")
-        candidates = student_candidates(self.student, spec.class_weights, seed)
+        candidates = student_candidates(self.student, spec.class_weights, seed, spec.consistency)
         oracles = [o for _, o in candidates]
         prepared = oracles[0].prepare(X)
         lap("prepare")
