@@ -149,9 +149,10 @@ PRESETS = {
 
 @dataclass
 class SelectionResult:
-    """Scores of every (candidate, scan position): ``correct``/``agree`` summed over the held-out
-    rows of every split, ``fold_accuracy`` (C, S, n_splits), ``depths`` (C, S) the mean depth of
-    the split students on their training rows; ``chosen`` = (candidate, scan position)."""
+    """Scores of every (candidate, scan position): ``accuracy``/``fidelity`` the share of the
+    held-out rows of every split labelled as the truth / as the teacher, ``fold_accuracy``
+    (C, S, n_splits), ``depths`` (C, S) the mean depth of the split students on their training
+    rows; ``chosen`` = (candidate, scan position)."""
 
     accuracy: np.ndarray
     fidelity: np.ndarray
@@ -409,7 +410,6 @@ def _score_split(
     belief,
     top,
     y,
-    teacher_labels,
     thresholds,
     tr,
     va,
@@ -430,14 +430,12 @@ def _score_split(
     S = len(thresholds)
     C = len(candidates)
     preds = np.zeros((C, S, len(va)), dtype=np.int64)  # per held-out row; hits are those == y
-    agree = np.zeros((C, S), dtype=np.int64)
     depth = np.zeros((C, S))
     secs = np.zeros((C, S))
     n_common = 0 if common is None else len(common)
     on_common = np.zeros((C, S, n_common), dtype=np.int32)
     b_tr, t_tr = belief[tr], top[tr]
     X_tr, X_va = X[tr], X[va]
-    f_va = teacher_labels[va]
     truth = one_hot(y[tr], belief.shape[1])
     for c, oracle in enumerate(candidates):
         p_tr = take_rows(oracle, prepared, X, tr)
@@ -448,7 +446,7 @@ def _score_split(
             t0 = time.perf_counter()
             allowed = truth if np.isinf(d) else allowed_sets(b_tr, d, clipped[s], t_tr, backend=backend, n_jobs=n_jobs)
             if last is not None and np.array_equal(allowed, last):
-                for out in (preds, agree, depth, on_common):
+                for out in (preds, depth, on_common):
                     out[c, s] = out[c, s - 1]
             else:
                 model = oracle.fit(p_tr, allowed, seed)
@@ -456,12 +454,12 @@ def _score_split(
                 depth[c, s] = depth_of(
                     b_tr, np.asarray(oracle.predict_training(model, p_tr, X_tr)), eps, backend=backend, n_jobs=n_jobs
                 )
-                preds[c, s], agree[c, s] = pred, (pred == f_va).sum()
+                preds[c, s] = pred
                 if n_common:
                     on_common[c, s] = oracle.predict_training(model, p_common, X[common])
             last = allowed
             secs[c, s] = time.perf_counter() - t0
-    return preds, agree, depth, secs, on_common
+    return preds, depth, secs, on_common
 
 
 def select(
@@ -511,7 +509,6 @@ def select(
             belief,
             top,
             y,
-            teacher_labels,
             thresholds,
             tr,
             va,
@@ -526,26 +523,25 @@ def select(
     )
     # out-of-fold predictions of every (candidate, threshold), split after split
     oof = np.concatenate([p[0] for p in parts], axis=2)
-    hits = oof == np.concatenate([y[va] for _, va in splits])
-    edges = np.cumsum([0] + [len(va) for _, va in splits])
-    correct = np.stack([hits[:, :, a:b].sum(axis=2) for a, b in pairwise(edges)], axis=2)
-    agree = np.stack([p[1] for p in parts], axis=2)
-    sizes = np.array([len(va) for _, va in splits], dtype=np.float64)
-    n_held = sizes.sum()
-    acc = correct.sum(axis=2) / n_held
-    fid = agree.sum(axis=2) / n_held
+    held = np.concatenate([va for _, va in splits])
+    hits = oof == y[held]
+    sizes = np.array([len(va) for _, va in splits])
+    correct = np.stack([hits[:, :, a:b].sum(axis=2) for a, b in pairwise(np.cumsum([0, *sizes]))], axis=2)
+    acc = hits.mean(axis=2)
+    fid = (oof == teacher_labels[held]).mean(axis=2)
     fold_acc = correct / sizes
-    depths = np.mean(np.stack([p[2] for p in parts], axis=2), axis=2)
-    seconds = np.sum(np.stack([p[3] for p in parts], axis=2), axis=2)
+    depths = np.mean(np.stack([p[1] for p in parts], axis=2), axis=2)
+    seconds = np.sum(np.stack([p[2] for p in parts], axis=2), axis=2)
     # tie rank: scan order; the true-label student (inf) ranks below every threshold
     thr = np.asarray(thresholds, dtype=float)
     rank = np.where(np.isinf(thr), -1, np.arange(len(thresholds)))
     score = acc
     if spec.stability and len(parts) > 1:
-        score = acc + spec.stability * pairwise_agreement([p[4] for p in parts])
-    chosen = choose(score, fid, fold_acc, rank, spec.tie, spec.one_se)
+        score = acc + spec.stability * pairwise_agreement([p[3] for p in parts])
     if spec.consensus is not None:
         chosen = consensus(acc, fid, fold_acc, rank, spec.tie, oof, spec.consensus)
+    else:
+        chosen = choose(score, fid, fold_acc, rank, spec.tie, spec.one_se)
     if spec.prefer_vt is not None:
         vt = int(np.flatnonzero(np.asarray(clipped) & ~np.isinf(thr))[-1])  # the clipped last step
         incumbent = choose(acc[:, [vt]], fid[:, [vt]], fold_acc[:, [vt]], rank[[vt]], "fidelity", False)
