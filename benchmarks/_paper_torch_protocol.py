@@ -9,6 +9,7 @@ TEACHER = dict(hidden=(256, 256), lr=1e-3, batch_size=128, epochs=200, patience=
 STUDENTS = {"small": (8,), "medium": (32,)}
 TEMPERATURES = (2.0, 5.0, 10.0)
 KD_WEIGHTS = (0.25, 0.5, 0.75)
+ONE_SE_LABEL = "CREMBO + KD (1-SE)"  # the largest weight within one standard error of the best
 NOISE = 0.2
 HINTON_ALPHA = 0.5  # KD+CE: Hinton's mix of the soft targets and cross-entropy on the true labels
 

@@ -52,6 +52,7 @@ from _paper_torch_protocol import (
     HINTON_ALPHA,
     KD_WEIGHTS,
     NOISE,
+    ONE_SE_LABEL,
     STUDENTS,
     TEACHER,
     TEMPERATURES,
@@ -215,6 +216,11 @@ def run_unit(name, seed, cfg):
         )
         keep("CREMBO + KD", ckd, ckd.n_fits_)
         chosen["CREMBO + KD weight"] = ckd.weight_
+        # read off CREMBO + KD's own students (no extra training): each weight, and the one-SE rule
+        for label, i in kd_weight_readoffs(ckd.scan_["validation_scores"], len(y_va)).items():
+            keep(label, ckd.students_[i], ckd.n_fits_ if label == ONE_SE_LABEL else 1)
+            sclock.cpu[label] = sclock.cpu["CREMBO + KD"] * (1 if label == ONE_SE_LABEL else 1 / ckd.n_fits_)
+            chosen[f"{label} weight"] = float(KD_WEIGHTS[i])
         if cfg["ablations"]:
             for label, overrides in ABLATIONS.items():
                 if overrides is None:  # one loss of CREMBO's scan
@@ -256,6 +262,18 @@ def run_unit(name, seed, cfg):
     return records, preds
 
 
+def kd_weight_readoffs(scores, n_validation):
+    """{label: index into KD_WEIGHTS}: every weight of CREMBO + KD, and the one-standard-error
+    rule (the largest weight whose validation accuracy is within one binomial standard error of
+    the best: more of the teacher's soft targets unless the validation split says otherwise)."""
+    scores = np.asarray(scores, dtype=float)
+    best = scores.max()
+    se = np.sqrt(best * (1 - best) / n_validation)
+    out = {f"CREMBO + KD(w={w:g})": i for i, w in enumerate(KD_WEIGHTS)}
+    out[ONE_SE_LABEL] = int(np.flatnonzero(scores >= best - se).max())
+    return out
+
+
 def method_order(cfg):
     base = (
         ["Teacher", "BM", "VT"]
@@ -263,6 +281,8 @@ def method_order(cfg):
         + ["KD(best T)"]
         + [f"KD+CE(T={T:g})" for T in TEMPERATURES]
         + ["KD+CE(best T)", "CREMBO", "CREMBO + KD"]
+        + [f"CREMBO + KD(w={w:g})" for w in KD_WEIGHTS]
+        + [ONE_SE_LABEL]
     )
     return base + (list(ABLATIONS) if cfg["ablations"] else [])
 

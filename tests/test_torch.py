@@ -371,6 +371,7 @@ def test_crembo_kd_chooses_the_weight_on_validation(split_iris):
     )
     scores = r.scan_["validation_scores"]
     assert r.weight_ == (0.0, 0.5, 1.0)[int(np.argmax(scores))]
+    assert len(r.students_) == 3 and r.student_ is r.students_[int(np.argmax(scores))]
     # weight 0 is the pure allowed-label student at that threshold
     allowed = crembo.allowed_labels(ctorch.clip_belief(ctorch.net_belief(d["logits"])), 0.1, validate=False)
     plain = ctorch.fit_allowed(d["X"], allowed, X_val=d["X_val"], y_val=d["y_val"], **kw)

@@ -360,6 +360,7 @@ def crembo_kd_net(
     }
     return CremboNetResult(
         student_=students[best],
+        students_=students,
         threshold_=float(threshold),
         weight_=float(weights[best]),
         loss_=r.losses[0],
