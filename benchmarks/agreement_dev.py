@@ -3,6 +3,7 @@
 
     python benchmarks/agreement_dev.py                                  # the default configurations
     python benchmarks/agreement_dev.py --configs digits/rf/2 dev_15/rf/3
+    python benchmarks/agreement_dev.py --configs all --json benchmarks/results/agreement_dev_all.json
 
 Development data only (benchmarks/_grid.py DEV), with selection_dev.py's robustness protocol: a
 common stratified 15% test set, one student per training part of the 5 folds of the rest (the
@@ -62,13 +63,15 @@ def students(name, kind, depth, seed, folds):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--configs", nargs="+", default=list(CONFIGS), help="data set/teacher/depth")
+    ap.add_argument("--configs", nargs="+", default=list(CONFIGS), help='data set/teacher/depth, or "all"')
     ap.add_argument("--folds", type=int, default=5)
     ap.add_argument("--seed", type=int, default=100)
     ap.add_argument("--json", default=str(_common.RESULTS_DIR / "agreement_dev.json"))
     args = ap.parse_args(argv)
     warnings.simplefilter("ignore")
     table, rows = {}, []
+    if args.configs == ["all"]:  # the whole development grid: 63 configurations, about 35 minutes
+        args.configs = [f"{n}/{t}/{d}" for n in _grid.DEV for t in _grid.TEACHERS for d in (2, 3, 4)]
     for config in args.configs:
         name, kind, depth = config.split("/")
         if name not in _grid.DEV:
@@ -86,6 +89,8 @@ def main(argv=None):
             [config]
             + [f"{100 * table[config][m]['agreement']:.0f} ({100 * table[config][m]['accuracy']:.1f})" for m in methods]
         )
+    means = {m: [100 * np.mean([t[m][q] for t in table.values()]) for q in ("agreement", "accuracy")] for m in methods}
+    rows.append(["mean", *(f"{a:.1f} ({c:.1f})" for a, c in means.values())])
     print("agreement % (accuracy %) of the students trained on the 5 training parts")
     print(_common.markdown_table(["config", *methods], rows))
     cmd = "python benchmarks/agreement_dev.py " + " ".join(argv if argv is not None else sys.argv[1:])

@@ -83,6 +83,12 @@ VARIANTS = {
     "s8": ("in", "native", _spec(max_scan=8)),
     "crit3": ("in", "native", _spec(consistency=True)),  # the default since 2026-12-05
     "stab1": ("in", "native", _spec(stability=1.0)),
+    "crit3-s8": ("in", "native", _spec(consistency=True, max_scan=8)),
+    "crit3-s16": ("in", "native", _spec(consistency=True, max_scan=16)),
+    "crit3-1se": ("in", "native", _spec(consistency=True, one_se=True)),
+    "crit3-cons2": ("in", "native", _spec(consistency=True, consensus=2.0)),
+    "crit3-x2": ("in", "native", _spec(consistency=True, repeats=2)),
+    "crit3-vt1": ("in", "native", _spec(consistency=True, prefer_vt=1.0)),
 }
 
 
