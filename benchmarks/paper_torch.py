@@ -19,6 +19,9 @@ hyper-parameter on the same validation split:
   the threshold chosen on validation;
 * CREMBO + KD: ``crembo.torch.crembo_kd_net`` at CREMBO's threshold and KD's validated T, the
   weight w of ``(1 - w) allowed + w KD`` chosen on validation;
+* read-offs of CREMBO + KD's own students (no extra training): its student at each weight, and
+  the one-standard-error rule (the largest weight within one binomial standard error of the best
+  validation accuracy), to see whether the KD term makes CREMBO stable;
 * ablations (full mode): CREMBO with the paper's recipe (``crembo.torch.PAPER_RECIPE``, its scan
   capped at 8 students), and CREMBO with only one of its two losses (read off its own scan).
 
