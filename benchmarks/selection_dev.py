@@ -89,6 +89,7 @@ VARIANTS = {
     "crit3-cons2": ("in", "native", _spec(consistency=True, consensus=2.0)),
     "crit3-x2": ("in", "native", _spec(consistency=True, repeats=2)),
     "crit3-vt1": ("in", "native", _spec(consistency=True, prefer_vt=1.0)),
+    "crit3-BLN": ("in", "native", _spec(consistency=True, class_weights=("balanced", "labels", None))),
 }
 
 
