@@ -221,8 +221,9 @@ def run_unit(name, seed, cfg):
         chosen["CREMBO + KD weight"] = ckd.weight_
         # read off CREMBO + KD's own students (no extra training): each weight, and the one-SE rule
         for label, i in kd_weight_readoffs(ckd.scan_["validation_scores"], len(y_va)).items():
-            keep(label, ckd.students_[i], ckd.n_fits_ if label == ONE_SE_LABEL else 1)
-            sclock.cpu[label] = sclock.cpu["CREMBO + KD"] * (1 if label == ONE_SE_LABEL else 1 / ckd.n_fits_)
+            n_fits = ckd.n_fits_ if label == ONE_SE_LABEL else 1  # the rule needs all of them
+            keep(label, ckd.students_[i], n_fits)
+            sclock.cpu[label] = sclock.cpu["CREMBO + KD"] * n_fits / ckd.n_fits_
             chosen[f"{label} weight"] = float(KD_WEIGHTS[i])
         if cfg["ablations"]:
             for label, overrides in ABLATIONS.items():

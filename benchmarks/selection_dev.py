@@ -234,7 +234,7 @@ def robust_plan(name, folds, seed):
 
 def robust_summary(records, variants):
     """Mean pairwise agreement (and common-test accuracy) per configuration and method."""
-    from itertools import combinations
+    from crembo.metrics import agreement
 
     preds, correct = {}, {}
     for ds, kind, _rep, _fold, n_test, out in records:
@@ -247,8 +247,7 @@ def robust_summary(records, variants):
                 correct.setdefault((ds, kind, d, v), []).append(out[(d, v)]["correct"] / n_test)
     table = {}
     for key, ps in preds.items():
-        pairs = [np.mean(a == b) for a, b in combinations(ps, 2)]
-        table.setdefault(key[:3], {})[key[3]] = (float(np.mean(pairs)), float(np.mean(correct[key])))
+        table.setdefault(key[:3], {})[key[3]] = (agreement(ps).estimate, float(np.mean(correct[key])))
     methods = list(BASELINES) + list(variants)
     print(f"{'config':28s} " + " ".join(f"{m[:14]:>14s}" for m in methods))
     for k in sorted(table):
