@@ -90,6 +90,9 @@ VARIANTS = {
     "crit3-x2": ("in", "native", _spec(consistency=True, repeats=2)),
     "crit3-vt1": ("in", "native", _spec(consistency=True, prefer_vt=1.0)),
     "crit3-BLN": ("in", "native", _spec(consistency=True, class_weights=("balanced", "labels", None))),
+    # scikit-learn's VT kept unless beaten by z SE (measured 2026-12-05, not adopted)
+    "uvt1": ("in", "native", _spec(consistency=True, user_vt=1.0)),
+    "uvt2": ("in", "native", _spec(consistency=True, user_vt=2.0)),
 }
 
 
@@ -113,8 +116,9 @@ def run_variant(name, X_tr, y_tr, X_te, beliefs, depth, seed):
 
     bkey, student, sel = VARIANTS[name]
     B = beliefs.get(bkey, beliefs["in"])
-    # variants defined before the consistency candidate became the default keep it off
-    selection = "paper" if sel == "paper" else SelectionSpec(**{"consistency": False, **sel[1]})
+    # variants defined before the consistency candidate and the user's VT became the default
+    # keep them off
+    selection = "paper" if sel == "paper" else SelectionSpec(**{"consistency": False, "user_vt": None, **sel[1]})
     clf = crembo.CREMBOClassifier(
         teacher=B, student=make_student(student, depth, seed), selection=selection, n_jobs=1, random_state=seed
     )

@@ -281,6 +281,11 @@ def test_tiny_data_and_bad_selection():
     for bad in (-1.0, float("nan")):
         with pytest.raises(ValueError, match="consensus must be None or >= 0"):
             SelectionSpec(consensus=bad)
+    # consensus ranks by accuracy and agreement alone: the other rules would be ignored beside it
+    for other in (dict(stability=0.5), dict(one_se=True), dict(prefer_vt=1.0)):
+        with pytest.raises(ValueError, match=f"consensus cannot be combined with {next(iter(other))}"):
+            SelectionSpec(consensus=1.0, **other)
+    SelectionSpec(stability=0.5, one_se=True, prefer_vt=1.0)  # these three do combine
 
 
 def test_label_balanced_weights_generalise_sklearns_balanced():
@@ -352,3 +357,118 @@ def test_consistency_candidate_is_the_native_tree_with_that_criterion(data):
         teacher=belief, student=DecisionTreeClassifier(max_depth=3), selection=spec, random_state=0
     ).fit(X, y)
     assert "criterion='consistency'" not in other.scan_.students
+
+
+def plain_user_vt(X, y, belief, z, seed=0, depth=4):
+    """The user-VT rule written out: scikit-learn's trees (unweighted first, then balanced) on the
+    teacher's labels, scored on the selection's 5 folds, kept unless the default's chosen student
+    is better held out by more than z binomial standard errors. Returns (kept tree or None,
+    CREMBO without the rule)."""
+    labels = belief.argmax(axis=1)
+    splits = split_rows(y, 5, 1, 0.15, seed)
+    held = np.concatenate([va for _, va in splits])
+    accs = []
+    for w in (None, "balanced"):
+        pred = np.concatenate(
+            [
+                DecisionTreeClassifier(max_depth=depth, class_weight=w, random_state=seed)
+                .fit(X[tr], labels[tr])
+                .predict(X[va])
+                for tr, va in splits
+            ]
+        )
+        accs.append(np.mean(pred == y[held]))
+    t = int(np.argmax(accs))
+    crembo_only = crembo.CREMBOClassifier(teacher=belief, random_state=seed, selection=SelectionSpec(user_vt=None))
+    best = crembo_only.fit(X, y).validation_score_
+    keep = best - accs[t] <= z * np.sqrt(best * (1 - best) / len(held)) + 1e-12
+    tree = DecisionTreeClassifier(max_depth=depth, class_weight=(None, "balanced")[t], random_state=seed)
+    return (tree.fit(X, labels) if keep else None), crembo_only, accs[t]
+
+
+def noisy_teacher(n=300, seed=0):
+    """A belief whose labels are wrong on half the rows (0.55 on a wrong label, 0.45 on the true
+    one): VT learns the wrong labels, CREMBO's allowed sets at 0.45 keep the true ones."""
+    X, y = make_classification(
+        n_samples=n,
+        n_features=5,
+        n_informative=3,
+        n_redundant=0,
+        n_classes=3,
+        n_clusters_per_class=1,
+        class_sep=2.0,
+        random_state=seed,
+    )
+    rng = np.random.RandomState(seed)
+    belief = np.zeros((n, 3))
+    belief[np.arange(n), y] = 1.0
+    noisy = rng.rand(n) < 0.5
+    wrong = (y + rng.randint(1, 3, n)) % 3
+    belief[noisy] = 0.0
+    belief[noisy, y[noisy]] = 0.45
+    belief[noisy, wrong[noisy]] = 0.55
+    return X, y, belief
+
+
+@pytest.mark.parametrize("z", [1.0, 1e9])
+def test_the_users_vt_stays_unless_beaten_held_out(data, z):
+    X, y, X_test, _, belief = data
+    kept, crembo_only, vt_score = plain_user_vt(X, y, belief, z)
+    clf = crembo.CREMBOClassifier(teacher=belief, random_state=0, selection=SelectionSpec(user_vt=z)).fit(X, y)
+    assert clf.scan_.user_vt_score == pytest.approx(vt_score)
+    if kept is None:
+        np.testing.assert_array_equal(clf.predict(X_test), crembo_only.predict(X_test))
+        assert clf.student_ == crembo_only.student_
+    else:
+        assert isinstance(clf.estimator_, DecisionTreeClassifier)
+        np.testing.assert_array_equal(clf.predict(X_test), kept.predict(X_test))
+        assert clf.student_ == f"scikit-learn VT, class_weight={kept.class_weight!r}"
+        assert clf.validation_score_ == pytest.approx(vt_score)
+        assert clf.threshold_ == clf.scan_.thresholds[np.isfinite(clf.scan_.thresholds)].max()
+    if z == 1e9:  # no evidence is enough
+        assert kept is not None
+
+
+def test_a_student_that_beats_the_users_vt_is_kept():
+    X, y, belief = noisy_teacher()
+    kept, crembo_only, vt_score = plain_user_vt(X, y, belief, 1.0)
+    assert kept is None and crembo_only.validation_score_ > vt_score + 0.2  # the case this test is for
+    clf = crembo.CREMBOClassifier(teacher=belief, random_state=0, selection=SelectionSpec(user_vt=1.0)).fit(X, y)
+    assert isinstance(clf.estimator_, crembo.AllowedLabelTreeClassifier)
+    np.testing.assert_array_equal(clf.predict(X), crembo_only.predict(X))
+
+
+def test_the_kept_vt_prints_exports_saves_and_predicts_like_any_student(data, tmp_path):
+    X, y, X_test, _, belief = data
+    names = np.array(["ant", "bee", "cat", "dog"])
+    clf = crembo.CREMBOClassifier(teacher=belief, random_state=0, selection=SelectionSpec(user_vt=1e9))
+    clf.fit(X, names[y])
+    assert isinstance(clf.estimator_, DecisionTreeClassifier)
+    text = clf.export_text(feature_names=list("abcdef"))
+    assert "samples)" in text and any(f"class: {c} (" in text for c in names)
+    proba = clf.predict_proba(X_test)
+    assert proba.shape == (len(X_test), 4)
+    np.testing.assert_array_equal(clf.classes_[proba.argmax(axis=1)], clf.predict(X_test))
+    model = crembo.export.to_json(clf)
+    np.testing.assert_array_equal(crembo.export.predict_json(model, X_test), clf.predict(X_test))
+    from crembo.persistence import load_student, save_student
+
+    save_student(clf, tmp_path / "vt.skops")  # loads without trusting anything
+    np.testing.assert_array_equal(load_student(tmp_path / "vt.skops").predict(X_test), clf.predict(X_test))
+
+
+def test_the_users_vt_needs_the_native_student_and_takes_nan(data):
+    X, y, X_test, _, belief = data
+    always = SelectionSpec(user_vt=1e9)
+    student = DecisionTreeClassifier(max_depth=3, random_state=0)  # the scan already ends at the user's tree
+    clf = crembo.CREMBOClassifier(teacher=belief, student=student, random_state=0, selection=always).fit(X, y)
+    assert clf.scan_.user_vt_score is None and not clf.student_.startswith("scikit-learn VT")
+    X_nan = X.copy()
+    X_nan[::7, 0] = np.nan
+    clf = crembo.CREMBOClassifier(teacher=belief, random_state=0, selection=always).fit(X_nan, y)
+    vt = DecisionTreeClassifier(max_depth=4, random_state=0, class_weight=clf.estimator_.class_weight)
+    X_test = np.where(np.arange(len(X_test))[:, None] % 3 == 0, np.nan, X_test)
+    np.testing.assert_array_equal(clf.predict(X_test), vt.fit(X_nan, belief.argmax(axis=1)).predict(X_test))
+    for bad in (-1.0, float("nan")):
+        with pytest.raises(ValueError, match="user_vt must be None or >= 0"):
+            SelectionSpec(user_vt=bad)

@@ -30,6 +30,7 @@ from sklearn.model_selection import StratifiedKFold, train_test_split
 from crembo._choice import beats, choose, consensus, pairwise_agreement
 from crembo._memo import depth_of, kernel_jobs, seeded_oracle
 from crembo._threads import joblib_n_jobs
+from crembo._user_vt import held_out, keeps_user_vt
 from crembo.beliefs import allowed_labels
 from crembo.oracles import FitAllowedOracle, Oracle, _multi_output_capable, default_student, fresh_estimator
 
@@ -103,7 +104,14 @@ class SelectionSpec:
         errors of the best, keep those whose out-of-fold predictions agree most, on average, with
         the other near-best candidates' (distinct prediction vectors counted once), then choose by
         the tie rule: the centre of the near-best students, which changes less with the sample
-        than the best one. None: the rule above alone.
+        than the best one. Not with ``stability``, ``one_se`` or ``prefer_vt`` (ValueError).
+        None: the rule above alone.
+    user_vt : float or None
+        When the student is crembo's native tree: keep the tree a user would fit on the teacher's
+        labels (scikit-learn's ``DecisionTreeClassifier`` of the same depth, unweighted or
+        balanced, whichever is better held out) unless the student chosen by the rules above beats
+        it held out by more than this many binomial standard errors (``crembo._user_vt``). None:
+        the rules above alone.
     consistency : bool
         One more candidate when the student is crembo's native tree: the same tree with
         ``criterion="consistency"`` (splits that maximise the rows whose allowed set holds their
@@ -126,6 +134,7 @@ class SelectionSpec:
     stability: float = 0.0
     consensus: float | None = None
     consistency: bool = True
+    user_vt: float | None = None
 
     def __post_init__(self):
         if self.clip not in (True, False, "end"):
@@ -136,10 +145,25 @@ class SelectionSpec:
             raise ValueError("folds and repeats must be >= 1")
         if not self.stability >= 0:
             raise ValueError(f"stability must be >= 0, got {self.stability!r}")
+        if self.user_vt is not None and not self.user_vt >= 0:
+            raise ValueError(f"user_vt must be None or >= 0, got {self.user_vt!r}")
         if self.consensus is not None and not self.consensus >= 0:
             raise ValueError(f"consensus must be None or >= 0, got {self.consensus!r}")
         if self.prefer_vt is not None and self.clip is False:
             raise ValueError("prefer_vt needs clip=True or 'end': without clipping VT is not a candidate")
+        # consensus is a rule of its own: it ranks the near-best candidates by held-out accuracy
+        # and their agreement, so these options would be silently ignored beside it
+        clash = [
+            f
+            for f, on in (
+                ("stability", self.stability),
+                ("one_se", self.one_se),
+                ("prefer_vt", self.prefer_vt is not None),
+            )
+            if on
+        ]
+        if self.consensus is not None and clash:
+            raise ValueError(f"consensus cannot be combined with {', '.join(clash)}: set one rule")
 
 
 PRESETS = {
@@ -152,7 +176,9 @@ class SelectionResult:
     """Scores of every (candidate, scan position): ``accuracy``/``fidelity`` the share of the
     held-out rows of every split labelled as the truth / as the teacher, ``fold_accuracy``
     (C, S, n_splits), ``depths`` (C, S) the mean depth of the split students on their training
-    rows; ``chosen`` = (candidate, scan position)."""
+    rows; ``chosen`` = (candidate, scan position); ``user_vt`` = (index into the user trees,
+    held-out accuracy, fidelity) of the best tree a user would fit on the teacher's labels when it
+    was scored, and ``keep_user_vt`` whether it replaces the chosen student."""
 
     accuracy: np.ndarray
     fidelity: np.ndarray
@@ -162,6 +188,8 @@ class SelectionResult:
     chosen: tuple
     n_splits: int
     n_rows: int
+    user_vt: tuple | None = None
+    keep_user_vt: bool = False
 
 
 def _scan_oracle(oracle, n_jobs):
@@ -474,6 +502,7 @@ def select(
     seed,
     *,
     teacher_labels=None,
+    user_trees=(),
     validation_fraction=0.15,
     eps=0.0,
     backend=None,
@@ -482,7 +511,8 @@ def select(
 ):
     """Score ``candidates`` (oracles sharing ``prepared``) at every position of the scan
     (``scan_positions``) on the splits of ``spec``; return a SelectionResult. ``rows``: the rows
-    to select on (default all).
+    to select on (default all); ``user_trees``: ``crembo._user_vt.user_trees``, scored on the same
+    splits when ``spec.user_vt`` is set.
     """
     if teacher_labels is None:
         teacher_labels = np.argmax(belief, axis=1)
@@ -548,7 +578,15 @@ def select(
         incumbent = (incumbent[0], vt)
         better = beats(hits, incumbent, spec.prefer_vt)
         chosen = choose(score, fid, fold_acc, rank, spec.tie, spec.one_se, better) if better.any() else incumbent
-    return SelectionResult(acc, fid, fold_acc, depths, seconds, tuple(int(v) for v in chosen), len(splits), len(sel))
+    chosen = tuple(int(v) for v in chosen)
+    result = SelectionResult(acc, fid, fold_acc, depths, seconds, chosen, len(splits), len(sel))
+    if spec.user_vt is not None and len(user_trees):
+        vt_pred = held_out(user_trees, X, teacher_labels, splits)
+        vt_acc = (vt_pred == y[held]).mean(axis=1)
+        t = int(np.argmax(vt_acc))  # the first best: unweighted on ties
+        result.user_vt = (t, float(vt_acc[t]), float(np.mean(vt_pred[t] == teacher_labels[held])))
+        result.keep_user_vt = keeps_user_vt(acc[chosen], vt_acc[t], len(held), spec.user_vt)
+    return result
 
 
 def with_changes(spec, **changes):

@@ -12,14 +12,22 @@ from dataclasses import dataclass
 
 import numpy as np
 from joblib import Parallel, delayed, effective_n_jobs
-from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from crembo import _validation as v
 from crembo._candidates import bounded_candidates, candidate_thresholds
 from crembo._estimator_inputs import _check_params, _nan_policy, _selection_spec, _teacher_rows
-from crembo._memo import check_student_classes, fit_at_threshold, kernel_jobs, memo, resolve_seed, seeded_oracle
+from crembo._memo import (
+    check_student_classes,
+    depth_of,
+    fit_at_threshold,
+    kernel_jobs,
+    memo,
+    resolve_seed,
+    seeded_oracle,
+)
 from crembo._selection import (
     _scan_oracle,
     fit_clipped,
@@ -32,6 +40,7 @@ from crembo._selection import (
     warn_singletons,
 )
 from crembo._threads import joblib_n_jobs
+from crembo._user_vt import user_trees
 from crembo.beliefs import check_belief
 from crembo.metrics import fidelity
 from crembo.oracles import Oracle, as_oracle, fresh_estimator, paper_student
@@ -58,7 +67,10 @@ class ScanResult:
     folds (depths: of the fold students on their training rows). ``position``: the chosen entry;
     ``student_scores``: (candidates, thresholds) validation accuracy of every student candidate,
     named in ``students``; ``clipped``: whether the entry's allowed sets were clipped (a row
-    above its top belief keeps its top label).
+    above its top belief keeps its top label); ``user_vt_score``: the held-out accuracy of the
+    tree a user would fit on the teacher's labels (``SelectionSpec.user_vt``; None when not
+    scored). When that tree was kept, ``position`` is the scan's VT end (the threshold of
+    ``threshold_``) and the arrays are those of the best CREMBO candidate.
     """
 
     indices: np.ndarray
@@ -71,6 +83,7 @@ class ScanResult:
     student_scores: np.ndarray | None = None
     students: tuple = ()
     clipped: np.ndarray | None = None
+    user_vt_score: float | None = None
 
     @classmethod
     def of_paper_loop(cls, indices, thresholds, results):
@@ -207,15 +220,17 @@ class CREMBOClassifier(_PredictMixin, ClassifierMixin, BaseEstimator):
 
     Attributes
     ----------
-    estimator_ : the chosen student (``predict`` gives indices into ``classes_``)
+    estimator_ : the chosen student (``predict`` gives indices into ``classes_``): crembo's
+        native tree, or scikit-learn's ``DecisionTreeClassifier`` on the teacher's labels when
+        that was kept (``SelectionSpec.user_vt``)
     threshold_, memo_threshold_ : float, the chosen and MEMO's thresholds
     depth_ : float, the chosen student's (eps-quantile) depth on the training belief
     validation_score_ : float, the chosen student's held-out accuracy (mean over the folds; with
         ``selection="paper"``, on the validation split)
     fidelity_ : float, agreement of the chosen student with the teacher's labels (argmax of its
         belief) on the same held-out rows
-    student_ : str, the chosen student candidate, e.g. ``"class_weight=None"`` or
-        ``"criterion='consistency'"`` (not with "paper")
+    student_ : str, the chosen student candidate, e.g. ``"class_weight=None"``,
+        ``"criterion='consistency'"`` or ``"scikit-learn VT, class_weight=None"`` (not with "paper")
     teacher_validation_score_ : float or None, the teacher's accuracy on the validation split
         (``selection="paper"``; None otherwise: the teacher saw every row)
     scan_ : ScanResult, per threshold: held-out accuracy, fidelity, depth
@@ -379,6 +394,7 @@ class CREMBOClassifier(_PredictMixin, ClassifierMixin, BaseEstimator):
         belief = check_belief(belief, backend=self.backend, n_jobs=self.n_jobs)
         lap("belief")
         candidates = student_candidates(self.student, spec.class_weights, seed, spec.consistency)
+        users = user_trees(self.student, spec.class_weights, seed) if spec.user_vt is not None else []
         oracles = [o for _, o in candidates]
         prepared = oracles[0].prepare(X)
         lap("prepare")
@@ -416,6 +432,7 @@ class CREMBOClassifier(_PredictMixin, ClassifierMixin, BaseEstimator):
             prepared,
             spec,
             seed,
+            user_trees=users,
             validation_fraction=self.validation_fraction,
             eps=self.eps,
             backend=self.backend,
@@ -424,19 +441,25 @@ class CREMBOClassifier(_PredictMixin, ClassifierMixin, BaseEstimator):
         )
         lap("scan")
         c, pos = res.chosen
-        self.estimator_, self.depth_ = fit_clipped(
-            oracles[c],
-            prepared,
-            X,
-            belief,
-            scan_thr[pos],
-            seed,
-            clipped[pos],
-            eps=self.eps,
-            y=y_enc,
-            backend=self.backend,
-            n_jobs=kernel_jobs(belief, self.n_jobs),
-        )
+        if res.keep_user_vt:  # the tree a user would fit on the teacher's labels stays
+            finite = np.flatnonzero(np.isfinite(scan_thr))
+            pos = int(finite[np.argmax(scan_thr[finite])])  # the scan's VT end
+            self.estimator_ = clone(users[res.user_vt[0]][1]).fit(X, np.argmax(belief, axis=1))
+            self.depth_ = float(depth_of(belief, self.estimator_.predict(X), self.eps, backend=self.backend))
+        else:
+            self.estimator_, self.depth_ = fit_clipped(
+                oracles[c],
+                prepared,
+                X,
+                belief,
+                scan_thr[pos],
+                seed,
+                clipped[pos],
+                eps=self.eps,
+                y=y_enc,
+                backend=self.backend,
+                n_jobs=kernel_jobs(belief, self.n_jobs),
+            )
         lap("refit")
         self.timings_ = dict(lap)
         self.scan_ = ScanResult(
@@ -450,12 +473,16 @@ class CREMBOClassifier(_PredictMixin, ClassifierMixin, BaseEstimator):
             student_scores=res.accuracy,
             students=tuple(name for name, _ in candidates),
             clipped=clipped,
+            user_vt_score=None if res.user_vt is None else res.user_vt[1],
         )
         self.student_ = candidates[c][0]
         self.threshold_ = float(scan_thr[pos])
         self.memo_threshold_ = self.memo_.threshold
         self.validation_score_ = float(res.accuracy[c, pos])
         self.fidelity_ = float(res.fidelity[c, pos])
+        if res.keep_user_vt:  # VT: the teacher's labels, at the scan's last (largest) threshold
+            self.student_ = users[res.user_vt[0]][0]
+            self.validation_score_, self.fidelity_ = res.user_vt[1], res.user_vt[2]
         self.teacher_validation_score_ = None  # the teacher saw every row: no held-out score
         if self.verbose:
             print(
@@ -477,11 +504,8 @@ class CREMBOClassifier(_PredictMixin, ClassifierMixin, BaseEstimator):
         to the labels ``classes_``.
         """
         check_is_fitted(self)
-        from crembo.tree import AllowedLabelTreeClassifier, export_text
+        from crembo.tree.export import student_text
 
-        native = isinstance(self.estimator_, AllowedLabelTreeClassifier)
-        if not native and not hasattr(self.estimator_, "export_text"):
-            raise TypeError(f"the student {type(self.estimator_).__name__} cannot be printed as a tree")
         if feature_names is None:
             feature_names = getattr(self, "feature_names_in_", None)
         if feature_names is not None and len(feature_names) != self.n_features_in_:
@@ -490,9 +514,7 @@ class CREMBOClassifier(_PredictMixin, ClassifierMixin, BaseEstimator):
             class_names = self.classes_
         elif len(class_names) != len(self.classes_):
             raise ValueError(f"class_names has {len(class_names)} entries, expected {len(self.classes_)}")
-        if native:  # crembo's own tree student: its leaves hold indices into classes_
-            return export_text(self.estimator_, feature_names=feature_names, class_names=class_names, decimals=decimals)
-        return self.estimator_.export_text(feature_names=feature_names, class_names=class_names, decimals=decimals)
+        return student_text(self.estimator_, feature_names, class_names, decimals)
 
 
 # ---------------------------------------------------------------- baselines

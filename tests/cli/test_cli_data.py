@@ -147,6 +147,7 @@ def test_the_default_student_is_the_native_tree(cli_inputs, tmp_path):
     report = _report(tmp_path / "default")
     assert report["student"]["oracle"] == "native"
     assert report["student"]["type"] == "AllowedLabelTreeClassifier"
+    assert report["student"]["candidate"] in ("class_weight='balanced'", "class_weight=None", "criterion='consistency'")
     # the Python default: crembo.oracles.default_student() at --depth
     from crembo.oracles import default_student
     from crembo.persistence import load_student

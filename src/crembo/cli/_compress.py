@@ -236,6 +236,7 @@ def _compress(args, tmp, stages, progress, log):
                 "oracle": args.oracle,
                 "max_depth": args.depth,
                 "type": type(est.estimator_).__name__,
+                "candidate": getattr(est, "student_", None),
                 "tree_depth": _tree_depth(est),
             },
             "thresholds": {

@@ -22,6 +22,38 @@ def export_text(tree, feature_names=None, class_names=None, decimals=2, show_cou
     return tree_text(t.left, t.right, t.feature, t.threshold, leaf, names, decimals, t.missing_left)
 
 
+def student_text(student, feature_names, class_names, decimals=2):
+    """A CREMBO student whose leaves hold class indices, as text: crembo's native tree, scikit-learn's
+    single-output tree (the kept VT, ``crembo._user_vt``), or a student with its own ``export_text``
+    (the paper's multi-output tree). TypeError for any other."""
+    from sklearn.tree import DecisionTreeClassifier
+
+    from crembo.tree.estimator import AllowedLabelTreeClassifier
+
+    if isinstance(student, AllowedLabelTreeClassifier):
+        return export_text(student, feature_names=feature_names, class_names=class_names, decimals=decimals)
+    if isinstance(student, DecisionTreeClassifier) and student.n_outputs_ == 1:
+        return sklearn_tree_text(student, feature_names, class_names, decimals)
+    if hasattr(student, "export_text"):
+        return student.export_text(feature_names=feature_names, class_names=class_names, decimals=decimals)
+    raise TypeError(f"the student {type(student).__name__} cannot be printed as a tree")
+
+
+def sklearn_tree_text(tree, feature_names=None, class_names=None, decimals=2):
+    """A single-output scikit-learn tree in the same layout; each leaf shows its label
+    (``class_names`` indexed by the tree's ``classes_``, which are class indices) and its number
+    of training samples."""
+    t = tree.tree_
+    names = list(feature_names) if feature_names is not None else [f"feature_{i}" for i in range(tree.n_features_in_)]
+
+    def leaf(i):
+        label = int(tree.classes_[int(t.value[i, 0].argmax())])
+        return f"{class_names[label] if class_names is not None else label} ({t.n_node_samples[i]} samples)"
+
+    missing_left = getattr(t, "missing_go_to_left", None)
+    return tree_text(t.children_left, t.children_right, t.feature, t.threshold, leaf, names, decimals, missing_left)
+
+
 def tree_text(left, right, feature, threshold, leaf_label, feature_names, decimals=2, missing_left=None):
     """Render a binary tree given as node arrays (feature < 0 or left == -1 marks a leaf) in
     sklearn's ``export_text`` layout; ``leaf_label(i)`` is the text after "class: " and, when

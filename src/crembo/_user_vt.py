@@ -1,0 +1,60 @@
+"""The tree a user would fit on the teacher's labels (VT), as an incumbent of CREMBO's selection.
+
+A practitioner's alternative to CREMBO is scikit-learn's ``DecisionTreeClassifier`` of the same
+depth fitted on the teacher's predicted labels. ``SelectionSpec(user_vt=z)`` scores that tree
+(unweighted and, when the selection tries it, balanced) on the selection's own held-out splits
+and keeps it unless the student CREMBO chose beats it held out by more than z binomial standard
+errors: the chosen student's score is the best of many noisy ones, so it is optimistic. Measured
+on development data and not the default: one draw of the grid suggested far fewer losses, the
+next did not (docs/selection.md, "The tree a user would fit, as the incumbent").
+"""
+
+import numpy as np
+from sklearn.base import clone
+from sklearn.tree import DecisionTreeClassifier
+
+__all__ = ["user_trees", "held_out", "keeps_user_vt"]
+
+
+def user_trees(student, class_weights, seed):
+    """[(name, unfitted DecisionTreeClassifier)]: VT as a user would fit it, one per weighting of
+    ``class_weights`` that scikit-learn has (None first: it wins ties), with the student's depth
+    and ``min_samples_leaf``. Empty unless the student is crembo's native tree: any other student
+    is the user's own, and the scan already ends at it. (Like the native tree, scikit-learn's
+    takes NaN; neither CREMBOClassifier nor it takes infinite values.)"""
+    from crembo.oracles import default_student
+    from crembo.tree import AllowedLabelTreeClassifier
+
+    base = default_student() if student is None else student
+    if not isinstance(base, AllowedLabelTreeClassifier):
+        return []
+    weights = class_weights if class_weights else (base.class_weight,)
+    ordered = [w for w in (None, "balanced") if w in weights]
+    return [
+        (
+            f"scikit-learn VT, class_weight={w!r}",
+            DecisionTreeClassifier(
+                max_depth=base.max_depth, min_samples_leaf=base.min_samples_leaf, class_weight=w, random_state=seed
+            ),
+        )
+        for w in ordered
+    ]
+
+
+def held_out(trees, X, teacher_labels, splits):
+    """(T, n_held) predictions of each tree fitted on the teacher's labels of every split's
+    training rows, on its held-out rows (splits concatenated in order)."""
+    out = np.empty((len(trees), sum(len(va) for _, va in splits)), dtype=np.int64)
+    for t, (_, tree) in enumerate(trees):
+        at = 0
+        for tr, va in splits:
+            out[t, at : at + len(va)] = clone(tree).fit(X[tr], teacher_labels[tr]).predict(X[va])
+            at += len(va)
+    return out
+
+
+def keeps_user_vt(chosen_accuracy, vt_accuracy, n_held, z):
+    """Whether VT stays: the chosen student's held-out accuracy is not above VT's by more than
+    ``z`` binomial standard errors of an accuracy over ``n_held`` rows."""
+    p = chosen_accuracy
+    return bool(p - vt_accuracy <= z * np.sqrt(p * (1 - p) / n_held) + 1e-12)
