@@ -472,3 +472,23 @@ def test_the_users_vt_needs_the_native_student_and_takes_nan(data):
     for bad in (-1.0, float("nan")):
         with pytest.raises(ValueError, match="user_vt must be None or >= 0"):
             SelectionSpec(user_vt=bad)
+
+
+def test_the_users_vt_on_a_subsample_is_refit_on_every_row(data):
+    X, y, _, _, belief = data
+    spec = SelectionSpec(max_rows=100, holdout_above=50, user_vt=1e9)  # one split of 100 rows; VT stays
+    clf = crembo.CREMBOClassifier(teacher=belief, selection=spec, random_state=0).fit(X, y)
+    assert isinstance(clf.estimator_, DecisionTreeClassifier)
+    assert clf.estimator_.tree_.n_node_samples[0] == len(y)
+    rows = subsample_rows(y, 100, 0)
+    (tr, va) = split_rows(y[rows], 1, 1, 0.15, 0)[0]
+    tr, va = rows[tr], rows[va]
+    labels = belief.argmax(axis=1)
+    scores = [
+        np.mean(
+            DecisionTreeClassifier(max_depth=4, class_weight=w, random_state=0).fit(X[tr], labels[tr]).predict(X[va])
+            == y[va]
+        )
+        for w in (None, "balanced")
+    ]
+    assert clf.scan_.user_vt_score == pytest.approx(max(scores))
