@@ -116,9 +116,8 @@ def run_variant(name, X_tr, y_tr, X_te, beliefs, depth, seed):
 
     bkey, student, sel = VARIANTS[name]
     B = beliefs.get(bkey, beliefs["in"])
-    # variants defined before the consistency candidate and the user's VT became the default
-    # keep them off
-    selection = "paper" if sel == "paper" else SelectionSpec(**{"consistency": False, "user_vt": None, **sel[1]})
+    # variants defined before the consistency candidate became the default keep it off
+    selection = "paper" if sel == "paper" else SelectionSpec(**{"consistency": False, **sel[1]})
     clf = crembo.CREMBOClassifier(
         teacher=B, student=make_student(student, depth, seed), selection=selection, n_jobs=1, random_state=seed
     )

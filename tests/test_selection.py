@@ -492,3 +492,12 @@ def test_the_users_vt_on_a_subsample_is_refit_on_every_row(data):
         for w in (None, "balanced")
     ]
     assert clf.scan_.user_vt_score == pytest.approx(max(scores))
+
+
+def test_a_kept_vt_points_the_scan_at_its_clipped_end(data):
+    X, y, _, _, belief = data
+    # clip="end" scores the largest threshold twice, unclipped then clipped (VT): the kept tree is the latter
+    clf = crembo.CREMBOClassifier(teacher=belief, random_state=0, selection=SelectionSpec(clip="end", user_vt=1e9))
+    scan = clf.fit(X, y).scan_
+    assert scan.position == len(scan.thresholds) - 1 and scan.clipped[scan.position]
+    assert scan.thresholds[-2] == scan.thresholds[-1] and not scan.clipped[-2]

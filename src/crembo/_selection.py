@@ -41,6 +41,7 @@ __all__ = [
     "allowed_sets",
     "take_rows",
     "select",
+    "vt_end",
     "split_rows",
     "stratified_split",
     "subsample_rows",
@@ -431,6 +432,14 @@ def scan_positions(thresholds, clip, true_labels):
     return thr, clipped
 
 
+def vt_end(thresholds, clipped):
+    """The scan position of VT: the last clipped one below ``inf`` (the last finite one when no
+    position is clipped, as with ``clip=False``)."""
+    finite = np.isfinite(np.asarray(thresholds, dtype=float))
+    ends = np.flatnonzero(finite & np.asarray(clipped, dtype=bool))
+    return int(ends[-1] if ends.size else np.flatnonzero(finite)[-1])
+
+
 def _score_split(
     candidates,
     prepared,
@@ -573,7 +582,7 @@ def select(
     else:
         chosen = choose(score, fid, fold_acc, rank, spec.tie, spec.one_se)
     if spec.prefer_vt is not None:
-        vt = int(np.flatnonzero(np.asarray(clipped) & ~np.isinf(thr))[-1])  # the clipped last step
+        vt = vt_end(thr, clipped)  # prefer_vt needs clipping: the clipped last step
         incumbent = choose(acc[:, [vt]], fid[:, [vt]], fold_acc[:, [vt]], rank[[vt]], "fidelity", False)
         incumbent = (incumbent[0], vt)
         better = beats(hits, incumbent, spec.prefer_vt)

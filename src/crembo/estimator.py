@@ -37,6 +37,7 @@ from crembo._selection import (
     student_candidates,
     subsample_rows,
     take_rows,
+    vt_end,
     warn_singletons,
 )
 from crembo._threads import joblib_n_jobs
@@ -442,11 +443,14 @@ class CREMBOClassifier(_PredictMixin, ClassifierMixin, BaseEstimator):
         lap("scan")
         c, pos = res.chosen
         if res.keep_user_vt:  # the tree a user would fit on the teacher's labels stays
-            finite = np.flatnonzero(np.isfinite(scan_thr))
-            pos = int(finite[np.argmax(scan_thr[finite])])  # the scan's VT end
-            self.estimator_ = clone(users[res.user_vt[0]][1]).fit(X, np.argmax(belief, axis=1))
+            pos = vt_end(scan_thr, clipped)
+            chosen_name, tree = users[res.user_vt[0]]
+            self.validation_score_, self.fidelity_ = res.user_vt[1:]
+            self.estimator_ = clone(tree).fit(X, np.argmax(belief, axis=1))
             self.depth_ = float(depth_of(belief, self.estimator_.predict(X), self.eps, backend=self.backend))
         else:
+            chosen_name = candidates[c][0]
+            self.validation_score_, self.fidelity_ = float(res.accuracy[c, pos]), float(res.fidelity[c, pos])
             self.estimator_, self.depth_ = fit_clipped(
                 oracles[c],
                 prepared,
@@ -475,14 +479,9 @@ class CREMBOClassifier(_PredictMixin, ClassifierMixin, BaseEstimator):
             clipped=clipped,
             user_vt_score=None if res.user_vt is None else res.user_vt[1],
         )
-        self.student_ = candidates[c][0]
+        self.student_ = chosen_name
         self.threshold_ = float(scan_thr[pos])
         self.memo_threshold_ = self.memo_.threshold
-        self.validation_score_ = float(res.accuracy[c, pos])
-        self.fidelity_ = float(res.fidelity[c, pos])
-        if res.keep_user_vt:  # VT: the teacher's labels, at the scan's last (largest) threshold
-            self.student_ = users[res.user_vt[0]][0]
-            self.validation_score_, self.fidelity_ = res.user_vt[1], res.user_vt[2]
         self.teacher_validation_score_ = None  # the teacher saw every row: no held-out score
         if self.verbose:
             print(
