@@ -20,7 +20,7 @@ The building blocks (``allowed_sets``, ``take_rows``) are shared with the estima
 """
 
 import warnings
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from itertools import pairwise
 
 import numpy as np
@@ -596,8 +596,3 @@ def select(
         result.user_vt = (t, float(vt_acc[t]), float(np.mean(vt_pred[t] == teacher_labels[held])))
         result.keep_user_vt = keeps_user_vt(acc[chosen], vt_acc[t], len(held), spec.user_vt)
     return result
-
-
-def with_changes(spec, **changes):
-    """A copy of ``spec`` with fields changed (for experiments)."""
-    return replace(spec, **changes)
