@@ -319,7 +319,10 @@ def test_parallel_scan_gives_native_students_one_thread_each(data):
     assert student.n_jobs is None  # the user's learner is untouched
     assert clf.estimator_.n_jobs == 1  # the scan ran 2 workers: one thread per student
     # the default selection's fold students run in 2 workers too; its refit keeps the user's n_jobs
-    clf = crembo.CREMBOClassifier(teacher=small_forest(), student=student, n_jobs=2, random_state=0).fit(X, y)
+    native = crembo.SelectionSpec(user_vt=None)  # the refit is the native student, not the user's VT
+    clf = crembo.CREMBOClassifier(
+        teacher=small_forest(), student=student, n_jobs=2, random_state=0, selection=native
+    ).fit(X, y)
     assert student.n_jobs is None and clf.estimator_.n_jobs is None
     oracle = crembo.oracles.FitAllowedOracle(student)
     assert crembo.estimator._scan_oracle(oracle, None) is oracle  # not parallel: keeps every core

@@ -148,6 +148,21 @@ def test_plot_scan_of_the_default_selection(data):
     assert not any(label.startswith("teacher validation accuracy") for label in lines)
     (star,) = ax.collections
     np.testing.assert_array_equal(star.get_offsets(), [[clf.threshold_, clf.validation_score_]])
+    # here the default kept the tree a user would fit (SelectionSpec.user_vt): the star and the
+    # title say so, and the best student of the scan is named beside it
+    assert clf.student_ == "scikit-learn VT, class_weight=None"
+    assert star.get_label() == "chosen student (scikit-learn's tree on the teacher's labels)"
+    best = clf.scan_.validation_scores.max()
+    assert f"kept (validation accuracy {clf.validation_score_:.3f}): the best student, {best:.3f}" in ax.get_title()
+    # without that rule the star is the refit student of the scan, at its threshold
+    native = crembo.CREMBOClassifier(teacher=teacher, random_state=0, selection=crembo.SelectionSpec(user_vt=None))
+    ax = plot_scan(native.fit(X, y))
+    (star,) = ax.collections
+    pos = native.scan_.position
+    assert star.get_label() == "chosen student"
+    np.testing.assert_array_equal(
+        star.get_offsets(), [[native.scan_.thresholds[pos], native.scan_.validation_scores[pos]]]
+    )
 
 
 def fake_model(thresholds, scores, depths, chosen, memo, fidelities=None):

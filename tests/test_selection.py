@@ -5,13 +5,15 @@ import warnings
 
 import numpy as np
 import pytest
+from sklearn.base import clone
 from sklearn.datasets import make_classification
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.model_selection import StratifiedKFold
 from sklearn.tree import DecisionTreeClassifier
 
 import crembo
-from crembo._selection import PRESETS, SelectionSpec, allowed_sets, split_rows, subsample_rows, take_rows
+from crembo._selection import PRESETS, SelectionSpec, allowed_sets, take_rows
+from crembo._splits import split_rows, subsample_rows
 
 
 @pytest.fixture(scope="module")
@@ -211,7 +213,7 @@ def test_default_selection_scans_from_memo_and_refits_on_every_row(data):
 
 def test_subsample_and_single_split_for_many_rows(data):
     X, y, _, _, belief = data
-    spec = SelectionSpec(max_rows=100, holdout_above=50)
+    spec = SelectionSpec(max_rows=100, holdout_above=50, user_vt=None)
     clf = crembo.CREMBOClassifier(teacher=belief, selection=spec, random_state=0, verbose=0).fit(X, y)
     assert clf.estimator_.n_samples_fit_ == len(y)  # refit on all rows
     rows = subsample_rows(y, 100, 0)
@@ -248,7 +250,9 @@ def test_a_class_with_one_sample_is_learned_with_a_warning(selection):
     with pytest.warns(UserWarning, match="single sample"):
         tr, _ = crembo.estimator.stratified_split(np.unique(y, return_inverse=True)[1], clf.classes_, 0.15, 0)
     assert len(y) - 1 in tr
-    assert clf.estimator_.n_samples_fit_ == (len(y) if selection == "cv" else tr.size)
+    est = clf.estimator_  # the native student, or with "cv" possibly the user's VT (scikit-learn's tree)
+    n_fit = est.tree_.n_node_samples[0] if isinstance(est, DecisionTreeClassifier) else est.n_samples_fit_
+    assert n_fit == (len(y) if selection == "cv" else tr.size)
 
 
 def test_paper_selection_split_unchanged_without_single_classes():
@@ -360,30 +364,20 @@ def test_consistency_candidate_is_the_native_tree_with_that_criterion(data):
 
 
 def plain_user_vt(X, y, belief, z, seed=0, depth=4):
-    """The user-VT rule written out: scikit-learn's trees (unweighted first, then balanced) on the
-    teacher's labels, scored on the selection's 5 folds, kept unless the default's chosen student
-    is better held out by more than z binomial standard errors. Returns (kept tree or None,
-    CREMBO without the rule)."""
+    """The user-VT rule written out: scikit-learn's unweighted tree on the teacher's labels,
+    scored on the selection's 5 folds, kept unless the chosen student is better held out by more
+    than z binomial standard errors. Returns (kept tree or None, CREMBO without the rule, VT's
+    held-out accuracy)."""
     labels = belief.argmax(axis=1)
     splits = split_rows(y, 5, 1, 0.15, seed)
     held = np.concatenate([va for _, va in splits])
-    accs = []
-    for w in (None, "balanced"):
-        pred = np.concatenate(
-            [
-                DecisionTreeClassifier(max_depth=depth, class_weight=w, random_state=seed)
-                .fit(X[tr], labels[tr])
-                .predict(X[va])
-                for tr, va in splits
-            ]
-        )
-        accs.append(np.mean(pred == y[held]))
-    t = int(np.argmax(accs))
+    tree = DecisionTreeClassifier(max_depth=depth, random_state=seed)
+    pred = np.concatenate([clone(tree).fit(X[tr], labels[tr]).predict(X[va]) for tr, va in splits])
+    vt_score = np.mean(pred == y[held])
     crembo_only = crembo.CREMBOClassifier(teacher=belief, random_state=seed, selection=SelectionSpec(user_vt=None))
     best = crembo_only.fit(X, y).validation_score_
-    keep = best - accs[t] <= z * np.sqrt(best * (1 - best) / len(held)) + 1e-12
-    tree = DecisionTreeClassifier(max_depth=depth, class_weight=(None, "balanced")[t], random_state=seed)
-    return (tree.fit(X, labels) if keep else None), crembo_only, accs[t]
+    keep = best - vt_score <= z * np.sqrt(best * (1 - best) / len(held)) + 1e-12
+    return (tree.fit(X, labels) if keep else None), crembo_only, vt_score
 
 
 def noisy_teacher(n=300, seed=0):
@@ -484,14 +478,18 @@ def test_the_users_vt_on_a_subsample_is_refit_on_every_row(data):
     (tr, va) = split_rows(y[rows], 1, 1, 0.15, 0)[0]
     tr, va = rows[tr], rows[va]
     labels = belief.argmax(axis=1)
-    scores = [
-        np.mean(
-            DecisionTreeClassifier(max_depth=4, class_weight=w, random_state=0).fit(X[tr], labels[tr]).predict(X[va])
-            == y[va]
-        )
-        for w in (None, "balanced")
-    ]
-    assert clf.scan_.user_vt_score == pytest.approx(max(scores))
+    vt = DecisionTreeClassifier(max_depth=4, random_state=0).fit(X[tr], labels[tr])
+    assert clf.scan_.user_vt_score == pytest.approx(np.mean(vt.predict(X[va]) == y[va]))
+
+
+def test_the_users_vt_is_unweighted_unless_the_selection_tries_balanced_students_only(data):
+    X, y, X_test, _, belief = data
+    for weights, expected in (((None, "balanced"), None), (("balanced",), "balanced"), ((None,), None)):
+        spec = SelectionSpec(class_weights=weights, user_vt=1e9)
+        clf = crembo.CREMBOClassifier(teacher=belief, selection=spec, random_state=0).fit(X, y)
+        assert clf.student_ == f"scikit-learn VT, class_weight={expected!r}"
+        vt = DecisionTreeClassifier(max_depth=4, class_weight=expected, random_state=0)
+        np.testing.assert_array_equal(clf.predict(X_test), vt.fit(X, belief.argmax(axis=1)).predict(X_test))
 
 
 def test_a_kept_vt_points_the_scan_at_its_clipped_end(data):

@@ -19,16 +19,15 @@ so accuracy ties are common and the choice is noisy (docs/selection.md has the m
 The building blocks (``allowed_sets``, ``take_rows``) are shared with the estimator's final fit.
 """
 
-import warnings
 from dataclasses import dataclass
 from itertools import pairwise
 
 import numpy as np
 from joblib import Parallel, delayed, effective_n_jobs
-from sklearn.model_selection import StratifiedKFold, train_test_split
 
 from crembo._choice import beats, choose, consensus, pairwise_agreement
 from crembo._memo import depth_of, kernel_jobs, seeded_oracle
+from crembo._splits import split_rows, subsample_rows
 from crembo._threads import joblib_n_jobs
 from crembo._user_vt import held_out, keeps_user_vt
 from crembo.beliefs import allowed_labels
@@ -42,9 +41,6 @@ __all__ = [
     "take_rows",
     "select",
     "vt_end",
-    "split_rows",
-    "stratified_split",
-    "subsample_rows",
 ]
 
 TIES = ("low", "high", "fidelity")
@@ -109,10 +105,11 @@ class SelectionSpec:
         None: the rule above alone.
     user_vt : float or None
         When the student is crembo's native tree: keep the tree a user would fit on the teacher's
-        labels (scikit-learn's ``DecisionTreeClassifier`` of the same depth, unweighted or
-        balanced, whichever is better held out) unless the student chosen by the rules above beats
-        it held out by more than this many binomial standard errors (``crembo._user_vt``). None:
-        the rules above alone.
+        labels (scikit-learn's ``DecisionTreeClassifier`` of the same depth, unweighted when
+        ``class_weights`` has None, else balanced) unless the student chosen by the rules above
+        beats it held out by more than this many binomial standard errors (``crembo._user_vt``;
+        the default 1 was chosen on development data: docs/selection.md). None: the rules above
+        alone.
     consistency : bool
         One more candidate when the student is crembo's native tree: the same tree with
         ``criterion="consistency"`` (splits that maximise the rows whose allowed set holds their
@@ -135,7 +132,7 @@ class SelectionSpec:
     stability: float = 0.0
     consensus: float | None = None
     consistency: bool = True
-    user_vt: float | None = None
+    user_vt: float | None = 1.0
 
     def __post_init__(self):
         if self.clip not in (True, False, "end"):
@@ -333,93 +330,6 @@ def take_rows(oracle, prepared, X, rows):
     return oracle.prepare(X[rows])
 
 
-def subsample_rows(y, max_rows, seed):
-    """Sorted indices of a stratified subsample of at most ``max_rows`` rows (all when fewer);
-    every class keeps at least one row."""
-    n = len(y)
-    if max_rows is None or n <= max_rows:
-        return np.arange(n)
-    rng = np.random.RandomState(seed)
-    keep = []
-    classes, y_idx, counts = np.unique(y, return_inverse=True, return_counts=True)
-    for c in range(len(classes)):
-        members = np.flatnonzero(y_idx == c)
-        take = max(1, round(max_rows * counts[c] / n))
-        keep.append(rng.choice(members, min(take, members.size), replace=False))
-    return np.sort(np.concatenate(keep))
-
-
-def warn_singletons(classes, single):
-    """Warn that the classes at indices ``single`` have one sample each (kept for training)."""
-    names = [classes.tolist()[c] for c in single]
-    warnings.warn(
-        f"class(es) {names} have a single sample: it stays in the training part and no validation row can score it",
-        UserWarning,
-        stacklevel=4,
-    )
-
-
-def stratified_split(y_enc, classes, fraction, seed):
-    """(train, validation) row indices of a stratified split of encoded labels ``y_enc``.
-
-    The rows of a class seen once stay in the training part (with a warning): the student can
-    learn them, validation cannot score them. ValueError when the other rows cannot be split.
-    """
-    single = np.flatnonzero(np.bincount(y_enc, minlength=len(classes)) == 1)
-    if single.size:
-        warn_singletons(classes, single)
-    tr, va, lone = _holdout(y_enc, fraction, seed)
-    if lone.size:  # without singletons the indices are train_test_split's own, as before
-        tr = np.concatenate([tr, lone])
-    return tr, va
-
-
-def _holdout(y, fraction, seed):
-    """(train, validation, lone): a stratified split of the rows whose class has two or more
-    samples, and the rows of classes seen once (they belong in training). ValueError naming the
-    sizes when the split is impossible."""
-    _, inverse, counts = np.unique(y, return_inverse=True, return_counts=True)
-    lone = counts[inverse] < 2
-    pool = np.flatnonzero(~lone)
-    try:
-        tr, va = train_test_split(pool, test_size=fraction, stratify=y[pool], random_state=seed)
-    except ValueError as exc:
-        raise ValueError(
-            f"cannot split {pool.size} samples of {int((counts >= 2).sum())} classes with validation_fraction="
-            f"{fraction}: {exc}"
-        ) from exc
-    return tr, va, np.flatnonzero(lone)
-
-
-def split_rows(y, folds, repeats, fraction, seed):
-    """(train, held-out) index pairs: K stratified folds x repeats, or (folds == 1) one stratified
-    split of ``fraction``. Rows of a class seen once stay in every training part; K is at most
-    the largest class's size (8 rows of 4 classes get 2 folds)."""
-    y = np.asarray(y)
-    classes, counts = np.unique(y, return_counts=True)
-    single = np.isin(y, classes[counts < 2])
-    pool = np.flatnonzero(~single)
-    always = np.flatnonzero(single)
-    if pool.size < 2:
-        raise ValueError(
-            f"cannot validate on {len(y)} samples of {len(classes)} classes: every class has a single sample"
-        )
-    out = []
-    if folds == 1:
-        for r in range(repeats):
-            tr, va, lone = _holdout(y, fraction, seed + r)
-            out.append((np.sort(np.concatenate([tr, lone])), np.sort(va)))
-        return out
-    folds = min(folds, int(counts.max()))
-    for r in range(repeats):
-        skf = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed + r)
-        with warnings.catch_warnings():  # a class with fewer rows than folds: sklearn's notice
-            warnings.simplefilter("ignore", UserWarning)
-            for tr, va in skf.split(pool, y[pool]):
-                out.append((np.sort(np.concatenate([pool[tr], always])), pool[va]))
-    return out
-
-
 def scan_positions(thresholds, clip, true_labels):
     """(thresholds, clipped) of the scored candidates: the scan's thresholds with ``clip``
     applied, "end" adding the clipped largest one (VT), ``true_labels`` an ``inf`` for BM."""
@@ -461,7 +371,8 @@ def _score_split(
 
     Consecutive thresholds that give the same allowed sets on ``tr`` (common: a threshold is a
     belief value that may not occur among these rows; with clip, every threshold above the rows'
-    top beliefs gives the teacher's labels) reuse the previous student."""
+    top beliefs gives the teacher's labels) reuse the previous student. The allowed sets of a
+    threshold are computed once for all candidates (their time counts in each one's seconds)."""
     import time
 
     S = len(thresholds)
@@ -474,28 +385,36 @@ def _score_split(
     b_tr, t_tr = belief[tr], top[tr]
     X_tr, X_va = X[tr], X[va]
     truth = one_hot(y[tr], belief.shape[1])
-    for c, oracle in enumerate(candidates):
-        p_tr = take_rows(oracle, prepared, X, tr)
-        p_va = take_rows(oracle, prepared, X, va)
-        p_common = take_rows(oracle, prepared, X, common) if n_common else None
-        last = None  # the previous threshold's allowed sets
-        for s, d in enumerate(thresholds):
+    rows = [
+        (
+            take_rows(oracle, prepared, X, tr),
+            take_rows(oracle, prepared, X, va),
+            take_rows(oracle, prepared, X, common) if n_common else None,
+        )
+        for oracle in candidates
+    ]
+    last = None  # the previous threshold's allowed sets
+    for s, d in enumerate(thresholds):
+        t0 = time.perf_counter()
+        allowed = truth if np.isinf(d) else allowed_sets(b_tr, d, clipped[s], t_tr, backend=backend, n_jobs=n_jobs)
+        same = last is not None and np.array_equal(allowed, last)
+        last = allowed
+        t_allowed = time.perf_counter() - t0
+        for c, oracle in enumerate(candidates):
             t0 = time.perf_counter()
-            allowed = truth if np.isinf(d) else allowed_sets(b_tr, d, clipped[s], t_tr, backend=backend, n_jobs=n_jobs)
-            if last is not None and np.array_equal(allowed, last):
+            p_tr, p_va, p_common = rows[c]
+            if same:
                 for out in (preds, depth, on_common):
                     out[c, s] = out[c, s - 1]
             else:
                 model = oracle.fit(p_tr, allowed, seed)
-                pred = np.asarray(oracle.predict_training(model, p_va, X_va))
+                preds[c, s] = np.asarray(oracle.predict_training(model, p_va, X_va))
                 depth[c, s] = depth_of(
                     b_tr, np.asarray(oracle.predict_training(model, p_tr, X_tr)), eps, backend=backend, n_jobs=n_jobs
                 )
-                preds[c, s] = pred
                 if n_common:
                     on_common[c, s] = oracle.predict_training(model, p_common, X[common])
-            last = allowed
-            secs[c, s] = time.perf_counter() - t0
+            secs[c, s] = t_allowed + time.perf_counter() - t0
     return preds, depth, secs, on_common
 
 
@@ -592,7 +511,7 @@ def select(
     if spec.user_vt is not None and len(user_trees):
         vt_pred = held_out(user_trees, X, teacher_labels, splits)
         vt_acc = (vt_pred == y[held]).mean(axis=1)
-        t = int(np.argmax(vt_acc))  # the first best: unweighted on ties
+        t = int(np.argmax(vt_acc))  # one tree today (crembo._user_vt.user_trees)
         result.user_vt = (t, float(vt_acc[t]), float(np.mean(vt_pred[t] == teacher_labels[held])))
         result.keep_user_vt = keeps_user_vt(acc[chosen], vt_acc[t], len(held), spec.user_vt)
     return result

@@ -34,8 +34,23 @@ def resolve_n_threads(n_jobs=None, work=None):
     libgomp asked for 100,000 threads crashes the process, and a count >= 2**31 does not fit
     the C int of ``prange(num_threads=...)``; more threads than CPUs never run faster.
     """
-    n_threads = _from_n_jobs(n_jobs)
-    return 1 if work is not None and work < SERIAL_WORK else n_threads
+    n_jobs = _checked(n_jobs)
+    # Neither needs the CPU count, which reads cgroup files: a fit's scan asks thousands of times.
+    if n_jobs == 1 or (work is not None and work < SERIAL_WORK):
+        return 1
+    return _from_n_jobs(n_jobs)
+
+
+def _checked(n_jobs):
+    """``n_jobs`` as None or a non-zero int (TypeError / ValueError otherwise)."""
+    if n_jobs is None:
+        return None
+    if not is_int(n_jobs):
+        raise TypeError(f"n_jobs must be an int or None, got {n_jobs!r}")
+    n_jobs = int(n_jobs)
+    if n_jobs == 0:
+        raise ValueError("n_jobs == 0 has no meaning; use None, a positive int, or -1 for all CPUs")
+    return n_jobs
 
 
 def _from_n_jobs(n_jobs):
@@ -46,11 +61,6 @@ def _from_n_jobs(n_jobs):
             return max(1, min(cpus, int(env.split(",")[0])))
         except ValueError:
             return cpus
-    if not is_int(n_jobs):
-        raise TypeError(f"n_jobs must be an int or None, got {n_jobs!r}")
-    n_jobs = int(n_jobs)
-    if n_jobs == 0:
-        raise ValueError("n_jobs == 0 has no meaning; use None, a positive int, or -1 for all CPUs")
     if n_jobs < 0:
         return max(1, cpus + 1 + n_jobs)
     return min(n_jobs, cpus)

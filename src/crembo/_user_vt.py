@@ -1,12 +1,11 @@
 """The tree a user would fit on the teacher's labels (VT), as an incumbent of CREMBO's selection.
 
 A practitioner's alternative to CREMBO is scikit-learn's ``DecisionTreeClassifier`` of the same
-depth fitted on the teacher's predicted labels. ``SelectionSpec(user_vt=z)`` scores that tree
-(unweighted and, when the selection tries it, balanced) on the selection's own held-out splits
-and keeps it unless the student CREMBO chose beats it held out by more than z binomial standard
-errors: the chosen student's score is the best of many noisy ones, so it is optimistic. Measured
-on development data and not the default: one draw of the grid suggested far fewer losses, the
-next did not (docs/selection.md, "The tree a user would fit, as the incumbent").
+depth fitted on the teacher's predicted labels, unweighted as scikit-learn fits it by default.
+``SelectionSpec(user_vt=z)`` scores that tree on the selection's own held-out splits and keeps
+it unless the student CREMBO chose beats it held out by more than z binomial standard errors:
+the chosen student's score is the best of many noisy ones, so it is optimistic
+(docs/selection.md, "The tree a user would fit, as the incumbent").
 """
 
 import numpy as np
@@ -17,11 +16,13 @@ __all__ = ["user_trees", "held_out", "keeps_user_vt"]
 
 
 def user_trees(student, class_weights, seed):
-    """[(name, unfitted DecisionTreeClassifier)]: VT as a user would fit it, one per weighting of
-    ``class_weights`` that scikit-learn has (None first: it wins ties), with the student's depth
-    and ``min_samples_leaf``. Empty unless the student is crembo's native tree: any other student
-    is the user's own, and the scan already ends at it. (Like the native tree, scikit-learn's
-    takes NaN; neither CREMBOClassifier nor it takes infinite values.)"""
+    """[(name, unfitted DecisionTreeClassifier)]: VT as a user would fit it, with the student's
+    depth and ``min_samples_leaf``, unweighted when the selection tries unweighted students (the
+    default), else balanced. (A first form kept the better held out of the two: it lost as
+    often and its students agreed less, the balanced VT's being the least stable.) Empty unless
+    the student is crembo's native tree: any other student is the user's own, and the scan
+    already ends at it. (Like the native tree, scikit-learn's takes NaN; neither
+    CREMBOClassifier nor it takes infinite values.)"""
     from crembo.oracles import default_student
     from crembo.tree import AllowedLabelTreeClassifier
 
@@ -29,7 +30,7 @@ def user_trees(student, class_weights, seed):
     if not isinstance(base, AllowedLabelTreeClassifier):
         return []
     weights = class_weights if class_weights else (base.class_weight,)
-    ordered = [w for w in (None, "balanced") if w in weights]
+    ordered = [w for w in (None, "balanced") if w in weights][:1]
     return [
         (
             f"scikit-learn VT, class_weight={w!r}",

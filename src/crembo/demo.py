@@ -86,11 +86,23 @@ def main(argv=None):
             width=100,
         )
     )
+    scan = model.scan_
+    if model.student_.startswith("scikit-learn VT"):  # SelectionSpec.user_vt kept the user's tree
+        chose = (
+            f"found no student that beats scikit-learn's tree on the teacher's labels by a standard error "
+            f"(best {scan.student_scores.max():.3f} against its {model.validation_score_:.3f} held out), so kept "
+            "that tree,"
+        )
+    else:
+        chose = (
+            f"chose threshold {model.threshold_:.3f} with {model.student_} (held-out accuracy "
+            f"{model.validation_score_:.3f}, against {scan.user_vt_score:.3f} for scikit-learn's tree on the "
+            "teacher's labels),"
+        )
     print(
         f"\nCREMBO took {seconds:.2f} s: MEMO threshold {model.memo_threshold_:.3f}; 5-fold cross-validation "
-        f"over {len(model.scan_.thresholds)} thresholds x {len(model.scan_.students)} student variants chose "
-        f"threshold {model.threshold_:.3f} with {model.student_} (held-out accuracy "
-        f"{model.validation_score_:.3f}), refit on all {len(y_train)} training rows."
+        f"over {len(scan.thresholds)} thresholds x {len(scan.students)} student variants {chose} refit on all "
+        f"{len(y_train)} training rows."
     )
     print(
         textwrap.fill(
@@ -100,7 +112,9 @@ def main(argv=None):
             "row; 0 means only the trivial threshold works (at t = 0 every label is allowed): no small tree "
             "follows the teacher on every row, as is usual with a forest this confident on its own training "
             "rows. Above it the allowed sets shrink toward the teacher's labels (the last step is VT), and "
-            'cross-validation picks the threshold. In the tree below, "allowed for 47/67" means 47 of '
+            "cross-validation picks the threshold and the student; scikit-learn's unweighted tree on the "
+            "teacher's labels (VT-u) stays unless that student beats it held out by a standard error. "
+            'In the tree below, "allowed for 47/67" means 47 of '
             'the 67 training rows reaching that leaf allow its class at the chosen threshold; "(NaN)" '
             "marks the branch that rows with a missing value take.",
             width=100,

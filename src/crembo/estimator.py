@@ -33,13 +33,11 @@ from crembo._selection import (
     fit_clipped,
     scan_positions,
     select,
-    stratified_split,
     student_candidates,
-    subsample_rows,
     take_rows,
     vt_end,
-    warn_singletons,
 )
+from crembo._splits import stratified_split, subsample_rows, warn_singletons
 from crembo._threads import joblib_n_jobs
 from crembo._user_vt import user_trees
 from crembo.beliefs import check_belief
@@ -215,7 +213,9 @@ class CREMBOClassifier(_PredictMixin, ClassifierMixin, BaseEstimator):
         class weighting (balanced, none; crembo's native tree also with criterion
         "consistency") are scored by stratified 5-fold cross-validation on the training rows,
         the scan ending exactly at VT (a row keeps its top label above its top belief); the best
-        by mean held-out accuracy (ties: the higher threshold) is refit on all rows. "paper":
+        by mean held-out accuracy (ties: the higher threshold) is refit on all rows, unless it
+        beats scikit-learn's unweighted tree on the teacher's labels (the tree a user would fit)
+        held out by at most one binomial standard error: then that tree is kept. "paper":
         the paper's loop (one stratified ``validation_fraction`` split, the first best
         threshold, the student trained on the rest). docs/selection.md has the measurements.
 
@@ -487,7 +487,9 @@ class CREMBOClassifier(_PredictMixin, ClassifierMixin, BaseEstimator):
             print(
                 f"CREMBO: MEMO threshold {self.memo_threshold_:.4g} (index {self.memo_.index} of {len(thr)}); "
                 f"{res.n_splits} splits of {res.n_rows} rows chose threshold {self.threshold_:.4g} with "
-                f"{self.student_} (held-out accuracy {self.validation_score_:.4f}, fidelity {self.fidelity_:.4f}); "
+                f"{self.student_} (held-out accuracy {self.validation_score_:.4f}, fidelity {self.fidelity_:.4f}"
+                + ("" if res.user_vt is None else f"; the user's VT {res.user_vt[1]:.4f}")
+                + "); "
                 f"refit on {X.shape[0]} rows, depth {self.depth_:.4g}"
             )
         return self

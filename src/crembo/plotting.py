@@ -57,14 +57,27 @@ def _attr(model, name):
     return float(value)
 
 
+def _kept_user_vt(model):
+    """Whether the model kept the tree a user would fit on the teacher's labels
+    (``SelectionSpec.user_vt``) instead of a student of the scan."""
+    return str(getattr(model, "student_", "")).startswith("scikit-learn VT")
+
+
 def _summary_parts(model):
-    _thr, scores, _, _ = _scan_arrays(model)
+    thr, scores, _, _ = _scan_arrays(model)
     chosen, memo_d = _attr(model, "threshold_"), _attr(model, "memo_threshold_")
     best = int(np.argmax(scores))
-    first = f"best validation accuracy {scores[best]:.3f} at d={_fmt_threshold(chosen)}"
-    ties = int(np.sum(scores == scores[best]))
-    if ties > 1:
-        first += f" (tied at {ties} thresholds: the lowest wins)"
+    tied = np.flatnonzero(scores == scores[best])
+    if _kept_user_vt(model):
+        first = (
+            f"scikit-learn's tree on the teacher's labels kept (validation accuracy {model.validation_score_:.3f}): "
+            f"the best student, {scores[best]:.3f} at d={_fmt_threshold(thr[tied[-1]])}, did not beat it clearly"
+        )
+    else:
+        first = f"best validation accuracy {scores[best]:.3f} at d={_fmt_threshold(chosen)}"
+        if tied.size > 1:
+            rule = {thr[tied[0]]: ": the lowest wins", thr[tied[-1]]: ": the highest wins"}.get(chosen, "")
+            first += f" (tied at {tied.size} thresholds{rule})"
     if np.isclose(chosen, memo_d):
         return [first, f"MEMO's deepest consistent d={_fmt_threshold(memo_d)} is the same threshold"]
     return [first, f"MEMO's deepest consistent d={_fmt_threshold(memo_d)}"]
@@ -135,7 +148,17 @@ def plot_scan(model, ax=None):
         zorder=3,
         label=f"MEMO: deepest consistent d={_fmt_threshold(memo_d)}",
     )
-    best = int(np.argmax(scores))
+    # the star: the student the model returned (its threshold and held-out score), else the best
+    if is_real(getattr(model, "validation_score_", None)) and (_kept_user_vt(model) or np.isclose(thr, chosen).any()):
+        star = (
+            chosen,
+            float(model.validation_score_),
+            getattr(model, "fidelity_", None),
+            getattr(model, "depth_", None),
+        )
+    else:
+        best = int(np.argmax(scores))
+        star = (thr[best], scores[best], None if fid is None else fid[best], depths[best])
     ax.axvline(
         chosen,
         color=_CHOSEN,
@@ -145,15 +168,15 @@ def plot_scan(model, ax=None):
         label=f"CREMBO: chosen d={_fmt_threshold(chosen)}",
     )
     ax.scatter(
-        [thr[best]],
-        [scores[best]],
+        [star[0]],
+        [star[1]],
         marker="*",
         s=220,
         color=_CHOSEN,
         edgecolor="black",
         linewidth=0.6,
         zorder=5,
-        label="chosen student",
+        label="chosen student" + (" (scikit-learn's tree on the teacher's labels)" if _kept_user_vt(model) else ""),
     )
 
     # Labels on the vertical lines, at the bottom in axes coordinates so they never leave the plot.
@@ -185,10 +208,10 @@ def plot_scan(model, ax=None):
             fontsize=9,
         )
     ax.annotate(
-        f"accuracy {scores[best]:.3f}"
-        + (f"\nfidelity {fid[best]:.3f}" if fid is not None else "")
-        + f"\ndepth {depths[best]:.3f}",
-        xy=(thr[best], scores[best]),
+        f"accuracy {star[1]:.3f}"
+        + (f"\nfidelity {star[2]:.3f}" if is_real(star[2]) else "")
+        + (f"\ndepth {star[3]:.3f}" if is_real(star[3]) else ""),
+        xy=star[:2],
         xytext=(12, -12),
         textcoords="offset points",
         va="top",

@@ -140,19 +140,27 @@ def test_a_teacher_whose_columns_are_missing_is_refused(sorted_data, named_teach
     assert not (tmp_path / "o").exists()
 
 
-def test_the_default_student_is_the_native_tree(cli_inputs, tmp_path):
+def test_the_default_student_is_the_native_tree(cli_inputs, tmp_path, monkeypatch):
     d = cli_inputs["dir"]
     argv = ["compress", "--data", str(d / "table.csv"), "--target", "kind", *SMALL]
     assert cli.main([*argv, "--out", str(tmp_path / "default")]) == 0
     report = _report(tmp_path / "default")
     assert report["student"]["oracle"] == "native"
-    assert report["student"]["type"] == "AllowedLabelTreeClassifier"
-    assert report["student"]["candidate"] in ("class_weight='balanced'", "class_weight=None", "criterion='consistency'")
-    # the Python default: crembo.oracles.default_student() at --depth
+    # on this small table CREMBO's best student does not beat the tree a user would fit by a
+    # standard error held out, so the default keeps that tree (SelectionSpec.user_vt)
+    assert report["student"]["type"] == "DecisionTreeClassifier"
+    assert report["student"]["candidate"] == "scikit-learn VT, class_weight=None"
+    # without that rule the student is the Python default: crembo.oracles.default_student() at --depth
+    from crembo._selection import PRESETS, SelectionSpec
     from crembo.oracles import default_student
     from crembo.persistence import load_student
 
-    student = load_student(tmp_path / "default" / "student.skops").estimator_
+    monkeypatch.setitem(PRESETS, "cv", SelectionSpec(user_vt=None))
+    assert cli.main([*argv, "--out", str(tmp_path / "native")]) == 0
+    report = _report(tmp_path / "native")
+    assert report["student"]["type"] == "AllowedLabelTreeClassifier"
+    assert report["student"]["candidate"] in ("class_weight='balanced'", "class_weight=None", "criterion='consistency'")
+    student = load_student(tmp_path / "native" / "student.skops").estimator_
     set_by_the_run = ("random_state", "max_depth", "n_jobs")
     expected = {k: v for k, v in default_student().get_params().items() if k not in set_by_the_run}
     assert {k: v for k, v in student.get_params().items() if k not in set_by_the_run} == expected
