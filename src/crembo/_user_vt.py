@@ -5,7 +5,8 @@ depth fitted on the teacher's predicted labels, unweighted as scikit-learn fits 
 ``SelectionSpec(user_vt=z)`` scores that tree on the selection's own held-out splits and keeps
 it unless the student CREMBO chose beats it held out by more than z binomial standard errors:
 the chosen student's score is the best of many noisy ones, so it is optimistic
-(docs/selection.md, "The tree a user would fit, as the incumbent").
+(docs/selection.md, "The unweighted tree a user would fit, kept unless beaten"). The default
+since that measurement: ``SelectionSpec(user_vt=1.0)``.
 """
 
 import numpy as np
@@ -18,8 +19,8 @@ __all__ = ["user_trees", "held_out", "keeps_user_vt"]
 def user_trees(student, class_weights, seed):
     """[(name, unfitted DecisionTreeClassifier)]: VT as a user would fit it, with the student's
     depth and ``min_samples_leaf``, unweighted when the selection tries unweighted students (the
-    default), else balanced. (A first form kept the better held out of the two: it lost as
-    often and its students agreed less, the balanced VT's being the least stable.) Empty unless
+    default), else balanced. (A first form kept the better of the two held out; half of the
+    trees it kept were balanced, the least stable of the baselines.) Empty unless
     the student is crembo's native tree: any other student is the user's own, and the scan
     already ends at it. (Like the native tree, scikit-learn's takes NaN; neither
     CREMBOClassifier nor it takes infinite values.)"""
