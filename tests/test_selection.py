@@ -484,7 +484,8 @@ def test_the_users_vt_on_a_subsample_is_refit_on_every_row(data):
 
 def test_the_users_vt_is_unweighted_unless_the_selection_tries_balanced_students_only(data):
     X, y, X_test, _, belief = data
-    for weights, expected in (((None, "balanced"), None), (("balanced",), "balanced"), ((None,), None)):
+    cases = (((None, "balanced"), None), (("balanced",), "balanced"), ((None,), None), (("labels",), "balanced"))
+    for weights, expected in cases:
         spec = SelectionSpec(class_weights=weights, user_vt=1e9)
         clf = crembo.CREMBOClassifier(teacher=belief, selection=spec, random_state=0).fit(X, y)
         assert clf.student_ == f"scikit-learn VT, class_weight={expected!r}"
@@ -499,3 +500,40 @@ def test_a_kept_vt_points_the_scan_at_its_clipped_end(data):
     scan = clf.fit(X, y).scan_
     assert scan.position == len(scan.thresholds) - 1 and scan.clipped[scan.position]
     assert scan.thresholds[-2] == scan.thresholds[-1] and not scan.clipped[-2]
+
+
+def test_the_users_vt_rule_counts_each_held_out_row_once(data, monkeypatch):
+    X, y, _, _, belief = data
+    seen = []
+
+    def spy(chosen, vt, n_held, z):
+        seen.append(n_held)
+        return False
+
+    monkeypatch.setattr(crembo._selection, "keeps_user_vt", spy)
+    crembo.CREMBOClassifier(teacher=belief, random_state=0, selection=SelectionSpec(repeats=3)).fit(X, y)
+    assert seen == [len(y)]  # three repeats hold each row out three times: still len(y) rows of evidence
+
+
+def test_no_users_vt_for_a_depth_0_student(data):
+    X, y, _, _, belief = data
+    student = crembo.AllowedLabelTreeClassifier(max_depth=0)  # scikit-learn's tree needs depth >= 1
+    clf = crembo.CREMBOClassifier(teacher=belief, student=student, random_state=0).fit(X, y)
+    assert clf.scan_.user_vt_score is None and isinstance(clf.estimator_, crembo.AllowedLabelTreeClassifier)
+
+
+def test_a_kept_vt_exports_every_class_when_the_teacher_never_names_one():
+    X, y = make_classification(
+        n_samples=300, n_features=6, n_informative=4, n_classes=3, n_clusters_per_class=1, random_state=0
+    )
+    names = np.array(["a", "b", "c"])
+    belief = np.eye(3)[np.where(y == 1, 0, y)] * 0.9 + 1 / 30  # the teacher never names "b"
+    spec = SelectionSpec(user_vt=1e9)
+    clf = crembo.CREMBOClassifier(teacher=belief, random_state=0, selection=spec).fit(X, names[y])
+    assert list(clf.estimator_.classes_) == [0, 2]
+    model = crembo.export.to_json(clf, class_names=["A", "B", "C"])
+    assert model["classes"] == ["a", "b", "c"] and model["class_names"] == ["A", "B", "C"]
+    np.testing.assert_array_equal(crembo.export.predict_json(model, X), clf.predict(X))
+    leaves = [node for node in model["nodes"] if node["leaf"]]
+    assert all(len(node["value"]) == 3 and node["value"][1] == 0.0 for node in leaves)
+    assert "class = A" in crembo.export.export_dot(clf, class_names=["A", "B", "C"])

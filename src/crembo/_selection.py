@@ -105,7 +105,7 @@ class SelectionSpec:
         None: the rule above alone.
     user_vt : float or None
         When the student is crembo's native tree: keep the tree a user would fit on the teacher's
-        labels (scikit-learn's ``DecisionTreeClassifier`` of the same depth, unweighted when
+        labels (scikit-learn's ``DecisionTreeClassifier`` of the same depth >= 1, unweighted when
         ``class_weights`` has None, else balanced) unless the student chosen by the rules above
         beats it held out by more than this many binomial standard errors (``crembo._user_vt``;
         the default 1 was chosen on development data: docs/selection.md). None: the rules above
@@ -513,5 +513,7 @@ def select(
         vt_acc = (vt_pred == y[held]).mean(axis=1)
         t = int(np.argmax(vt_acc))  # one tree today (crembo._user_vt.user_trees)
         result.user_vt = (t, float(vt_acc[t]), float(np.mean(vt_pred[t] == teacher_labels[held])))
-        result.keep_user_vt = keeps_user_vt(acc[chosen], vt_acc[t], len(held), spec.user_vt)
+        # the standard error of an accuracy over the distinct rows (with repeats a row is held out
+        # once per repeat, which is no more evidence)
+        result.keep_user_vt = keeps_user_vt(acc[chosen], vt_acc[t], len(np.unique(held)), spec.user_vt)
     return result

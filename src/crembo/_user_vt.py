@@ -19,28 +19,23 @@ __all__ = ["user_trees", "held_out", "keeps_user_vt"]
 def user_trees(student, class_weights, seed):
     """[(name, unfitted DecisionTreeClassifier)]: VT as a user would fit it, with the student's
     depth and ``min_samples_leaf``, unweighted when the selection tries unweighted students (the
-    default), else balanced. (A first form kept the better of the two held out; half of the
-    trees it kept were balanced, the least stable of the baselines.) Empty unless
-    the student is crembo's native tree: any other student is the user's own, and the scan
-    already ends at it. (Like the native tree, scikit-learn's takes NaN; neither
-    CREMBOClassifier nor it takes infinite values.)"""
+    default), else balanced (whatever the other weightings, e.g. "labels"). (A first form kept
+    the better of the two held out; half of the trees it kept were balanced, the least stable of
+    the baselines.) Empty unless the student is crembo's native tree of depth >= 1: any other
+    student is the user's own, and the scan already ends at it. (Like the native tree,
+    scikit-learn's takes NaN; neither CREMBOClassifier nor it takes infinite values.)"""
     from crembo.oracles import default_student
     from crembo.tree import AllowedLabelTreeClassifier
 
     base = default_student() if student is None else student
-    if not isinstance(base, AllowedLabelTreeClassifier):
-        return []
+    if not isinstance(base, AllowedLabelTreeClassifier) or (base.max_depth is not None and base.max_depth < 1):
+        return []  # (a depth-0 native tree is one leaf; scikit-learn's tree needs depth >= 1)
     weights = class_weights if class_weights else (base.class_weight,)
-    ordered = [w for w in (None, "balanced") if w in weights][:1]
-    return [
-        (
-            f"scikit-learn VT, class_weight={w!r}",
-            DecisionTreeClassifier(
-                max_depth=base.max_depth, min_samples_leaf=base.min_samples_leaf, class_weight=w, random_state=seed
-            ),
-        )
-        for w in ordered
-    ]
+    w = None if None in weights else "balanced"
+    tree = DecisionTreeClassifier(
+        max_depth=base.max_depth, min_samples_leaf=base.min_samples_leaf, class_weight=w, random_state=seed
+    )
+    return [(f"scikit-learn VT, class_weight={w!r}", tree)]
 
 
 def held_out(trees, X, teacher_labels, splits):

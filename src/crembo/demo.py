@@ -114,9 +114,13 @@ def main(argv=None):
             "rows. Above it the allowed sets shrink toward the teacher's labels (the last step is VT), and "
             "cross-validation picks the threshold and the student; scikit-learn's unweighted tree on the "
             "teacher's labels (VT-u) stays unless that student beats it held out by a standard error. "
-            'In the tree below, "allowed for 47/67" means 47 of '
-            'the 67 training rows reaching that leaf allow its class at the chosen threshold; "(NaN)" '
-            "marks the branch that rows with a missing value take.",
+            + (
+                'The tree below is that scikit-learn tree: "(12 samples)" counts the training rows reaching a leaf'
+                if model.student_.startswith("scikit-learn VT")
+                else 'In the tree below, "allowed for 47/67" means 47 of the 67 training rows reaching that '
+                "leaf allow its class at the chosen threshold"
+            )
+            + '; "(NaN)" marks the branch that rows with a missing value take.',
             width=100,
         )
     )

@@ -191,7 +191,20 @@ def _tree_dict(student):
         if not hasattr(student, "estimator_"):
             raise ValueError(f"this {type(student).__name__} is not fitted yet; call fit first")
         d = _tree_dict(student.estimator_)
-        d["classes"] = [_json_label(student.classes_[int(i)], "class label") for i in d["classes"]]
+        seen = [int(i) for i in d["classes"]]  # the tree's classes, as indices into the wrapper's
+        k = len(student.classes_)
+        if seen != list(range(k)):
+            # a scikit-learn tree fitted on labels that miss some classes (a teacher that never
+            # predicts them): widen it to every class, as the wrapper's predict_proba does
+            for node in d["nodes"]:
+                if node["leaf"]:
+                    node["class"] = seen[node["class"]]
+                if "value" in node:
+                    value = [0.0] * k
+                    for j, v in zip(seen, node["value"], strict=True):
+                        value[j] = v
+                    node["value"] = value
+        d["classes"] = [_json_label(c, "class label") for c in student.classes_]
         return d
     if isinstance(student, MultiOutputStudent):
         if not _is_sklearn_tree(student.estimator_):

@@ -69,10 +69,11 @@ def _summary_parts(model):
     best = int(np.argmax(scores))
     tied = np.flatnonzero(scores == scores[best])
     if _kept_user_vt(model):
-        first = (
-            f"scikit-learn's tree on the teacher's labels kept (validation accuracy {model.validation_score_:.3f}): "
-            f"the best student, {scores[best]:.3f} at d={_fmt_threshold(thr[tied[-1]])}, did not beat it clearly"
-        )
+        kept = [
+            f"kept scikit-learn's tree on the teacher's labels (validation accuracy {model.validation_score_:.3f})",
+            "the student chosen from the scan did not beat it by SelectionSpec.user_vt's margin",
+        ]
+        return [*kept, f"MEMO's deepest consistent d={_fmt_threshold(memo_d)}"]
     else:
         first = f"best validation accuracy {scores[best]:.3f} at d={_fmt_threshold(chosen)}"
         if tied.size > 1:

@@ -143,8 +143,9 @@ def _add_compress_options(p, job=False):
         choices=("cv", "paper"),
         default="cv",
         help="how the student is chosen: cv (5-fold cross-validation on the training rows over the "
-        "thresholds and class weightings, then a refit on all of them; scikit-learn's unweighted "
-        "tree on the teacher's labels stays unless beaten by a standard error) or paper (one "
+        "thresholds and class weightings, then a refit on all of them; with the native student, "
+        "scikit-learn's unweighted tree on the teacher's labels stays unless beaten by a standard "
+        "error) or paper (one "
         "--validation-fraction split, the first best threshold) (default: %(default)s)",
     )
     algo.add_argument(
