@@ -51,7 +51,7 @@ def fit_fold(ds, kind, rep, fold, train, test, seed):
 
     import crembo
     import crembo._selection
-    from crembo._user_vt import user_trees
+    from crembo._user_vt import user_tree
 
     crembo._selection.keeps_user_vt = _record_and_never_keep
     X, y = _grid.load(ds)
@@ -73,7 +73,7 @@ def fit_fold(ds, kind, rep, fold, train, test, seed):
             )
             _SCORES.clear()
             clf.fit(X[train], y[train])
-            ((_, vt),) = user_trees(student, spec.class_weights, seed)
+            _, vt = user_tree(student, spec.class_weights, seed)
             r["crembo"] = clf.predict(X[test]).tolist()
             r["VT-u selection tree"] = vt.fit(X[train], labels).predict(X[test]).tolist()
             r.update(chosen_acc=_SCORES["chosen"], vt_acc=_SCORES["vt"], n_held=_SCORES["n_held"])

@@ -174,9 +174,9 @@ class SelectionResult:
     """Scores of every (candidate, scan position): ``accuracy``/``fidelity`` the share of the
     held-out rows of every split labelled as the truth / as the teacher, ``fold_accuracy``
     (C, S, n_splits), ``depths`` (C, S) the mean depth of the split students on their training
-    rows; ``chosen`` = (candidate, scan position); ``user_vt`` = (index into the user trees,
-    held-out accuracy, fidelity) of the best tree a user would fit on the teacher's labels when it
-    was scored, and ``keep_user_vt`` whether it replaces the chosen student."""
+    rows; ``chosen`` = (candidate, scan position); ``user_vt`` = (held-out accuracy, fidelity) of
+    the tree a user would fit on the teacher's labels when it was scored, and ``keep_user_vt``
+    whether it replaces the chosen student."""
 
     accuracy: np.ndarray
     fidelity: np.ndarray
@@ -430,7 +430,7 @@ def select(
     seed,
     *,
     teacher_labels=None,
-    user_trees=(),
+    user_tree=None,
     validation_fraction=0.15,
     eps=0.0,
     backend=None,
@@ -439,7 +439,7 @@ def select(
 ):
     """Score ``candidates`` (oracles sharing ``prepared``) at every position of the scan
     (``scan_positions``) on the splits of ``spec``; return a SelectionResult. ``rows``: the rows
-    to select on (default all); ``user_trees``: ``crembo._user_vt.user_trees``, scored on the same
+    to select on (default all); ``user_tree``: ``crembo._user_vt.user_tree``'s, scored on the same
     splits when ``spec.user_vt`` is set.
     """
     if teacher_labels is None:
@@ -508,12 +508,11 @@ def select(
         chosen = choose(score, fid, fold_acc, rank, spec.tie, spec.one_se, better) if better.any() else incumbent
     chosen = tuple(int(v) for v in chosen)
     result = SelectionResult(acc, fid, fold_acc, depths, seconds, chosen, len(splits), len(sel))
-    if spec.user_vt is not None and len(user_trees):
-        vt_pred = held_out(user_trees, X, teacher_labels, splits)
-        vt_acc = (vt_pred == y[held]).mean(axis=1)
-        t = int(np.argmax(vt_acc))  # one tree today (crembo._user_vt.user_trees)
-        result.user_vt = (t, float(vt_acc[t]), float(np.mean(vt_pred[t] == teacher_labels[held])))
+    if spec.user_vt is not None and user_tree is not None:
+        vt_pred = held_out(user_tree[1], X, teacher_labels, splits)
+        vt_acc = float(np.mean(vt_pred == y[held]))
+        result.user_vt = (vt_acc, float(np.mean(vt_pred == teacher_labels[held])))
         # the standard error of an accuracy over the distinct rows (with repeats a row is held out
         # once per repeat, which is no more evidence)
-        result.keep_user_vt = keeps_user_vt(acc[chosen], vt_acc[t], len(np.unique(held)), spec.user_vt)
+        result.keep_user_vt = keeps_user_vt(acc[chosen], vt_acc, len(np.unique(held)), spec.user_vt)
     return result

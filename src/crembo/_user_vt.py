@@ -13,15 +13,18 @@ import numpy as np
 from sklearn.base import clone
 from sklearn.tree import DecisionTreeClassifier
 
-__all__ = ["user_trees", "held_out", "keeps_user_vt"]
+__all__ = ["NAME", "user_tree", "kept_user_vt", "held_out", "keeps_user_vt"]
+
+# the start of ``student_`` when the user's VT was kept
+NAME = "scikit-learn VT"
 
 
-def user_trees(student, class_weights, seed):
-    """[(name, unfitted DecisionTreeClassifier)]: VT as a user would fit it, with the student's
+def user_tree(student, class_weights, seed):
+    """(name, unfitted DecisionTreeClassifier) or None: VT as a user would fit it, with the student's
     depth and ``min_samples_leaf``, unweighted when the selection tries unweighted students (the
     default), else balanced (whatever the other weightings, e.g. "labels"). (A first form kept
     the better of the two held out; half of the trees it kept were balanced, the least stable of
-    the baselines.) Empty unless the student is crembo's native tree of depth >= 1: any other
+    the baselines.) None unless the student is crembo's native tree of depth >= 1: any other
     student is the user's own, and the scan already ends at it. (Like the native tree,
     scikit-learn's takes NaN; neither CREMBOClassifier nor it takes infinite values.)"""
     from crembo.oracles import default_student
@@ -29,25 +32,24 @@ def user_trees(student, class_weights, seed):
 
     base = default_student() if student is None else student
     if not isinstance(base, AllowedLabelTreeClassifier) or (base.max_depth is not None and base.max_depth < 1):
-        return []  # (a depth-0 native tree is one leaf; scikit-learn's tree needs depth >= 1)
+        return None  # (a depth-0 native tree is one leaf; scikit-learn's tree needs depth >= 1)
     weights = class_weights if class_weights else (base.class_weight,)
     w = None if None in weights else "balanced"
     tree = DecisionTreeClassifier(
         max_depth=base.max_depth, min_samples_leaf=base.min_samples_leaf, class_weight=w, random_state=seed
     )
-    return [(f"scikit-learn VT, class_weight={w!r}", tree)]
+    return f"{NAME}, class_weight={w!r}", tree
 
 
-def held_out(trees, X, teacher_labels, splits):
-    """(T, n_held) predictions of each tree fitted on the teacher's labels of every split's
-    training rows, on its held-out rows (splits concatenated in order)."""
-    out = np.empty((len(trees), sum(len(va) for _, va in splits)), dtype=np.int64)
-    for t, (_, tree) in enumerate(trees):
-        at = 0
-        for tr, va in splits:
-            out[t, at : at + len(va)] = clone(tree).fit(X[tr], teacher_labels[tr]).predict(X[va])
-            at += len(va)
-    return out
+def kept_user_vt(model):
+    """Whether a fitted model returned the user's VT instead of a student of the scan."""
+    return str(getattr(model, "student_", "")).startswith(NAME)
+
+
+def held_out(tree, X, teacher_labels, splits):
+    """Predictions of ``tree`` fitted on the teacher's labels of every split's training rows, on
+    its held-out rows (splits concatenated in order)."""
+    return np.concatenate([clone(tree).fit(X[tr], teacher_labels[tr]).predict(X[va]) for tr, va in splits])
 
 
 def keeps_user_vt(chosen_accuracy, vt_accuracy, n_held, z):

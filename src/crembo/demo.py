@@ -18,6 +18,7 @@ from sklearn.tree import DecisionTreeClassifier
 
 import crembo
 from crembo import datasets
+from crembo._user_vt import kept_user_vt
 from crembo.oracles import default_student
 
 
@@ -87,7 +88,7 @@ def main(argv=None):
         )
     )
     scan = model.scan_
-    if model.student_.startswith("scikit-learn VT"):  # SelectionSpec.user_vt kept the user's tree
+    if kept_user_vt(model):  # SelectionSpec.user_vt kept the user's tree
         chose = (
             f"found no student that beats scikit-learn's tree on the teacher's labels by a standard error "
             f"(best {scan.student_scores.max():.3f} against its {model.validation_score_:.3f} held out), so kept "
@@ -116,7 +117,7 @@ def main(argv=None):
             "teacher's labels (VT-u) stays unless that student beats it held out by a standard error. "
             + (
                 'The tree below is that scikit-learn tree: "(12 samples)" counts the training rows reaching a leaf'
-                if model.student_.startswith("scikit-learn VT")
+                if kept_user_vt(model)
                 else 'In the tree below, "allowed for 47/67" means 47 of the 67 training rows reaching that '
                 "leaf allow its class at the chosen threshold"
             )

@@ -39,7 +39,7 @@ from crembo._selection import (
 )
 from crembo._splits import stratified_split, subsample_rows, warn_singletons
 from crembo._threads import joblib_n_jobs
-from crembo._user_vt import user_trees
+from crembo._user_vt import user_tree
 from crembo.beliefs import check_belief
 from crembo.metrics import fidelity
 from crembo.oracles import Oracle, as_oracle, fresh_estimator, paper_student
@@ -395,7 +395,7 @@ class CREMBOClassifier(_PredictMixin, ClassifierMixin, BaseEstimator):
         belief = check_belief(belief, backend=self.backend, n_jobs=self.n_jobs)
         lap("belief")
         candidates = student_candidates(self.student, spec.class_weights, seed, spec.consistency)
-        users = user_trees(self.student, spec.class_weights, seed) if spec.user_vt is not None else []
+        user = user_tree(self.student, spec.class_weights, seed) if spec.user_vt is not None else None
         oracles = [o for _, o in candidates]
         prepared = oracles[0].prepare(X)
         lap("prepare")
@@ -433,7 +433,7 @@ class CREMBOClassifier(_PredictMixin, ClassifierMixin, BaseEstimator):
             prepared,
             spec,
             seed,
-            user_trees=users,
+            user_tree=user,
             validation_fraction=self.validation_fraction,
             eps=self.eps,
             backend=self.backend,
@@ -444,8 +444,8 @@ class CREMBOClassifier(_PredictMixin, ClassifierMixin, BaseEstimator):
         c, pos = res.chosen
         if res.keep_user_vt:  # the tree a user would fit on the teacher's labels stays
             pos = vt_end(scan_thr, clipped)
-            chosen_name, tree = users[res.user_vt[0]]
-            self.validation_score_, self.fidelity_ = res.user_vt[1:]
+            chosen_name, tree = user
+            self.validation_score_, self.fidelity_ = res.user_vt
             self.estimator_ = clone(tree).fit(X, np.argmax(belief, axis=1))
             self.depth_ = float(depth_of(belief, self.estimator_.predict(X), self.eps, backend=self.backend))
         else:
@@ -477,7 +477,7 @@ class CREMBOClassifier(_PredictMixin, ClassifierMixin, BaseEstimator):
             student_scores=res.accuracy,
             students=tuple(name for name, _ in candidates),
             clipped=clipped,
-            user_vt_score=None if res.user_vt is None else res.user_vt[1],
+            user_vt_score=None if res.user_vt is None else res.user_vt[0],
         )
         self.student_ = chosen_name
         self.threshold_ = float(scan_thr[pos])
@@ -488,7 +488,7 @@ class CREMBOClassifier(_PredictMixin, ClassifierMixin, BaseEstimator):
                 f"CREMBO: MEMO threshold {self.memo_threshold_:.4g} (index {self.memo_.index} of {len(thr)}); "
                 f"{res.n_splits} splits of {res.n_rows} rows chose threshold {self.threshold_:.4g} with "
                 f"{self.student_} (held-out accuracy {self.validation_score_:.4f}, fidelity {self.fidelity_:.4f}"
-                + ("" if res.user_vt is None else f"; the user's VT {res.user_vt[1]:.4f}")
+                + ("" if res.user_vt is None else f"; the user's VT {res.user_vt[0]:.4f}")
                 + "); "
                 f"refit on {X.shape[0]} rows, depth {self.depth_:.4g}"
             )

@@ -5,6 +5,7 @@ Needs matplotlib (``pip install 'crembo[plot]'``); it is imported only when a fu
 
 import numpy as np
 
+from crembo._user_vt import kept_user_vt
 from crembo._validation import is_real
 
 __all__ = ["plot_scan", "scan_summary"]
@@ -57,28 +58,21 @@ def _attr(model, name):
     return float(value)
 
 
-def _kept_user_vt(model):
-    """Whether the model kept the tree a user would fit on the teacher's labels
-    (``SelectionSpec.user_vt``) instead of a student of the scan."""
-    return str(getattr(model, "student_", "")).startswith("scikit-learn VT")
-
-
 def _summary_parts(model):
     thr, scores, _, _ = _scan_arrays(model)
     chosen, memo_d = _attr(model, "threshold_"), _attr(model, "memo_threshold_")
-    best = int(np.argmax(scores))
-    tied = np.flatnonzero(scores == scores[best])
-    if _kept_user_vt(model):
-        kept = [
+    if kept_user_vt(model):
+        return [
             f"kept scikit-learn's tree on the teacher's labels (validation accuracy {model.validation_score_:.3f})",
             "the student chosen from the scan did not beat it by SelectionSpec.user_vt's margin",
+            f"MEMO's deepest consistent d={_fmt_threshold(memo_d)}",
         ]
-        return [*kept, f"MEMO's deepest consistent d={_fmt_threshold(memo_d)}"]
-    else:
-        first = f"best validation accuracy {scores[best]:.3f} at d={_fmt_threshold(chosen)}"
-        if tied.size > 1:
-            rule = {thr[tied[0]]: ": the lowest wins", thr[tied[-1]]: ": the highest wins"}.get(chosen, "")
-            first += f" (tied at {tied.size} thresholds{rule})"
+    best = int(np.argmax(scores))
+    tied = np.flatnonzero(scores == scores[best])
+    first = f"best validation accuracy {scores[best]:.3f} at d={_fmt_threshold(chosen)}"
+    if tied.size > 1:
+        rule = {thr[tied[0]]: ": the lowest wins", thr[tied[-1]]: ": the highest wins"}.get(chosen, "")
+        first += f" (tied at {tied.size} thresholds{rule})"
     if np.isclose(chosen, memo_d):
         return [first, f"MEMO's deepest consistent d={_fmt_threshold(memo_d)} is the same threshold"]
     return [first, f"MEMO's deepest consistent d={_fmt_threshold(memo_d)}"]
@@ -150,7 +144,7 @@ def plot_scan(model, ax=None):
         label=f"MEMO: deepest consistent d={_fmt_threshold(memo_d)}",
     )
     # the star: the student the model returned (its threshold and held-out score), else the best
-    if is_real(getattr(model, "validation_score_", None)) and (_kept_user_vt(model) or np.isclose(thr, chosen).any()):
+    if is_real(getattr(model, "validation_score_", None)) and (kept_user_vt(model) or np.isclose(thr, chosen).any()):
         star = (
             chosen,
             float(model.validation_score_),
@@ -177,7 +171,7 @@ def plot_scan(model, ax=None):
         edgecolor="black",
         linewidth=0.6,
         zorder=5,
-        label="chosen student" + (" (scikit-learn's tree on the teacher's labels)" if _kept_user_vt(model) else ""),
+        label="chosen student" + (" (scikit-learn's tree on the teacher's labels)" if kept_user_vt(model) else ""),
     )
 
     # Labels on the vertical lines, at the bottom in axes coordinates so they never leave the plot.
