@@ -179,6 +179,8 @@ def test_compress_writes_student_report_text_and_plot(compressed, work):
     assert scan["thresholds"][scan["position"]] == t["crembo"]
     chosen = scan["validation_scores"][scan["position"]]
     assert report["validation"]["crembo"] == chosen == max(scan["validation_scores"])
+    # the tree a user would fit was scored on the same folds and not kept: the scan's student won
+    assert scan["user_vt_kept"] is False and 0.0 <= scan["user_vt_score"] < chosen
     assert set(report["test_accuracy"]) == {"teacher", "crembo", "memo", "bm", "vt"}
     assert all(0.0 <= a <= 1.0 for a in report["test_accuracy"].values())
     assert set(report["fidelity"]) == {"crembo", "memo", "bm", "vt"}

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from crembo._user_vt import kept_user_vt
 from crembo.cli._data import align_to_teacher, load_data
 from crembo.cli._errors import CLIError, one_line
 from crembo.cli._output import _jsonable, output_folder
@@ -255,6 +256,10 @@ def _compress(args, tmp, stages, progress, log):
                 "validation_scores": scan.validation_scores,
                 "depths": scan.depths,
                 "seconds": scan.seconds,
+                # the tree a user would fit on the teacher's labels, scored on the same folds; when
+                # it was kept, validation.crembo is its score (validation_scores are the scan's)
+                "user_vt_score": scan.user_vt_score,
+                "user_vt_kept": kept_user_vt(est),
             },
             "test_accuracy": accuracy,
             "fidelity": fidelity,
