@@ -107,6 +107,18 @@ def _totals(summary, field, other):
     return f"{w}/{t}/{lo} (p={_grid.sign_test(w, lo):.2g})"
 
 
+def _agreement_wtl(summary, method, baseline):
+    """Configurations where ``method``'s students agree more / equally / less than ``baseline``'s
+    (rounded to 0.1 point, the precision the tables print), with a two-sided sign test."""
+    d = [
+        round(100 * e["robustness"][method]["agreement_mean"], 1)
+        - round(100 * e["robustness"][baseline]["agreement_mean"], 1)
+        for e in summary.values()
+    ]
+    w, t, lo = sum(x > 0 for x in d), sum(x == 0 for x in d), sum(x < 0 for x in d)
+    return f"{w}/{t}/{lo} (p={_grid.sign_test(w, lo):.2g})"
+
+
 def _config_counts(summary, field):
     diffs = [e[field]["best"]["mean_diff"] for e in summary.values()]
     sig_w = sum(
@@ -124,7 +136,13 @@ def markdown(summary, meta):
         f"(mode **{meta['mode']}**, seed {meta['seed']}, {meta['n_jobs']} worker processes) on {m['cpu']}, "
         f"{m['cores_usable']} usable cores (load average {m['load_average_at_end'][0]:.1f} at the end: the "
         f"machine is shared); Python {m['python']}, NumPy {m['numpy']}, scikit-learn {m['scikit-learn']}, "
-        f"crembo {m['crembo']} (backend `{m['crembo_backend']}`).\n"
+        f"crembo {m['crembo']} (backend `{m['crembo_backend']}`)"
+        + (
+            f"; its tables recomputed from its records by `python benchmarks/paper.py --from-json` on "
+            f"{meta['report_regenerated']}.\n"
+            if "report_regenerated" in meta
+            else ".\n"
+        )
     )
     data = ", ".join(f"{n} ({d['n']} x {d['p']}, {d['k']} classes)" for n, d in meta["data"].items())
     L.append(
@@ -185,6 +203,11 @@ def markdown(summary, meta):
     for b in BASELINES:
         L.append(f"| folds W/T/L against {b} | {_totals(summary, 'vs', b)} | {_totals(summary, 'paper_vs', b)} |")
     L.append(f"| mean agreement (robustness, %) | {100 * agree['CREMBO']:.1f} | {100 * agree['CREMBO-paper']:.1f} |")
+    for b in BASELINES:
+        L.append(
+            f"| configurations whose students agree more / equally / less than {b}'s | "
+            f"{_agreement_wtl(summary, 'CREMBO', b)} | {_agreement_wtl(summary, 'CREMBO-paper', b)} |"
+        )
     L.append("")
     L.append(
         "Mean agreement of the baselines (%): "

@@ -53,3 +53,19 @@ def test_the_demos_configuration(summary):
         f"({100 * crembo:.1f}% against {100 * best:.1f}%)"
     )
     assert quoted in _demo_text()
+
+
+def test_agreement_configuration_by_configuration(summary):
+    def counts(baseline):  # to 0.1 point, as results.md prints agreement
+        d = [
+            round(100 * e["robustness"]["CREMBO"]["agreement_mean"], 1)
+            - round(100 * e["robustness"][baseline]["agreement_mean"], 1)
+            for e in summary.values()
+        ]
+        return sum(x > 0 for x in d), sum(x == 0 for x in d), sum(x < 0 for x in d)
+
+    readme = _flat((ROOT / "README.md").read_text())
+    more, equal, less = counts("VT-u")
+    assert f"agree less than VT-u's in {less} of the {len(summary)} (more in {more}, equally in {equal};" in readme
+    more, equal, less = counts("VT-b")
+    assert f"more than VT-b's in {more} (less in {less}," in readme
