@@ -108,6 +108,9 @@ SYNTHETIC = {
 REPORTED = ("iris", "heart", "dermatology", "arrhythmia", "breast_cancer", "synth10", "synth20")
 DEV = ("wine", "digits", "dev_few", "dev_10", "dev_15", "dev_binary", "dev_wide")
 TEACHERS = ("rf", "gb", "mlp")
+# the trees a practitioner would fit: class-balanced (-b, the paper's) or unweighted (-u), on the
+# true labels (BM) or on the teacher's (VT)
+BASELINES = ("BM-b", "BM-u", "VT-b", "VT-u")
 TEACHER_LABEL = {"rf": "RF", "gb": "GB", "mlp": "MLP"}
 
 
@@ -285,6 +288,19 @@ def sign_test(wins, losses):
     from scipy.stats import binomtest
 
     return float(binomtest(wins, wins + losses, 0.5).pvalue)
+
+
+def best_baseline(base_correct, n):
+    """The target's reference: the baseline whose correct counts per fold (``base_correct[b]``,
+    out of ``n`` test rows per fold) give the highest mean accuracy, picked after seeing the test
+    folds (ties: the first in BASELINES)."""
+    return max(BASELINES, key=lambda b: np.mean(np.asarray(base_correct[b]) / n))
+
+
+def loses(mean_diff, s):
+    """The target's failure: below the reference by more than 1 point on average (``mean_diff``, a
+    fraction), or significantly by the sign test over folds (``s``: ``wtl``'s)."""
+    return mean_diff < -0.01 or (s["p"] < 0.05 and s["losses"] > s["wins"])
 
 
 def wtl(correct_a, correct_b):

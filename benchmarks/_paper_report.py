@@ -5,7 +5,7 @@ from itertools import combinations
 import _grid
 import numpy as np
 
-BASELINES = ("BM-b", "BM-u", "VT-b", "VT-u")
+BASELINES = _grid.BASELINES
 METHODS = ("CREMBO", "CREMBO-paper", "MEMO", *BASELINES, "Teacher")
 TORCH_BEGIN, TORCH_END = "<!-- paper_torch:begin -->", "<!-- paper_torch:end -->"
 
@@ -25,11 +25,6 @@ def _key(d, m):
     return m if m == "Teacher" else f"d{d}/{m}"
 
 
-def _loses(v):
-    """The target's failure: below the reference by more than 1 point on average, or significantly."""
-    return v["mean_diff"] < -0.01 or (v["p"] < 0.05 and v["losses"] > v["wins"])
-
-
 def summarise(gen, rob, names, teachers, depths):
     out = {}
     for name in names:
@@ -42,7 +37,7 @@ def summarise(gen, rob, names, teachers, depths):
             for d in depths:
                 cor = {m: np.array([r["correct"][_key(d, m)] for r in recs]) for m in METHODS}
                 acc = {m: c / n for m, c in cor.items()}
-                best = max(BASELINES, key=lambda b: acc[b].mean())
+                best = _grid.best_baseline(cor, n)
                 cor["best"], acc["best"] = cor[best], acc[best]
                 e = {
                     "n_folds": len(recs),
@@ -61,8 +56,8 @@ def summarise(gen, rob, names, teachers, depths):
                         **_grid.wtl(cor["CREMBO-paper"], cor[other]),
                         "mean_diff": float((acc["CREMBO-paper"] - acc[other]).mean()),
                     }
-                e["lost"] = _loses(e["vs"]["best"])
-                e["paper_lost"] = _loses(e["paper_vs"]["best"])
+                e["lost"] = _grid.loses(e["vs"]["best"]["mean_diff"], e["vs"]["best"])
+                e["paper_lost"] = _grid.loses(e["paper_vs"]["best"]["mean_diff"], e["paper_vs"]["best"])
                 infos = [r["info"] for r in recs]
                 e["details"] = {
                     m: {

@@ -28,9 +28,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).parent))
 import _common
 import _grid
-from _paper_report import _loses
 
-BASELINES = ("BM-b", "BM-u", "VT-b", "VT-u")
+BASELINES = _grid.BASELINES
 
 
 def fold_result(X_tr, y_tr, labels, X_te, y_te, depths, seed):
@@ -91,7 +90,7 @@ def summarise(records):
     table = {}
     for key, c in configs.items():
         n = np.array(c["n"], dtype=float)
-        best = max(BASELINES, key=lambda b: np.mean(np.array(c[b]) / n))
+        best = _grid.best_baseline(c, n)
         diff = (np.array(c["CV-best"]) - np.array(c[best])) / n
         e = {
             "best_baseline": best,
@@ -101,7 +100,8 @@ def summarise(records):
             **_grid.wtl(c["CV-best"], c[best]),
             "chose_best": float(np.mean([ch == best for ch in c["chosen"]])),
         }
-        table["/".join(map(str, key))] = {**e, "lost": _loses(e)}  # the target's rule, as docs/results.md
+        # the target's rule, as docs/results.md
+        table["/".join(map(str, key))] = {**e, "lost": _grid.loses(e["mean_diff"], e)}
     return table
 
 

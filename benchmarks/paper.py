@@ -48,7 +48,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 import _grid
 
 ROOT = Path(__file__).resolve().parent.parent
-BASELINES = ("BM-b", "BM-u", "VT-b", "VT-u")
+BASELINES = _grid.BASELINES
 METHODS = ("CREMBO", "CREMBO-paper", "MEMO", *BASELINES, "Teacher")
 
 CONFIGS = {

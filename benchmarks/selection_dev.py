@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 import _grid
 
 ROOT = Path(__file__).resolve().parent.parent
-BASELINES = ("BM-b", "BM-u", "VT-b", "VT-u")
+BASELINES = _grid.BASELINES
 DEPTHS = (2, 3, 4)
 
 
@@ -206,13 +206,13 @@ def summarise(records, variants):
     for key, c in configs.items():
         n = np.array(c["n"], dtype=float)
         base_acc = {b: np.mean(np.array(c["base"][b]) / n) for b in BASELINES}
-        best = max(BASELINES, key=lambda b: base_acc[b])
+        best = _grid.best_baseline(c["base"], n)
         row = {"best_baseline": best, "best_acc": base_acc[best], "base_acc": base_acc, "v": {}}
         for v in variants:
             acc = np.array(c["v"][v]) / n
             diff = acc - np.array(c["base"][best]) / n
             s = _grid.wtl(c["v"][v], c["base"][best])
-            lost_sig = diff.mean() < -0.01 or (s["p"] < 0.05 and s["losses"] > s["wins"])
+            lost_sig = _grid.loses(diff.mean(), s)
             won_sig = s["p"] < 0.05 and s["wins"] > s["losses"]
             row["v"][v] = {
                 "acc": acc.mean(),

@@ -130,11 +130,11 @@ def summarise(plan, results, robust):
                 n = np.array([len(f["y"]) for f in g], dtype=float)
                 correct = np.array([np.sum(f[name] == f["y"]) for f in g])
                 base = {b: np.array([np.sum(f["base"][b] == f["y"]) for f in g]) for b in sd.BASELINES}
-                best = max(sd.BASELINES, key=lambda b: np.mean(base[b] / n))
+                best = _grid.best_baseline(base, n)
                 diff = float(np.mean(correct / n - base[best] / n))
                 s = _grid.wtl(correct, base[best])
                 diffs.append(diff)
-                lost += diff < -0.01 or (s["p"] < 0.05 and s["losses"] > s["wins"])
+                lost += _grid.loses(diff, s)
             table[name] = {
                 "mean_diff": 100 * float(np.mean(diffs)),
                 "won": int(sum(x > 0 for x in diffs)),

@@ -161,7 +161,7 @@ def accuracy_summary(records):
         rows = []
         for c in configs.values():
             n = np.array(c["n"], dtype=float)
-            best = max(sd.BASELINES, key=lambda b: np.mean(np.array(c["base"][b]) / n))
+            best = _grid.best_baseline(c["base"], n)
             diff = np.array(c["rule"][z]) / n - np.array(c["base"][best]) / n
             s = _grid.wtl(c["rule"][z], c["base"][best])
             rows.append((diff.mean(), s, float(np.mean(c["kept"][z]))))
@@ -170,7 +170,7 @@ def accuracy_summary(records):
             "won": int(sum(m > 0 for m, _, _ in rows)),
             "lost": int(sum(m < 0 for m, _, _ in rows)),
             "won_sig": int(sum(s["p"] < 0.05 and s["wins"] > s["losses"] for _, s, _ in rows)),
-            "lost_sig": int(sum(m < -0.01 or (s["p"] < 0.05 and s["losses"] > s["wins"]) for m, s, _ in rows)),
+            "lost_sig": int(sum(_grid.loses(m, s) for m, s, _ in rows)),
             "folds": "/".join(str(sum(s[k] for _, s, _ in rows)) for k in ("wins", "ties", "losses")),
             "worst": 100 * min(m for m, _, _ in rows),
             "vt_kept": float(np.mean([k for _, _, k in rows])),
