@@ -121,11 +121,14 @@ def fit_fold(ds, kind, rep, fold, train, test, seed):
 
 
 def keeps(r, rule):
+    """The library's rule (``crembo._user_vt.keeps_user_vt``) on a fit's record; an optimism rule
+    raises VT's score by the chosen student's optimism, which is the same comparison."""
+    from crembo._user_vt import keeps_user_vt
+
     if rule is None:
         return False
-    p = r["chosen_acc"]
-    corrected, z = (p - r["optimism"], rule[1]) if isinstance(rule, tuple) else (p, rule)
-    return corrected - r["vt_acc"] <= z * np.sqrt(p * (1 - p) / r["n_held"]) + 1e-12
+    z, optimism = (rule[1], r["optimism"]) if isinstance(rule, tuple) else (rule, 0.0)
+    return keeps_user_vt(r["chosen_acc"], r["vt_acc"] + optimism, r["n_held"], z)
 
 
 def predictions(r, z):
